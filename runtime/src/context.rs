@@ -1,0 +1,293 @@
+//! What a factory knows about the request it builds for.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+/// Where the user id of a request came from.
+///
+/// Factories should only make security decisions on [`Identity::Verified`]: an asserted id is
+/// whatever the client put in the `user_id` field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// The subject of a token the server verified.
+    Verified(String),
+    /// A `user_id` the client sent while authentication is off.
+    Asserted(String),
+    /// No user id at all.
+    Anonymous,
+}
+
+impl Identity {
+    /// The user id, whatever its provenance.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Identity::Verified(id) | Identity::Asserted(id) => Some(id),
+            Identity::Anonymous => None,
+        }
+    }
+
+    /// True only for a subject taken from a verified token.
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Identity::Verified(_))
+    }
+}
+
+/// Claims and scopes taken from a verified token.
+///
+/// Only the runtime's auth layer builds a `Trusted` from a request; nothing a client sends in a
+/// body can reach it. Unit tests build one with [`Trusted::for_test`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trusted {
+    claims: Map<String, Value>,
+    scopes: BTreeSet<String>,
+}
+
+impl Trusted {
+    /// Built by the auth layer from a verified token.
+    pub(crate) fn verified(claims: Map<String, Value>, scopes: BTreeSet<String>) -> Self {
+        Trusted { claims, scopes }
+    }
+
+    /// Claims and scopes for a unit test of a factory. The server never calls this.
+    pub fn for_test<S: Into<String>>(claims: Value, scopes: impl IntoIterator<Item = S>) -> Self {
+        let claims = match claims {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Trusted {
+            claims,
+            scopes: scopes.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Every verified claim, as decoded from the token.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// One claim.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
+    /// One claim, when it is a string.
+    pub fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// The verified scopes.
+    pub fn scopes(&self) -> &BTreeSet<String> {
+        &self.scopes
+    }
+
+    /// Whether the caller holds `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+/// Everything a factory receives: the validated input and who is asking.
+///
+/// `session_id` and `run_id` are always set: when the client sent none, the runtime generated
+/// them before calling the factory, so a factory may key per-run resources on them.
+///
+/// ```
+/// use agentos_runtime::{RequestContext, Trusted};
+///
+/// let ctx = RequestContext::test(())
+///     .with_verified_user("tenant_42")
+///     .with_trusted(Trusted::for_test(serde_json::json!({"tier": "free"}), ["teams:run"]));
+/// assert_eq!(ctx.user_id(), Some("tenant_42"));
+/// assert_eq!(ctx.trusted().claim_str("tier"), Some("free"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestContext<I = ()> {
+    /// The validated `factory_input`.
+    pub input: I,
+    identity: Identity,
+    session_id: String,
+    run_id: String,
+    trusted: Arc<Trusted>,
+    headers: Arc<HeaderMap>,
+    message: Arc<str>,
+}
+
+impl<I> RequestContext<I> {
+    pub(crate) fn from_parts(input: I, parts: RequestParts) -> Self {
+        RequestContext {
+            input,
+            identity: parts.identity,
+            session_id: parts.session_id,
+            run_id: parts.run_id,
+            trusted: parts.trusted,
+            headers: parts.headers,
+            message: parts.message,
+        }
+    }
+
+    /// A context for unit tests: anonymous, no claims, fresh session and run ids, no message.
+    pub fn test(input: I) -> Self {
+        Self::from_parts(input, RequestParts::new(""))
+    }
+
+    /// The user id, verified or asserted; see [`RequestContext::identity`].
+    pub fn user_id(&self) -> Option<&str> {
+        self.identity.user_id()
+    }
+
+    /// The user id with its provenance.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The session this run belongs to.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The id the run will carry.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Verified claims and scopes (empty when authentication is off).
+    pub fn trusted(&self) -> &Trusted {
+        &self.trusted
+    }
+
+    /// The request's headers, read-only.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The message the run will answer.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Test helper: a subject as if verified from a token.
+    pub fn with_verified_user(mut self, user_id: impl Into<String>) -> Self {
+        self.identity = Identity::Verified(user_id.into());
+        self
+    }
+
+    /// Test helper: a `user_id` as if sent by a client without authentication.
+    pub fn with_asserted_user(mut self, user_id: impl Into<String>) -> Self {
+        self.identity = Identity::Asserted(user_id.into());
+        self
+    }
+
+    /// Test helper: verified claims and scopes.
+    pub fn with_trusted(mut self, trusted: Trusted) -> Self {
+        self.trusted = Arc::new(trusted);
+        self
+    }
+
+    /// Test helper: the session id.
+    pub fn with_session_id(mut self, session_id: impl Into<String>) -> Self {
+        self.session_id = session_id.into();
+        self
+    }
+
+    /// Test helper: the run message.
+    pub fn with_message(mut self, message: &str) -> Self {
+        self.message = Arc::from(message);
+        self
+    }
+
+    /// Test helper: request headers.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = Arc::new(headers);
+        self
+    }
+}
+
+/// The request-derived part of a context, gathered by the server before the input is known.
+#[derive(Clone, Debug)]
+pub struct RequestParts {
+    pub(crate) identity: Identity,
+    pub(crate) session_id: String,
+    pub(crate) run_id: String,
+    pub(crate) trusted: Arc<Trusted>,
+    pub(crate) headers: Arc<HeaderMap>,
+    pub(crate) message: Arc<str>,
+}
+
+impl RequestParts {
+    /// An anonymous request for `message` with fresh session and run ids.
+    pub fn new(message: &str) -> Self {
+        RequestParts {
+            identity: Identity::Anonymous,
+            session_id: new_id(),
+            run_id: new_id(),
+            trusted: Arc::default(),
+            headers: Arc::default(),
+            message: Arc::from(message),
+        }
+    }
+
+    /// The session id the client chose, if any; otherwise the generated one stays.
+    pub fn session_id(mut self, session_id: Option<String>) -> Self {
+        if let Some(id) = session_id.filter(|id| !id.is_empty()) {
+            self.session_id = id;
+        }
+        self
+    }
+
+    /// A user id the client asserted (authentication off).
+    pub fn asserted_user(mut self, user_id: Option<String>) -> Self {
+        self.identity = match user_id.filter(|id| !id.is_empty()) {
+            Some(id) => Identity::Asserted(id),
+            None => Identity::Anonymous,
+        };
+        self
+    }
+
+    /// The identity and claims of a verified token.
+    pub(crate) fn verified(mut self, subject: Option<String>, trusted: Trusted) -> Self {
+        if let Some(subject) = subject {
+            self.identity = Identity::Verified(subject);
+        }
+        self.trusted = Arc::new(trusted);
+        self
+    }
+
+    /// The request's headers.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = Arc::new(headers);
+        self
+    }
+
+    /// The identity the run will record.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The run id generated for this request.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The session id of this request.
+    pub fn session(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The verified claims and scopes.
+    pub fn trusted(&self) -> &Trusted {
+        &self.trusted
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A fresh random id in the UUID v4 form agno clients expect.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

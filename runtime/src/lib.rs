@@ -1,0 +1,32 @@
+//! The agentos runtime: factories and the components they build, the resolution pipeline,
+//! models, tools, the HTTP server and storage.
+//!
+//! Applications depend on the `agentos` facade crate, which re-exports this one together with
+//! the macros.
+
+mod agent;
+mod component;
+mod context;
+mod error;
+mod factory;
+mod input;
+pub mod model;
+mod os;
+pub mod resolve;
+mod team;
+mod tool;
+
+#[doc(hidden)]
+pub mod private;
+
+pub use agent::Agent;
+pub use component::{Component, ComponentKind, HistorySettings, slugify};
+pub use context::{Identity, RequestContext, RequestParts, Trusted, new_id};
+pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
+pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
+pub use input::{input_schema, parse_input};
+pub use model::{IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role, ToolCall, ToolDefinition, Usage};
+pub use os::{AgentOs, AgentOsBuilder, BuildError, Registration, is_valid_id};
+pub use resolve::{RawInput, Resolver};
+pub use team::{Member, Team, TeamMode};
+pub use tool::{IntoTool, Tool, ToolError, ToolFunction};

@@ -1,0 +1,197 @@
+//! `AgentOs`: the set of components a server serves, and how it is assembled.
+
+use std::any::{TypeId, type_name};
+
+use crate::agent::Agent;
+use crate::component::{Component, ComponentKind};
+use crate::factory::{AgentFactory, Factory, TeamFactory};
+use crate::resolve::Resolver;
+use crate::team::Team;
+
+/// Why [`AgentOsBuilder::build`] refused the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Two components of one kind share an id; requests could not tell them apart.
+    #[error("duplicate {kind} id '{id}': registered by both `{first}` and `{second}`", kind = .kind.as_str())]
+    DuplicateId {
+        /// Team or agent.
+        kind: ComponentKind,
+        /// The shared id.
+        id: String,
+        /// The Rust type of the first registration.
+        first: &'static str,
+        /// The Rust type of the second.
+        second: &'static str,
+    },
+    /// A factory id that cannot appear in a route.
+    #[error("invalid {kind} id '{id}' from `{factory}`: use lowercase letters, digits, '-' and '_' (at most 64)", kind = .kind.as_str())]
+    InvalidId {
+        /// Team or agent.
+        kind: ComponentKind,
+        /// The id.
+        id: String,
+        /// The Rust type that declared it.
+        factory: &'static str,
+    },
+}
+
+/// A factory found by [`AgentOsBuilder::discover`]. The factory macros submit one per
+/// annotated function.
+pub enum Discovered {
+    /// A team factory.
+    Team(fn() -> Registration<Team>),
+    /// An agent factory.
+    Agent(fn() -> Registration<Agent>),
+}
+
+inventory::collect!(Discovered);
+
+/// A factory with the Rust type it came from, so duplicates can be named and a factory
+/// registered twice (explicitly and by discovery) counted once.
+pub struct Registration<C: Component> {
+    resolver: Resolver<C>,
+    type_id: TypeId,
+    type_name: &'static str,
+}
+
+impl<C: Component> Registration<C> {
+    /// Registers `factory`.
+    pub fn new<F: Factory<Output = C>>(factory: F) -> Self {
+        Registration {
+            resolver: Resolver::new(factory),
+            type_id: TypeId::of::<F>(),
+            type_name: type_name::<F>(),
+        }
+    }
+}
+
+/// Assembles an [`AgentOs`].
+///
+/// ```
+/// use agentos_runtime::{Agent, AgentOs, Team};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let os = AgentOs::builder()
+///     .team(Team::new("Support Team"))
+///     .agent(Agent::new("Helper"))
+///     .build()
+///     .await
+///     .unwrap();
+/// assert!(os.team("support-team").is_some());
+/// # });
+/// ```
+#[derive(Default)]
+pub struct AgentOsBuilder {
+    teams: Vec<Registration<Team>>,
+    agents: Vec<Registration<Agent>>,
+}
+
+impl AgentOsBuilder {
+    /// Serves a team factory, or a static [`Team`].
+    pub fn team(mut self, factory: impl TeamFactory) -> Self {
+        self.teams.push(Registration::new(factory));
+        self
+    }
+
+    /// Serves an agent factory, or a static [`Agent`].
+    pub fn agent(mut self, factory: impl AgentFactory) -> Self {
+        self.agents.push(Registration::new(factory));
+        self
+    }
+
+    /// Adds every factory annotated with `#[team_factory]` or `#[agent_factory]` in the
+    /// binary. Factories already added explicitly are not added twice.
+    ///
+    /// Registrations live in the crate that defines the factory; when that crate is linked
+    /// but none of its items is used, the linker drops them. Keep such a crate with
+    /// `use my_factories as _;`.
+    pub fn discover(mut self) -> Self {
+        for discovered in inventory::iter::<Discovered> {
+            match discovered {
+                Discovered::Team(make) => push_new(&mut self.teams, make()),
+                Discovered::Agent(make) => push_new(&mut self.agents, make()),
+            }
+        }
+        self
+    }
+
+    /// Checks the configuration and builds the OS.
+    pub async fn build(self) -> Result<AgentOs, BuildError> {
+        Ok(AgentOs {
+            teams: check_ids(self.teams)?,
+            agents: check_ids(self.agents)?,
+        })
+    }
+}
+
+fn push_new<C: Component>(registrations: &mut Vec<Registration<C>>, new: Registration<C>) {
+    if !registrations.iter().any(|r| r.type_id == new.type_id) {
+        registrations.push(new);
+    }
+}
+
+fn check_ids<C: Component>(registrations: Vec<Registration<C>>) -> Result<Vec<Resolver<C>>, BuildError> {
+    let mut seen: Vec<&Registration<C>> = Vec::with_capacity(registrations.len());
+    for registration in &registrations {
+        let id = &registration.resolver.info().id;
+        if !is_valid_id(id) {
+            return Err(BuildError::InvalidId {
+                kind: C::KIND,
+                id: id.clone(),
+                factory: registration.type_name,
+            });
+        }
+        if let Some(first) = seen.iter().find(|r| &r.resolver.info().id == id) {
+            return Err(BuildError::DuplicateId {
+                kind: C::KIND,
+                id: id.clone(),
+                first: first.type_name,
+                second: registration.type_name,
+            });
+        }
+        seen.push(registration);
+    }
+    Ok(registrations.into_iter().map(|r| r.resolver).collect())
+}
+
+/// The id rule of the factory macros, checked again for ids built at run time.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The components a server serves, each behind its resolver.
+pub struct AgentOs {
+    teams: Vec<Resolver<Team>>,
+    agents: Vec<Resolver<Agent>>,
+}
+
+impl AgentOs {
+    /// Starts assembling an OS.
+    pub fn builder() -> AgentOsBuilder {
+        AgentOsBuilder::default()
+    }
+
+    /// The team (factory or static) served under `id`.
+    pub fn team(&self, id: &str) -> Option<&Resolver<Team>> {
+        self.teams.iter().find(|r| r.info().id == id)
+    }
+
+    /// The agent (factory or static) served under `id`.
+    pub fn agent(&self, id: &str) -> Option<&Resolver<Agent>> {
+        self.agents.iter().find(|r| r.info().id == id)
+    }
+
+    /// Every team, in registration order.
+    pub fn teams(&self) -> &[Resolver<Team>] {
+        &self.teams
+    }
+
+    /// Every agent, in registration order.
+    pub fn agents(&self) -> &[Resolver<Agent>] {
+        &self.agents
+    }
+}

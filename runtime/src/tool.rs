@@ -1,0 +1,96 @@
+//! Tools: typed Rust functions an agent's model can call.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::model::ToolDefinition;
+
+/// Why a tool call failed. The text goes back to the model as the tool's result, so the model
+/// can correct its arguments or tell the user.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ToolError {
+    /// The model's arguments were not valid JSON or did not fit the schema.
+    #[error("invalid arguments for tool '{tool}': {message}")]
+    InvalidArguments {
+        /// The tool's name.
+        tool: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The tool ran and failed.
+    #[error("tool '{tool}' failed: {message}")]
+    Failed {
+        /// The tool's name.
+        tool: String,
+        /// The tool's own error message.
+        message: String,
+    },
+}
+
+/// A callable tool. `#[tool]` implements it for a function; implement it by hand for tools
+/// whose schema is only known at run time.
+pub trait ToolFunction: Send + Sync + 'static {
+    /// Name, description and argument schema, as offered to the model.
+    fn definition(&self) -> ToolDefinition;
+
+    /// Runs the tool on the model's arguments (a JSON object) and returns its result text.
+    fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>>;
+}
+
+/// A tool attached to an agent: its definition, computed once, and the function behind it.
+#[derive(Clone)]
+pub struct Tool {
+    definition: Arc<ToolDefinition>,
+    function: Arc<dyn ToolFunction>,
+}
+
+impl Tool {
+    /// Wraps a tool function.
+    pub fn new(function: impl ToolFunction) -> Self {
+        Tool {
+            definition: Arc::new(function.definition()),
+            function: Arc::new(function),
+        }
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.definition.name
+    }
+
+    /// What the model is told about the tool.
+    pub fn definition(&self) -> &ToolDefinition {
+        &self.definition
+    }
+
+    /// Runs the tool.
+    pub fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>> {
+        self.function.call(arguments)
+    }
+}
+
+impl std::fmt::Debug for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool").field("name", &self.name()).finish()
+    }
+}
+
+/// Anything `.tool(...)` accepts: a `#[tool]` function, a [`ToolFunction`], or a [`Tool`].
+pub trait IntoTool {
+    /// The tool handle.
+    fn into_tool(self) -> Tool;
+}
+
+impl<F: ToolFunction> IntoTool for F {
+    fn into_tool(self) -> Tool {
+        Tool::new(self)
+    }
+}
+
+impl IntoTool for Tool {
+    fn into_tool(self) -> Tool {
+        self
+    }
+}
