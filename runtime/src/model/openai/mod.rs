@@ -1,0 +1,1 @@
+//! OpenAI models on async-openai.

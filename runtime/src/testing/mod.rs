@@ -1,0 +1,1 @@
+//! Test utilities that are part of the library: an in-process OpenAI-compatible server.
