@@ -13,6 +13,7 @@ mod input;
 pub mod model;
 mod os;
 pub mod resolve;
+pub mod run;
 mod team;
 mod tool;
 
@@ -25,8 +26,12 @@ pub use context::{Identity, RequestContext, RequestParts, Trusted, new_id};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
 pub use input::{input_schema, parse_input};
-pub use model::{IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role, ToolCall, ToolDefinition, Usage};
+pub use model::{
+    IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,
+    ScriptedModel, TestModel, ToolCall, ToolDefinition, Usage,
+};
 pub use os::{AgentOs, AgentOsBuilder, BuildError, Registration, is_valid_id};
 pub use resolve::{RawInput, Resolver};
+pub use run::{RunEnv, RunEvent, RunOutput, RunRequest, RunStatus, run_agent, run_team};
 pub use team::{Member, Team, TeamMode};
 pub use tool::{IntoTool, Tool, ToolError, ToolFunction};

@@ -261,12 +261,10 @@ impl std::fmt::Debug for dyn Model {
     }
 }
 
-mod env;
+pub mod env;
 pub mod openai;
 pub mod scripted;
 pub mod test_model;
 
-pub use env::from_env;
-pub use openai::{OpenAIChat, OpenAIResponses};
 pub use scripted::ScriptedModel;
 pub use test_model::TestModel;

@@ -1,0 +1,778 @@
+//! The run loop shared by agents and team leaders, and team delegation.
+//!
+//! A run alternates model turns and tool calls until the model answers without calling a
+//! tool. For a leader, the tools are the delegation tools, and each call runs a member: an
+//! agent, or a nested team through the same code. Parallel tool calls run concurrently.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::{BoxFuture, join_all};
+use futures_util::{FutureExt, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::event::{EventName, EventSource, EventUsage, RunEvent};
+use super::output::{RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics};
+use super::prompt::{self, DELEGATE_ALL, DELEGATE_ONE};
+use super::{now_unix, now_unix_f64};
+use crate::agent::Agent;
+use crate::context::new_id;
+use crate::model::{
+    Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, ToolCall,
+    ToolDefinition,
+};
+use crate::team::{Member, Team, TeamMode};
+
+/// Model turns a single run may take before it is stopped: a model that keeps calling tools
+/// must not loop forever.
+const MAX_MODEL_TURNS: usize = 12;
+
+/// Where a run's events go, as they happen.
+pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
+
+/// How a run is carried out: whether it streams, where its events go, how it is cancelled.
+#[derive(Clone, Debug, Default)]
+pub struct RunEnv {
+    events: Option<EventSink>,
+    cancel: CancellationToken,
+    stream: bool,
+}
+
+impl RunEnv {
+    /// A run that answers whole and emits no events.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends every event to `sink`.
+    pub fn with_events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// Streams model answers, emitting content pieces as they arrive.
+    pub fn streaming(mut self, stream: bool) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// Stops the run when `token` is cancelled; the run ends as `CANCELLED`.
+    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The token that cancels this run.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Builds the event only when someone listens: a run without a sink pays nothing.
+    fn emit(&self, event: impl FnOnce() -> RunEvent) {
+        if let Some(sink) = &self.events {
+            // A closed sink means the listener went away; cancellation handles that.
+            let _ = sink.send(Arc::new(event()));
+        }
+    }
+}
+
+/// What to run: the message and the ids the run carries.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    /// The user's message.
+    pub message: String,
+    /// The run's id (the one the factory saw).
+    pub run_id: String,
+    /// The session.
+    pub session_id: String,
+    /// The user, if known.
+    pub user_id: Option<String>,
+    /// Earlier turns of the session, oldest first, when the component asks for history.
+    pub history: Vec<Message>,
+}
+
+/// Runs a team to its end. Failures and cancellation are part of the output, never a panic.
+pub async fn run_team(team: &Team, request: &RunRequest, env: &RunEnv) -> RunOutput {
+    let ids = RunIds::top(request);
+    run_team_at(
+        team,
+        request.message.clone(),
+        ids,
+        request.history.clone(),
+        env,
+    )
+    .await
+}
+
+/// Runs an agent to its end. Failures and cancellation are part of the output, never a panic.
+pub async fn run_agent(agent: &Agent, request: &RunRequest, env: &RunEnv) -> RunOutput {
+    let ids = RunIds::top(request);
+    run_agent_at(
+        agent,
+        request.message.clone(),
+        ids,
+        request.history.clone(),
+        env,
+    )
+    .await
+}
+
+/// The ids of one run within a tree of runs.
+#[derive(Clone, Debug)]
+struct RunIds {
+    run_id: Arc<str>,
+    parent_run_id: Option<Arc<str>>,
+    session_id: Arc<str>,
+    user_id: Option<String>,
+    depth: u32,
+}
+
+impl RunIds {
+    fn top(request: &RunRequest) -> Self {
+        RunIds {
+            run_id: Arc::from(request.run_id.as_str()),
+            parent_run_id: None,
+            session_id: Arc::from(request.session_id.as_str()),
+            user_id: request.user_id.clone(),
+            depth: 0,
+        }
+    }
+
+    /// A member's run: same session and user, a fresh id, this run as parent.
+    fn child(&self, depth: u32) -> Self {
+        RunIds {
+            run_id: Arc::from(new_id()),
+            parent_run_id: Some(self.run_id.clone()),
+            session_id: self.session_id.clone(),
+            user_id: self.user_id.clone(),
+            depth,
+        }
+    }
+
+    fn source(&self, team: bool, id: &str, name: &str, model: Option<&ModelHandle>) -> EventSource {
+        EventSource {
+            team,
+            component_id: Arc::from(id),
+            component_name: Arc::from(name),
+            run_id: self.run_id.clone(),
+            parent_run_id: self.parent_run_id.clone(),
+            session_id: self.session_id.clone(),
+            nested_depth: self.depth,
+            model: model.map(|m| Arc::from(m.id())),
+            model_provider: model.map(|m| Arc::from(m.provider())),
+        }
+    }
+}
+
+fn run_team_at<'a>(
+    team: &'a Team,
+    message: String,
+    ids: RunIds,
+    history: Vec<Message>,
+    env: &'a RunEnv,
+) -> BoxFuture<'a, RunOutput> {
+    Box::pin(async move {
+        let started = Instant::now();
+        let source = ids.source(true, team.id(), team.name(), team.get_model());
+        env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
+        let conversation = match team.get_model() {
+            None => Conversation::failed(
+                format!("team '{}' has no model", team.id()),
+                "configuration_error",
+            ),
+            Some(model) => {
+                let mut messages = Vec::with_capacity(history.len() + 2);
+                messages.push(Message::system(prompt::leader_system_prompt(team)));
+                messages.extend(history);
+                messages.push(Message::user(message.clone()));
+                let tools = [prompt::delegation_tool(team)];
+                let dispatcher = TeamDispatcher { team, ids: &ids };
+                converse(&source, model, messages, &tools, &dispatcher, env).await
+            }
+        };
+        finish(&source, &ids, message, conversation, started, env)
+    })
+}
+
+fn run_agent_at<'a>(
+    agent: &'a Agent,
+    message: String,
+    ids: RunIds,
+    history: Vec<Message>,
+    env: &'a RunEnv,
+) -> BoxFuture<'a, RunOutput> {
+    Box::pin(async move {
+        let started = Instant::now();
+        let source = ids.source(false, agent.id(), agent.name(), agent.get_model());
+        env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
+        let conversation = match agent.get_model() {
+            None => Conversation::failed(
+                format!("agent '{}' has no model", agent.id()),
+                "configuration_error",
+            ),
+            Some(model) => {
+                let system = prompt::agent_system_prompt(agent);
+                let mut messages = Vec::with_capacity(history.len() + 2);
+                if !system.is_empty() {
+                    messages.push(Message::system(system));
+                }
+                messages.extend(history);
+                messages.push(Message::user(message.clone()));
+                let tools: Vec<ToolDefinition> = agent
+                    .get_tools()
+                    .iter()
+                    .map(|t| t.definition().clone())
+                    .collect();
+                converse(
+                    &source,
+                    model,
+                    messages,
+                    &tools,
+                    &AgentDispatcher { agent },
+                    env,
+                )
+                .await
+            }
+        };
+        finish(&source, &ids, message, conversation, started, env)
+    })
+}
+
+/// How a conversation ended.
+#[derive(Debug)]
+enum Ending {
+    Completed,
+    Failed {
+        message: String,
+        error_type: &'static str,
+    },
+    Cancelled,
+}
+
+/// Everything a conversation produced, whatever its ending.
+#[derive(Debug)]
+struct Conversation {
+    content: String,
+    tools: Vec<ToolExecution>,
+    members: Vec<RunOutput>,
+    metrics: RunMetrics,
+    response_id: Option<String>,
+    ending: Ending,
+}
+
+impl Conversation {
+    fn new() -> Self {
+        Conversation {
+            content: String::new(),
+            tools: Vec::new(),
+            members: Vec::new(),
+            metrics: RunMetrics::default(),
+            response_id: None,
+            ending: Ending::Completed,
+        }
+    }
+
+    fn failed(message: String, error_type: &'static str) -> Self {
+        Conversation {
+            ending: Ending::Failed {
+                message,
+                error_type,
+            },
+            ..Conversation::new()
+        }
+    }
+
+    fn fail_with(mut self, error: &ModelError) -> Self {
+        self.ending = Ending::Failed {
+            message: error.to_string(),
+            error_type: error.error_type(),
+        };
+        self
+    }
+
+    fn cancelled(mut self) -> Self {
+        self.ending = Ending::Cancelled;
+        self
+    }
+}
+
+/// The result of one tool call.
+struct Dispatched {
+    result: Result<String, String>,
+    children: Vec<RunOutput>,
+    /// The result is the run's answer (a routed member's reply).
+    is_final_answer: bool,
+}
+
+impl Dispatched {
+    fn error(message: String) -> Self {
+        Dispatched {
+            result: Err(message),
+            children: Vec::new(),
+            is_final_answer: false,
+        }
+    }
+}
+
+/// Carries out the tool calls of one kind of run.
+trait Dispatcher: Sync {
+    fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched>;
+}
+
+/// Model turns and tool calls until the model answers, fails, or the run is cancelled.
+async fn converse(
+    source: &EventSource,
+    model: &ModelHandle,
+    mut messages: Vec<Message>,
+    tools: &[ToolDefinition],
+    dispatcher: &dyn Dispatcher,
+    env: &RunEnv,
+) -> Conversation {
+    let mut conversation = Conversation::new();
+    for _ in 0..MAX_MODEL_TURNS {
+        if env.cancel.is_cancelled() {
+            return conversation.cancelled();
+        }
+        env.emit(|| {
+            source.model_event(
+                EventName::TeamModelRequestStarted,
+                EventName::ModelRequestStarted,
+            )
+        });
+        let request = ModelRequest {
+            messages: messages.clone(),
+            tools: tools.to_vec(),
+        };
+        let turn = tokio::select! {
+            biased;
+            _ = env.cancel.cancelled() => return conversation.cancelled(),
+            turn = model_turn(model, request, source, env) => turn,
+        };
+        let (response, time_to_first_token) = match turn {
+            Ok(turn) => turn,
+            Err(error) => return conversation.fail_with(&error),
+        };
+        if conversation.metrics.time_to_first_token.is_none() {
+            conversation.metrics.time_to_first_token = time_to_first_token;
+        }
+        conversation
+            .metrics
+            .add_usage(response.usage, model.id(), model.provider_label());
+        if response.response_id.is_some() {
+            conversation.response_id.clone_from(&response.response_id);
+        }
+        env.emit(|| {
+            let mut event = source.model_event(
+                EventName::TeamModelRequestCompleted,
+                EventName::ModelRequestCompleted,
+            );
+            event.usage = Some(EventUsage::new(response.usage, time_to_first_token));
+            event
+        });
+
+        if response.tool_calls.is_empty() {
+            conversation.content = response.content;
+            return conversation;
+        }
+
+        let calls = response.tool_calls;
+        messages.push(Message::assistant_tool_calls(
+            response.content,
+            calls.clone(),
+        ));
+        let mut executions: Vec<ToolExecution> = calls.iter().map(started_execution).collect();
+        for execution in &executions {
+            env.emit(|| {
+                let mut event =
+                    source.event(EventName::TeamToolCallStarted, EventName::ToolCallStarted);
+                event.tool = Some(execution.clone());
+                event
+            });
+        }
+        let timed_calls = calls.iter().map(|call| async move {
+            let start = (now_unix_f64(), Instant::now());
+            let dispatched = dispatcher.dispatch(call, env).await;
+            (dispatched, start)
+        });
+        let results = tokio::select! {
+            biased;
+            _ = env.cancel.cancelled() => return conversation.cancelled(),
+            results = join_all(timed_calls) => results,
+        };
+
+        let mut final_answer = None;
+        for ((call, execution), (dispatched, (start_time, clock))) in
+            calls.iter().zip(executions.iter_mut()).zip(results)
+        {
+            let duration = clock.elapsed().as_secs_f64();
+            let (text, failed) = match dispatched.result {
+                Ok(text) => (text, false),
+                Err(text) => (text, true),
+            };
+            execution.tool_call_error = Some(failed);
+            execution.result = Some(text.clone());
+            execution.metrics = Some(ToolMetrics {
+                start_time,
+                end_time: start_time + duration,
+                duration,
+            });
+            execution.child_run_id = dispatched.children.first().map(|c| c.run_id.clone());
+            env.emit(|| {
+                let mut event = source.event(
+                    EventName::TeamToolCallCompleted,
+                    EventName::ToolCallCompleted,
+                );
+                event.content = Some(format!("{}(...) completed in {duration:.4}s.", call.name));
+                event.tool = Some(execution.clone());
+                event
+            });
+            messages.push(Message::tool_result(&call.id, text.clone()));
+            conversation.members.extend(dispatched.children);
+            if dispatched.is_final_answer && !failed && final_answer.is_none() {
+                final_answer = Some(text);
+            }
+        }
+        conversation.tools.extend(executions);
+        if let Some(answer) = final_answer {
+            env.emit(|| content_event(source, answer.clone()));
+            conversation.content = answer;
+            return conversation;
+        }
+    }
+    conversation.ending = Ending::Failed {
+        message: format!("the model called tools for {MAX_MODEL_TURNS} turns without answering"),
+        error_type: "tool_call_limit",
+    };
+    conversation
+}
+
+fn content_event(source: &EventSource, content: String) -> RunEvent {
+    let mut event = source.event(EventName::TeamRunContent, EventName::RunContent);
+    event.content = Some(content);
+    event.content_type = Some("str");
+    event.reasoning_content = Some("");
+    event
+}
+
+/// One model call, streamed when the run streams. Returns the answer and, when streamed, the
+/// seconds until its first piece.
+async fn model_turn(
+    model: &ModelHandle,
+    request: ModelRequest,
+    source: &EventSource,
+    env: &RunEnv,
+) -> Result<(ModelResponse, Option<f64>), ModelError> {
+    if !env.stream {
+        return model
+            .complete(request)
+            .await
+            .map(|response| (response, None));
+    }
+    let started = Instant::now();
+    let mut first_piece = None;
+    let mut stream = model.stream(request).await?;
+    while let Some(item) = stream.next().await {
+        match item? {
+            ModelStreamItem::Content(piece) => {
+                first_piece.get_or_insert_with(|| started.elapsed().as_secs_f64());
+                env.emit(|| content_event(source, piece));
+            }
+            ModelStreamItem::Done(response) => return Ok((response, first_piece)),
+        }
+    }
+    Err(ModelError::InvalidResponse(
+        "the stream ended before the answer was complete".into(),
+    ))
+}
+
+fn started_execution(call: &ToolCall) -> ToolExecution {
+    ToolExecution {
+        tool_call_id: call.id.clone(),
+        tool_name: call.name.clone(),
+        tool_args: serde_json::from_str(&call.arguments)
+            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+        tool_call_error: None,
+        result: None,
+        metrics: None,
+        child_run_id: None,
+        stop_after_tool_call: false,
+        created_at: now_unix(),
+    }
+}
+
+/// Turns a conversation into the run's output and emits the run's last events.
+fn finish(
+    source: &EventSource,
+    ids: &RunIds,
+    message: String,
+    conversation: Conversation,
+    started: Instant,
+    env: &RunEnv,
+) -> RunOutput {
+    let mut metrics = conversation.metrics;
+    metrics.duration = started.elapsed().as_secs_f64();
+    let model_provider_data = conversation
+        .response_id
+        .map(|id| serde_json::json!({ "response_id": id }));
+    let mut output = RunOutput {
+        run_id: ids.run_id.to_string(),
+        session_id: ids.session_id.to_string(),
+        parent_run_id: ids.parent_run_id.as_ref().map(|id| id.to_string()),
+        user_id: ids.user_id.clone(),
+        content_type: "str".to_owned(),
+        model: source.model.as_ref().map(|m| m.to_string()),
+        model_provider: source.model_provider.as_ref().map(|p| p.to_string()),
+        created_at: now_unix(),
+        tools: conversation.tools,
+        input: RunInput {
+            input_content: message,
+        },
+        ..RunOutput::default()
+    };
+    if source.team {
+        output.team_id = Some(source.component_id.to_string());
+        output.team_name = Some(source.component_name.to_string());
+        output.member_responses = Some(conversation.members);
+    } else {
+        output.agent_id = Some(source.component_id.to_string());
+        output.agent_name = Some(source.component_name.to_string());
+    }
+
+    match conversation.ending {
+        Ending::Completed => {
+            output.status = RunStatus::Completed;
+            output.content = conversation.content;
+            output.model_provider_data = model_provider_data;
+            output.metrics = metrics;
+            env.emit(|| {
+                source.event(
+                    EventName::TeamRunContentCompleted,
+                    EventName::RunContentCompleted,
+                )
+            });
+            env.emit(|| {
+                let mut event = source.event(EventName::TeamRunCompleted, EventName::RunCompleted);
+                event.content = Some(output.content.clone());
+                event.content_type = Some("str");
+                event.metrics = Some(output.metrics.clone());
+                event.model_provider_data = output.model_provider_data.clone();
+                event.member_responses = output.member_responses.clone();
+                event
+            });
+        }
+        Ending::Failed {
+            message,
+            error_type,
+        } => {
+            tracing::warn!(run_id = %ids.run_id, error = %message, "run failed");
+            let mut event = source.event(EventName::TeamRunError, EventName::RunError);
+            event.content = Some(message.clone());
+            event.error_type = Some(error_type);
+            output.status = RunStatus::Error;
+            output.content = message;
+            output.metrics = RunMetrics {
+                duration: metrics.duration,
+                ..RunMetrics::default()
+            };
+            output.events = serde_json::to_value(&event).ok().map(|e| vec![e]);
+            env.emit(|| event);
+        }
+        Ending::Cancelled => {
+            output.status = RunStatus::Cancelled;
+            output.content = "Run cancelled".to_owned();
+            output.metrics = metrics;
+            env.emit(|| {
+                let mut event = source.event(EventName::TeamRunCancelled, EventName::RunCancelled);
+                event.content = Some(output.content.clone());
+                event
+            });
+        }
+    }
+    output
+}
+
+/// A leader's tool calls: delegation to members.
+struct TeamDispatcher<'a> {
+    team: &'a Team,
+    ids: &'a RunIds,
+}
+
+#[derive(Deserialize)]
+struct DelegateOne {
+    member_id: String,
+    task: String,
+}
+
+#[derive(Deserialize)]
+struct DelegateAll {
+    task: String,
+}
+
+impl Dispatcher for TeamDispatcher<'_> {
+    fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
+        Box::pin(async move {
+            match call.name.as_str() {
+                DELEGATE_ONE if self.team.get_mode() != TeamMode::Broadcast => {
+                    let args: DelegateOne = match serde_json::from_str(&call.arguments) {
+                        Ok(args) => args,
+                        Err(error) => {
+                            return Dispatched::error(format!(
+                                "invalid arguments for {DELEGATE_ONE}: {error}"
+                            ));
+                        }
+                    };
+                    let Some(member) = self
+                        .team
+                        .get_members()
+                        .iter()
+                        .find(|m| m.id() == args.member_id)
+                    else {
+                        return Dispatched::error(format!(
+                            "no member has the id '{}'; valid member ids: {}",
+                            args.member_id,
+                            self.member_ids()
+                        ));
+                    };
+                    let child = self.run_member(member, args.task, env).await;
+                    Dispatched {
+                        result: member_result(&child),
+                        children: vec![child],
+                        is_final_answer: self.team.get_mode() == TeamMode::Route,
+                    }
+                }
+                DELEGATE_ALL if self.team.get_mode() == TeamMode::Broadcast => {
+                    let args: DelegateAll = match serde_json::from_str(&call.arguments) {
+                        Ok(args) => args,
+                        Err(error) => {
+                            return Dispatched::error(format!(
+                                "invalid arguments for {DELEGATE_ALL}: {error}"
+                            ));
+                        }
+                    };
+                    let runs = self
+                        .team
+                        .get_members()
+                        .iter()
+                        .map(|member| self.run_member(member, args.task.clone(), env));
+                    let children = join_all(runs).await;
+                    let report = children
+                        .iter()
+                        .map(|child| {
+                            let name = child
+                                .agent_name
+                                .as_deref()
+                                .or(child.team_name.as_deref())
+                                .unwrap_or("member");
+                            match member_result(child) {
+                                Ok(text) => format!("{name}: {text}"),
+                                Err(text) => format!("{name} failed: {text}"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    Dispatched {
+                        result: Ok(report),
+                        children,
+                        is_final_answer: false,
+                    }
+                }
+                other => Dispatched::error(format!("the team has no tool named '{other}'")),
+            }
+        })
+    }
+}
+
+impl TeamDispatcher<'_> {
+    fn member_ids(&self) -> String {
+        self.team
+            .get_members()
+            .iter()
+            .map(Member::id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    async fn run_member(&self, member: &Member, task: String, env: &RunEnv) -> RunOutput {
+        match member {
+            // Members of this team report at this team's depth, as agno does.
+            Member::Agent(agent) => {
+                run_agent_at(agent, task, self.ids.child(self.ids.depth), Vec::new(), env).await
+            }
+            Member::Team(team) => {
+                run_team_at(
+                    team,
+                    task,
+                    self.ids.child(self.ids.depth + 1),
+                    Vec::new(),
+                    env,
+                )
+                .await
+            }
+        }
+    }
+}
+
+fn member_result(child: &RunOutput) -> Result<String, String> {
+    match child.status {
+        RunStatus::Completed => Ok(child.content.clone()),
+        _ => Err(format!(
+            "the member run ended with {}: {}",
+            child.status.as_str(),
+            child.content
+        )),
+    }
+}
+
+/// An agent's tool calls: its own tools.
+struct AgentDispatcher<'a> {
+    agent: &'a Agent,
+}
+
+impl Dispatcher for AgentDispatcher<'_> {
+    fn dispatch<'a>(&'a self, call: &'a ToolCall, _env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
+        Box::pin(async move {
+            let Some(tool) = self
+                .agent
+                .get_tools()
+                .iter()
+                .find(|t| t.name() == call.name)
+            else {
+                let names: Vec<&str> = self.agent.get_tools().iter().map(|t| t.name()).collect();
+                return Dispatched::error(format!(
+                    "there is no tool named '{}'; available tools: {}",
+                    call.name,
+                    names.join(", ")
+                ));
+            };
+            let arguments = if call.arguments.trim().is_empty() {
+                Value::Object(Default::default())
+            } else {
+                match serde_json::from_str(&call.arguments) {
+                    Ok(arguments) => arguments,
+                    Err(error) => {
+                        return Dispatched::error(format!(
+                            "the arguments for '{}' are not valid JSON: {error}",
+                            call.name
+                        ));
+                    }
+                }
+            };
+            let result = match AssertUnwindSafe(tool.call(arguments)).catch_unwind().await {
+                Ok(result) => result.map_err(|error| error.to_string()),
+                Err(_) => {
+                    tracing::error!(tool = %call.name, "tool panicked");
+                    Err(format!("tool '{}' failed unexpectedly", call.name))
+                }
+            };
+            Dispatched {
+                result,
+                children: Vec::new(),
+                is_final_answer: false,
+            }
+        })
+    }
+}

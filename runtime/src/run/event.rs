@@ -1,0 +1,258 @@
+//! Run events, with agno's names and fields, as streamed over SSE and stored with each run.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::output::{RunMetrics, RunOutput, ToolExecution};
+use crate::model::Usage;
+
+/// The name of an event, as the `event:` line of an SSE frame and the `event` field carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum EventName {
+    /// A team run began.
+    TeamRunStarted,
+    /// The leader's model was called.
+    TeamModelRequestStarted,
+    /// The leader's model answered.
+    TeamModelRequestCompleted,
+    /// The leader called a tool (delegation included).
+    TeamToolCallStarted,
+    /// The leader's tool call finished.
+    TeamToolCallCompleted,
+    /// A piece of the team's answer.
+    TeamRunContent,
+    /// The team's answer is complete.
+    TeamRunContentCompleted,
+    /// The team run finished.
+    TeamRunCompleted,
+    /// The team run failed.
+    TeamRunError,
+    /// The team run was cancelled.
+    TeamRunCancelled,
+    /// An agent run (a member's included) began.
+    RunStarted,
+    /// The agent's model was called.
+    ModelRequestStarted,
+    /// The agent's model answered.
+    ModelRequestCompleted,
+    /// The agent called a tool.
+    ToolCallStarted,
+    /// The agent's tool call finished.
+    ToolCallCompleted,
+    /// A piece of the agent's answer.
+    RunContent,
+    /// The agent's answer is complete.
+    RunContentCompleted,
+    /// The agent run finished.
+    RunCompleted,
+    /// The agent run failed.
+    RunError,
+    /// The agent run was cancelled.
+    RunCancelled,
+}
+
+impl EventName {
+    /// The name as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventName::TeamRunStarted => "TeamRunStarted",
+            EventName::TeamModelRequestStarted => "TeamModelRequestStarted",
+            EventName::TeamModelRequestCompleted => "TeamModelRequestCompleted",
+            EventName::TeamToolCallStarted => "TeamToolCallStarted",
+            EventName::TeamToolCallCompleted => "TeamToolCallCompleted",
+            EventName::TeamRunContent => "TeamRunContent",
+            EventName::TeamRunContentCompleted => "TeamRunContentCompleted",
+            EventName::TeamRunCompleted => "TeamRunCompleted",
+            EventName::TeamRunError => "TeamRunError",
+            EventName::TeamRunCancelled => "TeamRunCancelled",
+            EventName::RunStarted => "RunStarted",
+            EventName::ModelRequestStarted => "ModelRequestStarted",
+            EventName::ModelRequestCompleted => "ModelRequestCompleted",
+            EventName::ToolCallStarted => "ToolCallStarted",
+            EventName::ToolCallCompleted => "ToolCallCompleted",
+            EventName::RunContent => "RunContent",
+            EventName::RunContentCompleted => "RunContentCompleted",
+            EventName::RunCompleted => "RunCompleted",
+            EventName::RunError => "RunError",
+            EventName::RunCancelled => "RunCancelled",
+        }
+    }
+
+    /// Whether the event ends a run.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            EventName::TeamRunCompleted
+                | EventName::TeamRunError
+                | EventName::TeamRunCancelled
+                | EventName::RunCompleted
+                | EventName::RunError
+                | EventName::RunCancelled
+        )
+    }
+}
+
+/// Who an event is about: a team or an agent run, with its ids.
+#[derive(Clone, Debug)]
+pub(crate) struct EventSource {
+    pub(crate) team: bool,
+    pub(crate) component_id: Arc<str>,
+    pub(crate) component_name: Arc<str>,
+    pub(crate) run_id: Arc<str>,
+    pub(crate) parent_run_id: Option<Arc<str>>,
+    pub(crate) session_id: Arc<str>,
+    pub(crate) nested_depth: u32,
+    pub(crate) model: Option<Arc<str>>,
+    pub(crate) model_provider: Option<Arc<str>>,
+}
+
+/// One run event. Fields that do not apply to an event are left out of its JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunEvent {
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The event's name.
+    pub event: EventName,
+    /// Set on team events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Arc<str>>,
+    /// Set on team events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_name: Option<Arc<str>>,
+    /// Set on agent events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Arc<str>>,
+    /// Set on agent events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<Arc<str>>,
+    /// The run the event belongs to.
+    pub run_id: Arc<str>,
+    /// For a member's run: the team run that delegated to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<Arc<str>>,
+    /// The session.
+    pub session_id: Arc<str>,
+    /// How deep in nested teams the run is.
+    pub nested_depth: u32,
+    /// The model id, on start and model events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Arc<str>>,
+    /// The model provider, on start and model events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<Arc<str>>,
+    /// Text: a content piece, a final answer, or an error message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// `str` on content events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<&'static str>,
+    /// Empty on content events (agentos does not surface reasoning yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'static str>,
+    /// The tool call of tool events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<ToolExecution>,
+    /// Token counts, on model-completed events.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<EventUsage>,
+    /// Run metrics, on completed events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<RunMetrics>,
+    /// Member runs, on the team's completed event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_responses: Option<Vec<RunOutput>>,
+    /// The provider's response id, where it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_provider_data: Option<Value>,
+    /// What kind of failure ended the run, on error events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<&'static str>,
+}
+
+/// Token counts on `*ModelRequestCompleted` events, in agno's field names.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EventUsage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Prompt tokens read from the cache.
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the cache.
+    pub cache_write_tokens: u64,
+    /// Seconds until the first piece of the answer, when streamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token: Option<f64>,
+}
+
+impl EventUsage {
+    pub(crate) fn new(usage: Usage, time_to_first_token: Option<f64>) -> Self {
+        EventUsage {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            total_tokens: usage.total_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            cache_write_tokens: 0,
+            time_to_first_token,
+        }
+    }
+}
+
+impl EventSource {
+    /// A bare event of this source; the caller fills the event's own fields.
+    pub(crate) fn event(&self, team_name: EventName, agent_name: EventName) -> RunEvent {
+        let (team_id, team_name_field, agent_id, agent_name_field) = if self.team {
+            (
+                Some(self.component_id.clone()),
+                Some(self.component_name.clone()),
+                None,
+                None,
+            )
+        } else {
+            (
+                None,
+                None,
+                Some(self.component_id.clone()),
+                Some(self.component_name.clone()),
+            )
+        };
+        RunEvent {
+            created_at: super::now_unix(),
+            event: if self.team { team_name } else { agent_name },
+            team_id,
+            team_name: team_name_field,
+            agent_id,
+            agent_name: agent_name_field,
+            run_id: self.run_id.clone(),
+            parent_run_id: self.parent_run_id.clone(),
+            session_id: self.session_id.clone(),
+            nested_depth: self.nested_depth,
+            model: None,
+            model_provider: None,
+            content: None,
+            content_type: None,
+            reasoning_content: None,
+            tool: None,
+            usage: None,
+            metrics: None,
+            member_responses: None,
+            model_provider_data: None,
+            error_type: None,
+        }
+    }
+
+    /// An event that names the model (run started, model request events).
+    pub(crate) fn model_event(&self, team_name: EventName, agent_name: EventName) -> RunEvent {
+        let mut event = self.event(team_name, agent_name);
+        event.model = self.model.clone();
+        event.model_provider = self.model_provider.clone();
+        event
+    }
+}

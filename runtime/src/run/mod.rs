@@ -1,0 +1,31 @@
+//! Running what a factory built: the agent loop, team delegation, events and outputs.
+
+mod engine;
+mod event;
+mod output;
+mod prompt;
+
+pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
+pub use event::{EventName, EventUsage, RunEvent};
+pub use output::{
+    MetricsDetails, ModelMetrics, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
+    ToolMetrics,
+};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix seconds now.
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Unix seconds now, fractional, for tool timings.
+pub(crate) fn now_unix_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,209 @@
+//! What a run produces: its output (agno's run JSON), tool executions and metrics.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::Usage;
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Accepted, not yet running.
+    #[default]
+    Pending,
+    /// Running.
+    Running,
+    /// Finished with an answer.
+    Completed,
+    /// Failed; `content` says why.
+    Error,
+    /// Stopped by a cancel request or a client that went away.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "PENDING",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Error => "ERROR",
+            RunStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Error | RunStatus::Cancelled
+        )
+    }
+}
+
+/// Tokens of one model within a run's metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetrics {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+    /// The model id.
+    pub id: String,
+    /// The provider label, such as `OpenAI Responses`.
+    pub provider: String,
+}
+
+/// Per-model breakdown of a run's tokens.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsDetails {
+    /// One entry per model used.
+    pub model: Vec<ModelMetrics>,
+}
+
+/// Tokens and timings of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+    /// Seconds until the first piece of the answer.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub time_to_first_token: Option<f64>,
+    /// Seconds the run took.
+    pub duration: f64,
+    /// Per-model tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub details: Option<MetricsDetails>,
+}
+
+impl RunMetrics {
+    /// Adds a model call's tokens, under the model's entry in the details.
+    pub(crate) fn add_usage(&mut self, usage: Usage, model_id: &str, provider: &str) {
+        self.input_tokens += usage.input_tokens;
+        self.output_tokens += usage.output_tokens;
+        self.total_tokens += usage.total_tokens;
+        let details = self.details.get_or_insert_with(MetricsDetails::default);
+        match details
+            .model
+            .iter_mut()
+            .find(|m| m.id == model_id && m.provider == provider)
+        {
+            Some(entry) => {
+                entry.input_tokens += usage.input_tokens;
+                entry.output_tokens += usage.output_tokens;
+                entry.total_tokens += usage.total_tokens;
+            }
+            None => details.model.push(ModelMetrics {
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                total_tokens: usage.total_tokens,
+                id: model_id.to_owned(),
+                provider: provider.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Timing of one tool call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolMetrics {
+    /// Unix seconds, fractional.
+    pub start_time: f64,
+    /// Unix seconds, fractional.
+    pub end_time: f64,
+    /// Seconds.
+    pub duration: f64,
+}
+
+/// One tool call of a run, with its result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolExecution {
+    /// The model's id for the call.
+    pub tool_call_id: String,
+    /// The tool's name.
+    pub tool_name: String,
+    /// The arguments (the raw text as a string when the model sent invalid JSON).
+    pub tool_args: Value,
+    /// Whether the call failed; `null` while it runs.
+    pub tool_call_error: Option<bool>,
+    /// The result sent back to the model; `null` while it runs.
+    pub result: Option<String>,
+    /// Timing; `null` while it runs.
+    pub metrics: Option<ToolMetrics>,
+    /// For a delegation: the member run it started.
+    pub child_run_id: Option<String>,
+    /// agno's flag; agentos always goes on after a tool call.
+    pub stop_after_tool_call: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What the run was asked.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInput {
+    /// The message.
+    pub input_content: String,
+}
+
+/// The output of a team or agent run: agno's run JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunOutput {
+    /// The run's id.
+    pub run_id: String,
+    /// Set for a team run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub team_id: Option<String>,
+    /// Set for a team run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub team_name: Option<String>,
+    /// Set for an agent run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_id: Option<String>,
+    /// Set for an agent run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_name: Option<String>,
+    /// The session.
+    pub session_id: String,
+    /// For a member run: the team run that delegated to it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent_run_id: Option<String>,
+    /// The user, if known.
+    pub user_id: Option<String>,
+    /// The answer, or the error message of a failed run.
+    pub content: String,
+    /// Always `str`.
+    pub content_type: String,
+    /// The model id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<String>,
+    /// The model provider.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_provider: Option<String>,
+    /// The provider's response id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_provider_data: Option<Value>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// Tokens and timings.
+    pub metrics: RunMetrics,
+    /// The tools the run called.
+    pub tools: Vec<ToolExecution>,
+    /// For a team run: its members' runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub member_responses: Option<Vec<RunOutput>>,
+    /// What was asked.
+    pub input: RunInput,
+    /// On a failed run, the error event (agno returns it with the output).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub events: Option<Vec<Value>>,
+}
