@@ -74,7 +74,10 @@ impl Agent {
     }
 
     /// Replaces the instructions.
-    pub fn instructions<S: Into<String>>(mut self, instructions: impl IntoIterator<Item = S>) -> Self {
+    pub fn instructions<S: Into<String>>(
+        mut self,
+        instructions: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.instructions = instructions.into_iter().map(Into::into).collect();
         self
     }
@@ -93,7 +96,8 @@ impl Agent {
 
     /// Adds tools.
     pub fn tools<T: IntoTool>(mut self, tools: impl IntoIterator<Item = T>) -> Self {
-        self.tools.extend(tools.into_iter().map(IntoTool::into_tool));
+        self.tools
+            .extend(tools.into_iter().map(IntoTool::into_tool));
         self
     }
 

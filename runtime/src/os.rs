@@ -130,7 +130,9 @@ fn push_new<C: Component>(registrations: &mut Vec<Registration<C>>, new: Registr
     }
 }
 
-fn check_ids<C: Component>(registrations: Vec<Registration<C>>) -> Result<Vec<Resolver<C>>, BuildError> {
+fn check_ids<C: Component>(
+    registrations: Vec<Registration<C>>,
+) -> Result<Vec<Resolver<C>>, BuildError> {
     let mut seen: Vec<&Registration<C>> = Vec::with_capacity(registrations.len());
     for registration in &registrations {
         let id = &registration.resolver.info().id;

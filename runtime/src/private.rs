@@ -51,7 +51,9 @@ impl<C: Component, E: Into<FactoryError>> IntoFactoryResult<C> for Result<C, E> 
 
 /// Runs a sync factory on the blocking pool, so slow set-up does not stall the server's
 /// threads. A panic becomes an internal error.
-pub async fn run_blocking<C, R>(build: impl FnOnce() -> R + Send + 'static) -> Result<C, FactoryError>
+pub async fn run_blocking<C, R>(
+    build: impl FnOnce() -> R + Send + 'static,
+) -> Result<C, FactoryError>
 where
     C: Component,
     R: IntoFactoryResult<C>,

@@ -92,7 +92,9 @@ impl<C: Component> Clone for Resolver<C> {
 
 impl<C: Component> std::fmt::Debug for Resolver<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolver").field("info", &self.info).finish()
+        f.debug_struct("Resolver")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -124,7 +126,10 @@ impl<C: Component> Resolver<C> {
             .scopes
             .iter()
             .find(|scope| !parts.trusted().has_scope(scope));
-        let mut component = self.build.parse_and_build(object, parts, missing.cloned()).await?;
+        let mut component = self
+            .build
+            .parse_and_build(object, parts, missing.cloned())
+            .await?;
         component.set_id(&self.info.id);
         Ok(component)
     }

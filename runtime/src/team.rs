@@ -131,7 +131,10 @@ impl Team {
     }
 
     /// Replaces the leader's instructions.
-    pub fn instructions<S: Into<String>>(mut self, instructions: impl IntoIterator<Item = S>) -> Self {
+    pub fn instructions<S: Into<String>>(
+        mut self,
+        instructions: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.instructions = instructions.into_iter().map(Into::into).collect();
         self
     }
