@@ -14,6 +14,7 @@ pub mod model;
 mod os;
 pub mod resolve;
 pub mod run;
+pub mod server;
 mod team;
 mod tool;
 

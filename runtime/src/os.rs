@@ -1,11 +1,19 @@
 //! `AgentOs`: the set of components a server serves, and how it is assembled.
 
 use std::any::{TypeId, type_name};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
+use crate::server::{self, OsState, ServerConfig};
 use crate::team::Team;
 
 /// Why [`AgentOsBuilder::build`] refused the configuration.
@@ -84,6 +92,7 @@ impl<C: Component> Registration<C> {
 pub struct AgentOsBuilder {
     teams: Vec<Registration<Team>>,
     agents: Vec<Registration<Agent>>,
+    config: ServerConfig,
 }
 
 impl AgentOsBuilder {
@@ -115,11 +124,49 @@ impl AgentOsBuilder {
         self
     }
 
+    /// The OS id `/config` reports.
+    pub fn os_id(mut self, id: impl Into<String>) -> Self {
+        self.config.os_id = id.into();
+        self
+    }
+
+    /// The description `/config` reports.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.config.description = Some(description.into());
+        self
+    }
+
+    /// How long a factory may take before its request answers 504 (default 30 s).
+    pub fn factory_timeout(mut self, timeout: Duration) -> Self {
+        self.config.factory_timeout = timeout;
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default 2 MiB); larger answers 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// How long in-flight runs may take to finish once shutdown begins (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
-        Ok(AgentOs {
+        let state = OsState {
             teams: check_ids(self.teams)?,
             agents: check_ids(self.agents)?,
+            config: self.config,
+            runs: Default::default(),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            started_at: server::now_rfc3339(),
+        };
+        Ok(AgentOs {
+            state: Arc::new(state),
         })
     }
 }
@@ -165,10 +212,13 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// The components a server serves, each behind its resolver.
+/// The components a server serves, each behind its resolver, and the server around them.
+///
+/// `router()` gives an axum [`Router`] to nest in an application and layer with tower
+/// middleware; `serve(addr)` runs it until ctrl-c or SIGTERM.
+#[derive(Clone)]
 pub struct AgentOs {
-    teams: Vec<Resolver<Team>>,
-    agents: Vec<Resolver<Agent>>,
+    state: Arc<OsState>,
 }
 
 impl AgentOs {
@@ -179,21 +229,50 @@ impl AgentOs {
 
     /// The team (factory or static) served under `id`.
     pub fn team(&self, id: &str) -> Option<&Resolver<Team>> {
-        self.teams.iter().find(|r| r.info().id == id)
+        self.state.teams.iter().find(|r| r.info().id == id)
     }
 
     /// The agent (factory or static) served under `id`.
     pub fn agent(&self, id: &str) -> Option<&Resolver<Agent>> {
-        self.agents.iter().find(|r| r.info().id == id)
+        self.state.agents.iter().find(|r| r.info().id == id)
     }
 
     /// Every team, in registration order.
     pub fn teams(&self) -> &[Resolver<Team>] {
-        &self.teams
+        &self.state.teams
     }
 
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Resolver<Agent>] {
-        &self.agents
+        &self.state.agents
     }
+
+    /// The HTTP API as a router.
+    pub fn router(&self) -> Router {
+        server::router(Arc::clone(&self.state))
+    }
+
+    /// Serves the API on `addr` until ctrl-c or SIGTERM, then lets runs in flight finish
+    /// within the grace period.
+    pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        self.serve_on(listener, std::future::pending()).await
+    }
+
+    /// Serves on a bound listener until `stop` resolves (or a shutdown signal arrives).
+    pub async fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            log_listening(addr);
+        }
+        let router = self.router();
+        server::serve_until(self.state, router, listener, stop).await
+    }
+}
+
+fn log_listening(addr: SocketAddr) {
+    tracing::info!(%addr, "agentos listening");
 }

@@ -1,0 +1,110 @@
+//! Every error the HTTP API answers with, mapped to a status and a body in one place.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::component::ComponentKind;
+use crate::error::FactoryError;
+
+/// An error answered before a run starts (errors during a run are run events).
+///
+/// The body always has `detail` (what agno clients read) and `error_code`; validation errors
+/// add `errors`, one entry per field path. A 500 never carries an internal message.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No component of this kind has that id.
+    #[error("{} not found", kind_label(*.0))]
+    NotFound(ComponentKind),
+    /// No run with that id is in flight here.
+    #[error("run not found")]
+    RunNotFound,
+    /// The form has no `message`.
+    #[error("message is required")]
+    MissingMessage,
+    /// The body could not be read as a run request.
+    #[error("{0}")]
+    BadBody(String),
+    /// The body's content type is not one the route accepts.
+    #[error("unsupported content type: send multipart/form-data, application/x-www-form-urlencoded or application/json")]
+    UnsupportedMediaType,
+    /// The factory refused or failed.
+    #[error(transparent)]
+    Factory(#[from] FactoryError),
+    /// The factory did not return within the configured bound.
+    #[error("the factory did not finish within {0} s")]
+    FactoryTimeout(u64),
+    /// The body is larger than the configured limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+fn kind_label(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Team => "Team",
+        ComponentKind::Agent => "Agent",
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) | ApiError::RunNotFound => StatusCode::NOT_FOUND,
+            ApiError::MissingMessage => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Factory(FactoryError::Permission(_)) => StatusCode::FORBIDDEN,
+            ApiError::Factory(FactoryError::Validation(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Factory(FactoryError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::FactoryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::RunNotFound => "run_not_found",
+            ApiError::MissingMessage => "missing_message",
+            ApiError::BadBody(_) => "invalid_body",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Factory(error) => error.code(),
+            ApiError::FactoryTimeout(_) => "factory_timeout",
+            ApiError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    fn body(&self) -> Value {
+        match self {
+            // agno (FastAPI) answers a missing form field with a list in `detail`; its clients
+            // read that shape, so it stays, with agentos's fields beside it.
+            ApiError::MissingMessage => json!({
+                "detail": [{"type": "missing", "loc": ["body", "message"], "msg": "Field required", "input": null}],
+                "error_code": self.code(),
+                "errors": [{"loc": ["body", "message"], "msg": "Field required"}],
+            }),
+            ApiError::Factory(FactoryError::Validation(errors)) => json!({
+                "detail": errors.detail(),
+                "error_code": self.code(),
+                "errors": errors.fields(),
+            }),
+            ApiError::Factory(FactoryError::Internal(cause)) => {
+                tracing::error!(error = %cause, source = ?cause.source(), "factory failed");
+                json!({"detail": "Internal server error", "error_code": self.code()})
+            }
+            other => json!({"detail": other.to_string(), "error_code": other.code()}),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,141 @@
+//! The HTTP server: agno's AgentOS API on axum.
+
+mod body;
+mod discovery;
+mod error;
+mod openapi;
+mod runs;
+mod state;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use body::RunBody;
+pub use error::ApiError;
+pub use runs::encode_event;
+pub use state::ServerConfig;
+pub(crate) use state::OsState;
+
+use crate::agent::Agent;
+use crate::team::Team;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The API's routes over `state`.
+pub(crate) fn router(state: Arc<OsState>) -> Router {
+    let document = Arc::new(openapi::document(&state));
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .route("/health", get(discovery::health))
+        .route("/config", get(discovery::config))
+        .route("/teams", get(discovery::list_teams))
+        .route("/teams/{id}", get(discovery::get_component::<Team>))
+        .route("/teams/{id}/runs", post(runs::create_run::<Team>).get(runs::list_runs::<Team>))
+        .route("/teams/{id}/runs/{run_id}", get(runs::get_run::<Team>))
+        .route("/teams/{id}/runs/{run_id}/cancel", post(runs::cancel_run::<Team>))
+        .route("/agents", get(discovery::list_agents))
+        .route("/agents/{id}", get(discovery::get_component::<Agent>))
+        .route("/agents/{id}/runs", post(runs::create_run::<Agent>).get(runs::list_runs::<Agent>))
+        .route("/agents/{id}/runs/{run_id}", get(runs::get_run::<Agent>))
+        .route("/agents/{id}/runs/{run_id}/cancel", post(runs::cancel_run::<Agent>))
+        .with_state(state)
+        .route(
+            "/openapi.json",
+            get(move || openapi::openapi(axum::extract::State(document.clone()))),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `router` on `listener` until ctrl-c or SIGTERM (or `stop` resolves), then stops
+/// accepting and waits up to the grace period for in-flight runs.
+pub(crate) async fn serve_until(
+    state: Arc<OsState>,
+    router: Router,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let signal = async move {
+        tokio::select! {
+            _ = stop => {},
+            _ = shutdown_signal() => {},
+        }
+        tracing::info!("shutting down: no new connections; waiting for runs in flight");
+        shutdown.cancel();
+    };
+    axum::serve(listener, router).with_graceful_shutdown(signal).await?;
+    state.tracker.close();
+    if tokio::time::timeout(state.config.shutdown_grace, state.tracker.wait()).await.is_err() {
+        tracing::warn!(
+            grace_s = state.config.shutdown_grace.as_secs(),
+            "runs still in flight after the grace period were abandoned"
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Now as an RFC 3339 UTC timestamp, as `/health` reports the start time.
+pub(crate) fn now_rfc3339() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let seconds = now.as_secs() as i64;
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60,
+        now.subsec_micros()
+    )
+}
