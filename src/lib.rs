@@ -53,7 +53,9 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use agentos_runtime::private::*;
-    pub use agentos_runtime::{Agent, Factory, FactoryError, FactoryInfo, RequestContext, Team};
+    pub use agentos_runtime::{
+        Agent, Factory, FactoryError, FactoryInfo, Registration, RequestContext, Team,
+    };
     pub use garde;
     pub use schemars;
     pub use serde;

@@ -1,1 +1,146 @@
+//! Procedural macros of agentos. Use them through the `agentos` crate
+//! (`use agentos::prelude::*;`), which re-exports them and the paths their expansion needs.
 
+mod errors;
+mod factory;
+
+use proc_macro::TokenStream;
+
+/// Turns a function into a **team factory**: a value the server calls on every request to build
+/// the [`Team`] that runs it.
+///
+/// ```ignore
+/// use agentos::prelude::*;
+///
+/// #[derive(Deserialize, Validate, JsonSchema)]
+/// struct TeamConfig {
+///     #[garde(length(min = 1))]
+///     topic: String,
+/// }
+///
+/// /// Researches a topic and writes it up.
+/// #[team_factory(
+///     id = "research-team",
+///     input = TeamConfig,
+///     name = "Research",
+///     description = "Researches a topic and writes it up",
+///     scopes = ["teams:run"],
+/// )]
+/// pub async fn research_team(ctx: RequestContext<TeamConfig>) -> Result<Team, FactoryError> {
+///     Ok(Team::new("Research").member(Agent::new("Researcher")))
+/// }
+///
+/// // Serve it ...
+/// let os = AgentOs::builder().team(research_team).build().await?;
+/// // ... or find every annotated factory in the binary ...
+/// let os = AgentOs::builder().discover().build().await?;
+/// // ... or call it in a unit test.
+/// let team = research_team.build(RequestContext::test(TeamConfig { topic: "rust".into() })).await?;
+/// ```
+///
+/// # Arguments
+///
+/// ```text
+/// #[team_factory(key = value, ...)]
+///
+/// id          = "slug"          required. The id it is served under (`/teams/{id}/runs`):
+///                               1 to 64 lowercase ASCII letters, digits, `-` and `_`.
+/// input       = Type            The type of the request's `factory_input`. It must implement
+///                               `Deserialize`, `garde::Validate` and `JsonSchema`. Without
+///                               `input` the factory takes no input and ignores any it is sent.
+/// name        = "..."           Display name.
+/// description = "..."           What it builds, for people.
+/// scopes      = ["a:b", ...]    Scopes the caller must hold before the factory runs.
+/// blocking                      A flag: run a sync function on tokio's blocking thread pool,
+///                               for slow set-up (files, a database client). Not on `async fn`.
+/// crate       = path            Where the `agentos` crate is (default `::agentos`), for code
+///                               that renamed it or re-exports it.
+/// ```
+///
+/// # The function
+///
+/// A `fn` or an `async fn`, without `self`, generics or `where` clause, taking either nothing
+/// or the request context:
+///
+/// ```text
+/// [async] fn name() -> R
+/// [async] fn name(ctx: RequestContext<I>) -> R    I = the `input` type, or `()` without `input`
+///
+/// R = Team | Result<Team, E>    where E: Into<FactoryError>
+/// ```
+///
+/// The future of an `async fn` must be `Send`: the server runs it on a multi-threaded runtime.
+/// Do not hold an `Rc` or a `std::sync::MutexGuard` across an `.await`.
+///
+/// # What it generates
+///
+/// The function's name becomes a unit struct (a type and a value at once), with the function's
+/// visibility and doc comment:
+///
+/// ```text
+/// pub struct research_team;                        // Clone + Copy + Debug
+/// impl research_team { fn __agentos_factory_fn(..) { /* your body */ } }
+/// impl agentos::Factory for research_team {
+///     type Input = TeamConfig;                     // or ()
+///     type Output = Team;
+///     fn info(&self) -> FactoryInfo;               // id, name, description, scopes
+///     fn input_schema(&self) -> Option<Value>;     // the input's JSON Schema, or None
+///     fn parse_input(&self, input) -> Result<TeamConfig, FactoryError>;
+///     fn build(&self, ctx) -> impl Future<Output = Result<Team, FactoryError>> + Send;
+/// }
+/// // plus a registration that `AgentOsBuilder::discover()` finds.
+/// ```
+///
+/// Since the function's name is now a value, it is passed around as one:
+/// `.team(research_team)`, `research_team.build(ctx)`, `research_team.info()`.
+///
+/// # Errors
+///
+/// Every mistake is a compile error at the token that caused it, and the factory is still
+/// defined so the rest of the crate does not report more errors:
+///
+/// - missing `id`; `id`, `name` or `description` not a string literal; an `id` that is not a
+///   slug or is longer than 64 characters; `scopes` not an array of string literals; an unknown
+///   or repeated key; `blocking` on an `async fn`;
+/// - the attribute on something other than a function; a `self` parameter, generics, a `where`
+///   clause, more than one parameter, `unsafe`, `extern`, no return type;
+/// - an `input` type missing `Deserialize`, `Validate` or `JsonSchema` (reported at `input = T`);
+/// - a parameter that is not `RequestContext<I>` for the factory's input `I` (reported at the
+///   parameter's type);
+/// - a return type other than `Team` or `Result<Team, E: Into<FactoryError>>` (reported at the
+///   return type);
+/// - an `async fn` whose future is not `Send` (reported at the function's name, with rustc's
+///   note on the value held across `.await`).
+///
+/// Two factories with the same id are found when the server is assembled:
+/// `AgentOsBuilder::build` fails with an error naming both types.
+///
+/// [`Team`]: https://docs.rs/agentos/latest/agentos/struct.Team.html
+#[proc_macro_attribute]
+pub fn team_factory(args: TokenStream, item: TokenStream) -> TokenStream {
+    factory::expand(factory::Kind::Team, args.into(), item.into()).into()
+}
+
+/// Turns a function into an **agent factory**: a value the server calls on every request to
+/// build the [`Agent`] that runs it, served under `/agents/{id}/runs`.
+///
+/// Everything about [`macro@team_factory`] applies, with `Agent` in place of `Team`: the same
+/// keys, the same accepted functions (returning `Agent` or `Result<Agent, E>`), the same
+/// generated items (implementing `Factory<Output = Agent>`, so `AgentFactory`), the same errors.
+///
+/// ```ignore
+/// use agentos::prelude::*;
+///
+/// #[agent_factory(id = "helper", name = "Helper")]
+/// fn helper() -> Agent {
+///     Agent::new("Helper").instructions("Answer briefly.")
+/// }
+///
+/// let os = AgentOs::builder().agent(helper).build().await?;
+/// ```
+///
+/// [`Agent`]: https://docs.rs/agentos/latest/agentos/struct.Agent.html
+#[proc_macro_attribute]
+pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
+    factory::expand(factory::Kind::Agent, args.into(), item.into()).into()
+}

@@ -1,0 +1,99 @@
+//! `#[team_factory]` and `#[agent_factory]`: parse the arguments, validate them with the
+//! function, expand.
+
+mod args;
+mod expand;
+mod validate;
+
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::{Item, ItemFn};
+
+use crate::errors::Errors;
+use args::FactoryArgs;
+
+/// Which attribute is expanded.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Team,
+    Agent,
+}
+
+impl Kind {
+    fn attribute(self) -> &'static str {
+        match self {
+            Kind::Team => "team_factory",
+            Kind::Agent => "agent_factory",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Team => "team",
+            Kind::Agent => "agent",
+        }
+    }
+
+    fn component(self) -> &'static str {
+        match self {
+            Kind::Team => "Team",
+            Kind::Agent => "Agent",
+        }
+    }
+}
+
+/// Expands `#[team_factory(args)]` / `#[agent_factory(args)]` on `item`.
+pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = FactoryArgs::parse(args, &mut errors);
+
+    let func: ItemFn = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(func)) => func,
+        Ok(other) => {
+            errors.push(not_a_function(kind, &other));
+            return with_errors(item, errors);
+        }
+        // Not an item at all: rustc reports the syntax error itself.
+        Err(_) => return item,
+    };
+
+    let factory = validate::validate(kind, &args, &func, &mut errors);
+    match (factory, errors.is_empty()) {
+        (Some(factory), true) => expand::factory(&factory),
+        // Still define the factory, so that its uses do not fail too.
+        _ => with_errors(expand::fallback(kind, &args, &func), errors),
+    }
+}
+
+/// The item as written, followed by the errors.
+fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
+    let mut tokens = item;
+    if let Err(error) = errors.into_result() {
+        tokens.extend(error.to_compile_error());
+    }
+    tokens
+}
+
+fn not_a_function(kind: Kind, item: &Item) -> syn::Error {
+    let (what, span): (&str, Span) = match item {
+        Item::Struct(item) => ("a struct", item.struct_token.span),
+        Item::Enum(item) => ("an enum", item.enum_token.span),
+        Item::Union(item) => ("a union", item.union_token.span),
+        Item::Impl(item) => ("an impl block", item.impl_token.span),
+        Item::Trait(item) => ("a trait", item.trait_token.span),
+        Item::Mod(item) => ("a module", item.mod_token.span),
+        Item::Const(item) => ("a constant", item.const_token.span),
+        Item::Static(item) => ("a static", item.static_token.span),
+        Item::Type(item) => ("a type alias", item.type_token.span),
+        Item::Use(item) => ("a `use`", item.use_token.span),
+        other => ("this item", other.span()),
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "`#[{}]` goes on a function that builds a {}, not on {what}",
+            kind.attribute(),
+            kind.noun()
+        ),
+    )
+}
