@@ -64,3 +64,83 @@ where
         Err(_) => Err(FactoryError::internal("blocking factory was cancelled")),
     }
 }
+
+/// The context parameter of a factory function: `RequestContext<I>`, where `I` is the
+/// factory's input type. Implemented only for that, so any other parameter type is refused at
+/// the user's parameter.
+#[diagnostic::on_unimplemented(
+    message = "the factory's parameter must be `RequestContext<{I}>`, not `{Self}`",
+    label = "expected `RequestContext<{I}>`",
+    note = "`input = T` makes the context `RequestContext<T>`; without `input` it is `RequestContext<()>` (or no parameter at all)"
+)]
+pub trait FactoryContext<I>: Sized {
+    /// The context the runtime built.
+    fn from_context(ctx: crate::context::RequestContext<I>) -> Self;
+}
+
+impl<I> FactoryContext<I> for crate::context::RequestContext<I> {
+    fn from_context(ctx: crate::context::RequestContext<I>) -> Self {
+        ctx
+    }
+}
+
+/// Parses and describes a factory's input type `T`.
+///
+/// The generated code calls `(&InputOf::<T>::new()).parse(..)`. When `T` has the input traits
+/// method resolution picks [`CheckedInput`]; when it lacks one it falls back to
+/// [`UncheckedInput`], which compiles, so the only error the user sees is the one from
+/// [`assert_factory_input`] at their `input = T` token.
+pub struct InputOf<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> InputOf<T> {
+    /// The dispatcher for `T`.
+    pub fn new() -> Self {
+        InputOf(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for InputOf<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The real implementation, for a valid input type.
+pub trait CheckedInput<T> {
+    /// Deserializes and validates the input.
+    fn parse(&self, input: Map<String, Value>) -> Result<T, FactoryError>;
+    /// The input's JSON Schema.
+    fn schema(&self) -> Value;
+}
+
+impl<T> CheckedInput<T> for InputOf<T>
+where
+    T: serde::de::DeserializeOwned + garde::Validate + schemars::JsonSchema,
+    T::Context: Default,
+{
+    fn parse(&self, input: Map<String, Value>) -> Result<T, FactoryError> {
+        parse_input::<T>(input)
+    }
+
+    fn schema(&self) -> Value {
+        input_schema::<T>()
+    }
+}
+
+/// The fallback for an invalid input type. Only reached in code that does not compile.
+pub trait UncheckedInput<T> {
+    /// Refuses.
+    fn parse(&self, input: Map<String, Value>) -> Result<T, FactoryError>;
+    /// Nothing.
+    fn schema(&self) -> Value;
+}
+
+impl<T> UncheckedInput<T> for &InputOf<T> {
+    fn parse(&self, _input: Map<String, Value>) -> Result<T, FactoryError> {
+        Err(FactoryError::internal("the factory's input type is not valid"))
+    }
+
+    fn schema(&self) -> Value {
+        Value::Null
+    }
+}
