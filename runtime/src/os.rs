@@ -13,7 +13,7 @@ use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
-use crate::server::{self, OsState, ServerConfig};
+use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::team::Team;
 
 /// Why [`AgentOsBuilder::build`] refused the configuration.
@@ -93,6 +93,7 @@ pub struct AgentOsBuilder {
     teams: Vec<Registration<Team>>,
     agents: Vec<Registration<Agent>>,
     config: ServerConfig,
+    auth: Option<JwtAuth>,
 }
 
 impl AgentOsBuilder {
@@ -121,6 +122,12 @@ impl AgentOsBuilder {
                 Discovered::Agent(make) => push_new(&mut self.agents, make()),
             }
         }
+        self
+    }
+
+    /// Verifies a JWT on every route but `/health` and `/openapi.json`.
+    pub fn auth(mut self, auth: JwtAuth) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -160,6 +167,7 @@ impl AgentOsBuilder {
             teams: check_ids(self.teams)?,
             agents: check_ids(self.agents)?,
             config: self.config,
+            auth: self.auth.map(Arc::new),
             runs: Default::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),

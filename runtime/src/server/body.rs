@@ -71,7 +71,9 @@ fn parse_flag(name: &str, value: Option<String>, default: bool) -> Result<bool, 
         "" => Ok(default),
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::BadBody(format!("{name} must be true or false, got '{value}'"))),
+        _ => Err(ApiError::BadBody(format!(
+            "{name} must be true or false, got '{value}'"
+        ))),
     }
 }
 

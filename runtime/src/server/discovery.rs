@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::runs::Servable;
 use super::state::OsState;
@@ -19,7 +20,10 @@ pub(crate) fn describe<C: crate::component::Component>(resolver: &Resolver<C>) -
     let info = resolver.info();
     let mut out = Map::new();
     out.insert("id".into(), json!(info.id));
-    out.insert("name".into(), json!(info.name.as_deref().unwrap_or(&info.id)));
+    out.insert(
+        "name".into(),
+        json!(info.name.as_deref().unwrap_or(&info.id)),
+    );
     if let Some(description) = &info.description {
         out.insert("description".into(), json!(description));
     }
@@ -36,12 +40,41 @@ pub(crate) fn describe<C: crate::component::Component>(resolver: &Resolver<C>) -
     Value::Object(out)
 }
 
-pub(crate) async fn list_teams(State(state): State<Arc<OsState>>) -> Json<Vec<Value>> {
-    Json(state.teams.iter().map(describe).collect())
+/// Whether the caller may see `id` (always, when route scopes are not checked).
+fn visible(
+    state: &OsState,
+    caller: &Option<Extension<Arc<Caller>>>,
+    resource: &str,
+    id: &str,
+) -> bool {
+    match (state.auth.as_ref(), caller) {
+        (Some(auth), Some(Extension(caller))) if auth.checks_route_scopes() => {
+            caller.may(resource, "read", Some(id))
+        }
+        _ => true,
+    }
 }
 
-pub(crate) async fn list_agents(State(state): State<Arc<OsState>>) -> Json<Vec<Value>> {
-    Json(state.agents.iter().map(describe).collect())
+pub(crate) async fn list_teams(
+    State(state): State<Arc<OsState>>,
+    caller: Option<Extension<Arc<Caller>>>,
+) -> Json<Vec<Value>> {
+    let visible = state
+        .teams
+        .iter()
+        .filter(|r| visible(&state, &caller, "teams", &r.info().id));
+    Json(visible.map(describe).collect())
+}
+
+pub(crate) async fn list_agents(
+    State(state): State<Arc<OsState>>,
+    caller: Option<Extension<Arc<Caller>>>,
+) -> Json<Vec<Value>> {
+    let visible = state
+        .agents
+        .iter()
+        .filter(|r| visible(&state, &caller, "agents", &r.info().id));
+    Json(visible.map(describe).collect())
 }
 
 pub(crate) async fn get_component<C: Servable>(
@@ -56,7 +89,13 @@ pub(crate) async fn get_component<C: Servable>(
 pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
     let summary = |value: Value| {
         let mut keep = Map::new();
-        for key in ["id", "name", "description", "is_factory", "factory_input_schema"] {
+        for key in [
+            "id",
+            "name",
+            "description",
+            "is_factory",
+            "factory_input_schema",
+        ] {
             if let Some(field) = value.get(key) {
                 keep.insert(key.into(), field.clone());
             }
@@ -78,7 +117,9 @@ pub(crate) async fn health(State(state): State<Arc<OsState>>) -> Json<Value> {
 }
 
 /// Used by the OpenAPI document: each component's resolver with its kind.
-pub(crate) fn components(state: &OsState) -> impl Iterator<Item = (ComponentKind, &str, Option<&Value>)> {
+pub(crate) fn components(
+    state: &OsState,
+) -> impl Iterator<Item = (ComponentKind, &str, Option<&Value>)> {
     let teams = state
         .teams
         .iter()

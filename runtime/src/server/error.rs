@@ -27,7 +27,9 @@ pub enum ApiError {
     #[error("{0}")]
     BadBody(String),
     /// The body's content type is not one the route accepts.
-    #[error("unsupported content type: send multipart/form-data, application/x-www-form-urlencoded or application/json")]
+    #[error(
+        "unsupported content type: send multipart/form-data, application/x-www-form-urlencoded or application/json"
+    )]
     UnsupportedMediaType,
     /// The factory refused or failed.
     #[error(transparent)]

@@ -1,5 +1,6 @@
 //! The HTTP server: agno's AgentOS API on axum.
 
+mod auth;
 mod body;
 mod discovery;
 mod error;
@@ -13,38 +14,53 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use auth::{AuthConfigError, AuthError, Caller, JwtAuth, TokenSource};
 pub use body::RunBody;
 pub use error::ApiError;
 pub use runs::encode_event;
-pub use state::ServerConfig;
 pub(crate) use state::OsState;
+pub use state::ServerConfig;
 
 use crate::agent::Agent;
+use crate::component::ComponentKind;
 use crate::team::Team;
+use auth::RouteScope;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The API's routes over `state`.
+/// The API's routes over `state`. Each route declares the scope it needs next to it; with
+/// auth off the declarations are inert.
 pub(crate) fn router(state: Arc<OsState>) -> Router {
     let document = Arc::new(openapi::document(&state));
     let body_limit = state.config.body_limit;
+    let auth = state.auth.clone();
+    let guard = |route: MethodRouter<Arc<OsState>>, scope: RouteScope| match &auth {
+        Some(auth) => route.route_layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(auth), scope),
+            auth::authorize,
+        )),
+        None => route,
+    };
+    let (team, agent) = (ComponentKind::Team, ComponentKind::Agent);
     Router::new()
         .route("/health", get(discovery::health))
-        .route("/config", get(discovery::config))
-        .route("/teams", get(discovery::list_teams))
-        .route("/teams/{id}", get(discovery::get_component::<Team>))
-        .route("/teams/{id}/runs", post(runs::create_run::<Team>).get(runs::list_runs::<Team>))
-        .route("/teams/{id}/runs/{run_id}", get(runs::get_run::<Team>))
-        .route("/teams/{id}/runs/{run_id}/cancel", post(runs::cancel_run::<Team>))
-        .route("/agents", get(discovery::list_agents))
-        .route("/agents/{id}", get(discovery::get_component::<Agent>))
-        .route("/agents/{id}/runs", post(runs::create_run::<Agent>).get(runs::list_runs::<Agent>))
-        .route("/agents/{id}/runs/{run_id}", get(runs::get_run::<Agent>))
-        .route("/agents/{id}/runs/{run_id}/cancel", post(runs::cancel_run::<Agent>))
+        .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
+        .route("/teams", guard(get(discovery::list_teams), RouteScope::of(team, "read")))
+        .route("/teams/{id}", guard(get(discovery::get_component::<Team>), RouteScope::of(team, "read")))
+        .route("/teams/{id}/runs", guard(post(runs::create_run::<Team>), RouteScope::of(team, "run")))
+        .route("/teams/{id}/runs", guard(get(runs::list_runs::<Team>), RouteScope::new("sessions", "read")))
+        .route("/teams/{id}/runs/{run_id}", guard(get(runs::get_run::<Team>), RouteScope::new("sessions", "read")))
+        .route("/teams/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Team>), RouteScope::of(team, "run")))
+        .route("/agents", guard(get(discovery::list_agents), RouteScope::of(agent, "read")))
+        .route("/agents/{id}", guard(get(discovery::get_component::<Agent>), RouteScope::of(agent, "read")))
+        .route("/agents/{id}/runs", guard(post(runs::create_run::<Agent>), RouteScope::of(agent, "run")))
+        .route("/agents/{id}/runs", guard(get(runs::list_runs::<Agent>), RouteScope::new("sessions", "read")))
+        .route("/agents/{id}/runs/{run_id}", guard(get(runs::get_run::<Agent>), RouteScope::new("sessions", "read")))
+        .route("/agents/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Agent>), RouteScope::of(agent, "run")))
         .with_state(state)
         .route(
             "/openapi.json",
@@ -82,9 +98,14 @@ pub(crate) async fn serve_until(
         tracing::info!("shutting down: no new connections; waiting for runs in flight");
         shutdown.cancel();
     };
-    axum::serve(listener, router).with_graceful_shutdown(signal).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(signal)
+        .await?;
     state.tracker.close();
-    if tokio::time::timeout(state.config.shutdown_grace, state.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(state.config.shutdown_grace, state.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             grace_s = state.config.shutdown_grace.as_secs(),
             "runs still in flight after the grace period were abandoned"
@@ -118,7 +139,9 @@ async fn shutdown_signal() {
 
 /// Now as an RFC 3339 UTC timestamp, as `/health` reports the start time.
 pub(crate) fn now_rfc3339() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
     let seconds = now.as_secs() as i64;
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (proleptic Gregorian).

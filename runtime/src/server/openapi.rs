@@ -28,7 +28,9 @@ pub(crate) fn document(state: &OsState) -> Value {
                 "x-factory-input-schema": schema,
                 "oneOf": [schema, {"type": "string"}],
             }),
-            None => json!({"type": "string", "description": "Ignored: this component takes no input."}),
+            None => {
+                json!({"type": "string", "description": "Ignored: this component takes no input."})
+            }
         };
         let run_body = json!({
             "type": "object",
@@ -69,7 +71,10 @@ pub(crate) fn document(state: &OsState) -> Value {
         );
     }
     paths.insert("/config".into(), json!({"get": {"summary": "OS configuration", "responses": {"200": {"description": "The configuration"}}}}));
-    paths.insert("/health".into(), json!({"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}}));
+    paths.insert(
+        "/health".into(),
+        json!({"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": state.config.os_id, "version": env!("CARGO_PKG_VERSION")},

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
+use super::auth::Caller;
 use super::body::RunBody;
 use super::error::ApiError;
 use super::state::OsState;
@@ -58,6 +59,7 @@ impl Servable for Agent {
 pub(crate) async fn create_run<C: Servable>(
     State(state): State<Arc<OsState>>,
     Path(id): Path<String>,
+    caller: Option<Extension<Arc<Caller>>>,
     headers: HeaderMap,
     body: Result<RunBody, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -67,10 +69,17 @@ pub(crate) async fn create_run<C: Servable>(
         return Err(ApiError::ShuttingDown);
     }
 
-    let parts = RequestParts::new(&body.message)
-        .session_id(body.session_id)
-        .asserted_user(body.user_id)
-        .headers(headers);
+    let parts = RequestParts::new(&body.message).headers(headers);
+    let parts = match caller {
+        // What the token says wins over the body: a verified subject and session cannot be
+        // replaced by form fields.
+        Some(Extension(caller)) => parts
+            .session_id(caller.session_id.clone().or(body.session_id))
+            .verified(caller.user_id.clone(), caller.trusted.clone()),
+        None => parts
+            .session_id(body.session_id)
+            .asserted_user(body.user_id),
+    };
     let request = RunRequest {
         message: body.message,
         run_id: parts.run_id().to_owned(),
@@ -80,7 +89,8 @@ pub(crate) async fn create_run<C: Servable>(
     };
 
     let timeout = state.config.factory_timeout;
-    let span = tracing::info_span!("resolve", kind = C::KIND.as_str(), id = %id, run_id = %request.run_id);
+    let span =
+        tracing::info_span!("resolve", kind = C::KIND.as_str(), id = %id, run_id = %request.run_id);
     let component = match tokio::time::timeout(timeout, resolver.resolve(body.factory_input, parts))
         .instrument(span)
         .await
@@ -107,12 +117,19 @@ pub(crate) async fn create_run<C: Servable>(
         let finished = spawn_run(&state, component, request, env);
         return match finished.await {
             Ok(output) => Ok(Json(output).into_response()),
-            Err(_) => Err(ApiError::Factory(crate::FactoryError::internal("the run task failed"))),
+            Err(_) => Err(ApiError::Factory(crate::FactoryError::internal(
+                "the run task failed",
+            ))),
         };
     }
 
     let (sink, events) = mpsc::unbounded_channel();
-    spawn_run(&state, component, request, env.with_events(sink).streaming(true));
+    spawn_run(
+        &state,
+        component,
+        request,
+        env.with_events(sink).streaming(true),
+    );
     let stream = EventStream {
         events,
         next_id: AtomicU64::new(0),
@@ -137,7 +154,9 @@ fn spawn_run<C: Servable>(
     state.tracker.clone().spawn(
         async move {
             let output = component.run(&request, &env).await;
-            state.runs.finish(output.clone(), state.config.retained_runs);
+            state
+                .runs
+                .finish(output.clone(), state.config.retained_runs);
             output
         }
         .instrument(span),
@@ -223,7 +242,9 @@ pub(crate) async fn get_run<C: Servable>(
 ) -> Result<Response, ApiError> {
     C::resolver(&state, &id).ok_or(ApiError::NotFound(C::KIND))?;
     match state.runs.get(&run_id) {
-        Some(run) if component_id(&run, C::KIND) == Some(id.as_str()) => Ok(Json(run).into_response()),
+        Some(run) if component_id(&run, C::KIND) == Some(id.as_str()) => {
+            Ok(Json(run).into_response())
+        }
         _ if state.runs.is_active(&run_id) => Ok(Json(json!({
             "run_id": run_id,
             "status": RunStatus::Running.as_str(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth::JwtAuth;
 use crate::agent::Agent;
 use crate::resolve::Resolver;
 use crate::run::RunOutput;
@@ -47,6 +48,8 @@ pub(crate) struct OsState {
     pub(crate) teams: Vec<Resolver<Team>>,
     pub(crate) agents: Vec<Resolver<Agent>>,
     pub(crate) config: ServerConfig,
+    /// JWT verification; `None` serves without authentication.
+    pub(crate) auth: Option<std::sync::Arc<JwtAuth>>,
     pub(crate) runs: RunRegistry,
     /// Every spawned run, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
