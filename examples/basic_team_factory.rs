@@ -1,1 +1,64 @@
-fn main() {}
+//! The seed: a support team built per request, with instructions for the calling tenant.
+//!
+//! Run with:
+//!     cargo run --example basic_team_factory
+//!
+//! Then try it (the leader delegates to the Billing Agent or the Tech Support Agent):
+//!     curl -s http://127.0.0.1:7777/teams/support-team/runs \
+//!       -F message='I need help with billing' -F user_id=tenant_42 -F stream=false
+//!
+//! Without `OPENAI_API_KEY` (or `OPENAI_BASE_URL`) the agents run on the offline `TestModel`,
+//! and the log says so.
+
+use agentos::model::{ModelHandle, from_env};
+use agentos::prelude::*;
+
+fn billing_agent(model: &ModelHandle, tenant: &str) -> Agent {
+    Agent::new("Billing Agent")
+        .role("Handle billing inquiries")
+        .model(model.clone())
+        .instruction(format!("You help tenant {tenant} with invoices, plans and refunds."))
+}
+
+fn tech_support_agent(model: &ModelHandle, tenant: &str) -> Agent {
+    Agent::new("Tech Support Agent")
+        .role("Handle technical issues")
+        .model(model.clone())
+        .instruction(format!("You help tenant {tenant} with outages and devices."))
+}
+
+/// One team per request: the members' instructions name the tenant that is asking.
+#[team_factory(
+    id = "support-team",
+    name = "Per-tenant Support Team",
+    description = "Builds a support team with billing and tech agents per tenant."
+)]
+fn support_team(ctx: RequestContext) -> Team {
+    let tenant = ctx.user_id().unwrap_or("anonymous");
+    let model = from_env("gpt-5.4");
+    Team::new("Support Team")
+        .model(model.clone())
+        .members([billing_agent(&model, tenant), tech_support_agent(&model, tenant)])
+        .instructions([
+            format!("You are the support team leader for tenant {tenant}."),
+            "Route billing questions to the Billing Agent and technical issues to the Tech Support Agent.".to_owned(),
+        ])
+        .markdown(true)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,agentos_runtime=info".into()),
+        )
+        .init();
+    let os = AgentOs::builder()
+        .os_id("basic-team-factory")
+        .team(support_team)
+        .build()
+        .await?;
+    os.serve("127.0.0.1:7777").await?;
+    Ok(())
+}

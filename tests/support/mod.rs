@@ -1,0 +1,242 @@
+//! Shared by the HTTP tests: the seed's factories, a server on a free port, an SSE reader.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentos::prelude::*;
+use agentos::{AgentOs, AgentOsBuilder, TestModel};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Calls of `counted_team`, to prove discovery never calls a factory.
+pub static COUNTED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn support_members(tenant: &str) -> Vec<Agent> {
+    vec![
+        Agent::new("Billing Agent")
+            .role("Handle billing inquiries")
+            .model(TestModel::with_id("gpt-5.4"))
+            .instruction(format!("You help tenant {tenant} with invoices and refunds.")),
+        Agent::new("Tech Support Agent")
+            .role("Handle technical issues")
+            .model(TestModel::with_id("gpt-5.4"))
+            .instruction(format!("You help tenant {tenant} with technical problems.")),
+    ]
+}
+
+/// The seed's support team: members and instructions follow the caller.
+#[team_factory(id = "support-team", name = "Per-tenant Support Team",
+               description = "Builds a support team with billing and tech agents per tenant.")]
+pub fn support_team(ctx: RequestContext) -> Team {
+    let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
+    Team::new("Support Team")
+        .model(TestModel::with_id("gpt-5.4"))
+        .members(support_members(&tenant))
+        .instruction(format!("You are the support team leader for tenant {tenant}."))
+}
+
+#[derive(Deserialize, Validate, JsonSchema)]
+pub struct TeamConfig {
+    /// Adds a reviewer to the team.
+    #[serde(default)]
+    #[garde(skip)]
+    pub include_reviewer: bool,
+    /// How many answers the reviewer may ask for.
+    #[serde(default = "default_rounds")]
+    #[garde(range(min = 1, max = 5))]
+    pub review_rounds: u8,
+}
+
+fn default_rounds() -> u8 {
+    1
+}
+
+#[team_factory(id = "configurable-support-team", input = TeamConfig,
+               name = "Configurable Support Team")]
+pub async fn configurable_team(ctx: RequestContext<TeamConfig>) -> Result<Team, FactoryError> {
+    let mut members = support_members(ctx.user_id().unwrap_or("anonymous"));
+    if ctx.input.include_reviewer {
+        members.push(Agent::new("Reviewer Agent").model(TestModel::with_id("gpt-5.4")));
+    }
+    Ok(Team::new("Configurable Support Team").model(TestModel::with_id("gpt-5.4")).members(members))
+}
+
+#[team_factory(id = "secure-support-team", scopes = ["support:admin"])]
+pub fn secure_team() -> Team {
+    Team::new("Secure Support Team")
+        .model(TestModel::with_id("gpt-5.4"))
+        .members(support_members("secure"))
+}
+
+#[team_factory(id = "refusing-team")]
+pub fn refusing_team(ctx: RequestContext) -> Result<Team, FactoryError> {
+    Err(FactoryError::permission(format!(
+        "user {} may not use this team",
+        ctx.user_id().unwrap_or("anonymous")
+    )))
+}
+
+#[team_factory(id = "panicking-team")]
+pub fn panicking_team() -> Team {
+    panic!("secret internal detail: database password is hunter2");
+}
+
+#[team_factory(id = "slow-team")]
+pub async fn slow_team() -> Team {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Team::new("Slow")
+}
+
+#[team_factory(id = "counted-team", input = TeamConfig)]
+pub fn counted_team(_ctx: RequestContext<TeamConfig>) -> Team {
+    COUNTED_CALLS.fetch_add(1, Ordering::SeqCst);
+    Team::new("Counted").model(TestModel::new())
+}
+
+#[derive(Deserialize, Validate, JsonSchema)]
+pub struct AgentConfig {
+    #[serde(default = "neutral")]
+    #[garde(length(min = 1, max = 32))]
+    pub tone: String,
+}
+
+fn neutral() -> String {
+    "neutral".to_owned()
+}
+
+#[agent_factory(id = "tenant-agent", input = AgentConfig, name = "Per-tenant assistant")]
+pub fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Agent {
+    Agent::new("Tenant Agent")
+        .model(TestModel::with_id("gpt-4o-mini"))
+        .instruction(format!("Answer in a {} tone.", ctx.input.tone))
+}
+
+/// Every test factory, and a static team beside them.
+pub fn builder() -> AgentOsBuilder {
+    AgentOs::builder()
+        .team(support_team)
+        .team(configurable_team)
+        .team(secure_team)
+        .team(refusing_team)
+        .team(panicking_team)
+        .team(slow_team)
+        .team(counted_team)
+        .team(
+            Team::new("Static Support Team")
+                .model(TestModel::with_id("gpt-5.4"))
+                .members(support_members("static")),
+        )
+        .agent(tenant_agent)
+        .factory_timeout(Duration::from_millis(500))
+}
+
+/// A server on 127.0.0.1 with a free port; stops when dropped or on `stop()`.
+pub struct TestServer {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(os: AgentOs) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel();
+        let handle = tokio::spawn(os.serve_on(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestServer { base, stop: Some(stop), handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Begins a graceful shutdown.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+}
+
+/// A multipart form of `(name, value)` fields, as agno clients send.
+pub fn form(fields: &[(&str, &str)]) -> reqwest::multipart::Form {
+    fields.iter().fold(reqwest::multipart::Form::new(), |form, (name, value)| {
+        form.text(name.to_string(), value.to_string())
+    })
+}
+
+/// One parsed SSE frame.
+#[derive(Debug, Clone)]
+pub struct SseFrame {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Parses a whole `text/event-stream` body, skipping keep-alive comments.
+pub fn parse_sse(body: &str) -> Vec<SseFrame> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let mut id = None;
+            let mut event = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(value) = line.strip_prefix("id:") {
+                    id = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("event:") {
+                    event = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                }
+            }
+            let event = event?;
+            let data = serde_json::from_str(&data).expect("every data line is JSON");
+            Some(SseFrame { id, event, data })
+        })
+        .collect()
+}
+
+/// A model that takes `delay` to answer each call (and is cancelled like any other).
+pub struct Sleepy(pub Duration);
+
+impl agentos::model::Model for Sleepy {
+    fn id(&self) -> &str {
+        "sleepy"
+    }
+
+    fn provider(&self) -> &str {
+        "Test"
+    }
+
+    fn complete(
+        &self,
+        request: agentos::model::ModelRequest,
+    ) -> futures_util::future::BoxFuture<'_, Result<agentos::model::ModelResponse, agentos::model::ModelError>>
+    {
+        let delay = self.0;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Ok(TestModel::new().respond(&request))
+        })
+    }
+}
+
+/// A team whose every model call takes `delay`.
+pub fn sleepy_team(name: &str, delay: Duration) -> Team {
+    Team::new(name)
+        .model(Sleepy(delay))
+        .members([Agent::new("Worker").model(Sleepy(delay))])
+}
