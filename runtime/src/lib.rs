@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod run;
 pub mod server;
 mod team;
+pub mod tls;
 mod tool;
 
 #[doc(hidden)]

@@ -17,7 +17,9 @@ fn support_members(tenant: &str) -> Vec<Agent> {
         Agent::new("Billing Agent")
             .role("Handle billing inquiries")
             .model(TestModel::with_id("gpt-5.4"))
-            .instruction(format!("You help tenant {tenant} with invoices and refunds.")),
+            .instruction(format!(
+                "You help tenant {tenant} with invoices and refunds."
+            )),
         Agent::new("Tech Support Agent")
             .role("Handle technical issues")
             .model(TestModel::with_id("gpt-5.4"))
@@ -26,14 +28,19 @@ fn support_members(tenant: &str) -> Vec<Agent> {
 }
 
 /// The seed's support team: members and instructions follow the caller.
-#[team_factory(id = "support-team", name = "Per-tenant Support Team",
-               description = "Builds a support team with billing and tech agents per tenant.")]
+#[team_factory(
+    id = "support-team",
+    name = "Per-tenant Support Team",
+    description = "Builds a support team with billing and tech agents per tenant."
+)]
 pub fn support_team(ctx: RequestContext) -> Team {
     let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
     Team::new("Support Team")
         .model(TestModel::with_id("gpt-5.4"))
         .members(support_members(&tenant))
-        .instruction(format!("You are the support team leader for tenant {tenant}."))
+        .instruction(format!(
+            "You are the support team leader for tenant {tenant}."
+        ))
 }
 
 #[derive(Deserialize, Validate, JsonSchema)]
@@ -59,7 +66,9 @@ pub async fn configurable_team(ctx: RequestContext<TeamConfig>) -> Result<Team, 
     if ctx.input.include_reviewer {
         members.push(Agent::new("Reviewer Agent").model(TestModel::with_id("gpt-5.4")));
     }
-    Ok(Team::new("Configurable Support Team").model(TestModel::with_id("gpt-5.4")).members(members))
+    Ok(Team::new("Configurable Support Team")
+        .model(TestModel::with_id("gpt-5.4"))
+        .members(members))
 }
 
 #[team_factory(id = "secure-support-team", scopes = ["support:admin"])]
@@ -140,13 +149,19 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(os: AgentOs) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel();
         let handle = tokio::spawn(os.serve_on(listener, async move {
             let _ = stopped.await;
         }));
-        TestServer { base, stop: Some(stop), handle }
+        TestServer {
+            base,
+            stop: Some(stop),
+            handle,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -168,14 +183,20 @@ impl Drop for TestServer {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+    agentos::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
 }
 
 /// A multipart form of `(name, value)` fields, as agno clients send.
 pub fn form(fields: &[(&str, &str)]) -> reqwest::multipart::Form {
-    fields.iter().fold(reqwest::multipart::Form::new(), |form, (name, value)| {
-        form.text(name.to_string(), value.to_string())
-    })
+    fields
+        .iter()
+        .fold(reqwest::multipart::Form::new(), |form, (name, value)| {
+            form.text(name.to_string(), value.to_string())
+        })
 }
 
 /// One parsed SSE frame.
@@ -224,8 +245,10 @@ impl agentos::model::Model for Sleepy {
     fn complete(
         &self,
         request: agentos::model::ModelRequest,
-    ) -> futures_util::future::BoxFuture<'_, Result<agentos::model::ModelResponse, agentos::model::ModelError>>
-    {
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<agentos::model::ModelResponse, agentos::model::ModelError>,
+    > {
         let delay = self.0;
         Box::pin(async move {
             tokio::time::sleep(delay).await;
