@@ -255,6 +255,13 @@ impl RequestParts {
         self
     }
 
+    /// Test helper: claims and scopes as if verified from a token. The server never calls
+    /// this; it builds `Trusted` only from tokens it verified.
+    pub fn with_trusted_for_test(mut self, trusted: Trusted) -> Self {
+        self.trusted = Arc::new(trusted);
+        self
+    }
+
     /// The request's headers.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         self.headers = Arc::new(headers);
