@@ -131,6 +131,12 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Serves the playground page at `GET /playground` (off by default).
+    pub fn playground(mut self, enabled: bool) -> Self {
+        self.config.playground = enabled;
+        self
+    }
+
     /// The OS id `/config` reports.
     pub fn os_id(mut self, id: impl Into<String>) -> Self {
         self.config.os_id = id.into();

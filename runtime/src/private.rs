@@ -137,10 +137,116 @@ pub trait UncheckedInput<T> {
 
 impl<T> UncheckedInput<T> for &InputOf<T> {
     fn parse(&self, _input: Map<String, Value>) -> Result<T, FactoryError> {
-        Err(FactoryError::internal("the factory's input type is not valid"))
+        Err(FactoryError::internal(
+            "the factory's input type is not valid",
+        ))
     }
 
     fn schema(&self) -> Value {
         Value::Null
+    }
+}
+
+pub use crate::model::ToolDefinition;
+pub use crate::tool::{ToolError, ToolFunction};
+
+/// The JSON Schema of a `#[tool]`'s generated arguments struct, without the struct's
+/// internal name.
+pub fn tool_parameters<A: schemars::JsonSchema>() -> Value {
+    let mut schema = input_schema::<A>();
+    if let Value::Object(object) = &mut schema {
+        object.remove("title");
+        object.remove("$schema");
+    }
+    schema
+}
+
+/// Deserializes a model's tool arguments. `null` counts as `{}`, since models send it for a
+/// tool without parameters.
+pub fn parse_tool_arguments<A: serde::de::DeserializeOwned>(
+    tool: &str,
+    arguments: Value,
+) -> Result<A, ToolError> {
+    let arguments = match arguments {
+        Value::Null => Value::Object(Map::new()),
+        other => other,
+    };
+    serde_json::from_value(arguments).map_err(|error| ToolError::InvalidArguments {
+        tool: tool.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// The value a `#[tool]` function returned, on its way to the model as text.
+///
+/// The generated code calls `(&ToolOutput::new(value)).into_tool_result(name)`: method
+/// resolution picks [`ToolResultOfResult`] for a `Result<T: Serialize, E: Display>` and
+/// [`ToolResultOfValue`] for any other `T: Serialize`.
+pub struct ToolOutput<R>(std::cell::Cell<Option<R>>);
+
+impl<R> ToolOutput<R> {
+    /// Wraps what the tool returned.
+    pub fn new(value: R) -> Self {
+        ToolOutput(std::cell::Cell::new(Some(value)))
+    }
+
+    fn take(&self) -> Option<R> {
+        self.0.take()
+    }
+}
+
+/// A successful value as text: a JSON string as itself, anything else as JSON.
+fn tool_text<T: serde::Serialize>(tool: &str, value: &T) -> Result<String, ToolError> {
+    match serde_json::to_value(value) {
+        Ok(Value::String(text)) => Ok(text),
+        Ok(other) => Ok(other.to_string()),
+        Err(error) => Err(ToolError::Failed {
+            tool: tool.to_owned(),
+            message: format!("could not serialize the result: {error}"),
+        }),
+    }
+}
+
+fn spent(tool: &str) -> ToolError {
+    ToolError::Failed {
+        tool: tool.to_owned(),
+        message: "the result was already taken".to_owned(),
+    }
+}
+
+/// A tool that returns `Result<T, E>`: `Err` becomes [`ToolError::Failed`].
+#[diagnostic::on_unimplemented(
+    message = "a tool must return a `Serialize` value or `Result<T: Serialize, E: Display>`, not `{Self}`"
+)]
+pub trait ToolResultOfResult {
+    /// The text for the model, or the failure.
+    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError>;
+}
+
+impl<T: serde::Serialize, E: std::fmt::Display> ToolResultOfResult for ToolOutput<Result<T, E>> {
+    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError> {
+        match self.take() {
+            Some(Ok(value)) => tool_text(tool, &value),
+            Some(Err(error)) => Err(ToolError::Failed {
+                tool: tool.to_owned(),
+                message: error.to_string(),
+            }),
+            None => Err(spent(tool)),
+        }
+    }
+}
+
+/// A tool that returns a plain value.
+pub trait ToolResultOfValue {
+    /// The text for the model.
+    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError>;
+}
+
+impl<T: serde::Serialize> ToolResultOfValue for &ToolOutput<T> {
+    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError> {
+        match self.take() {
+            Some(value) => tool_text(tool, &value),
+            None => Err(spent(tool)),
+        }
     }
 }

@@ -5,6 +5,7 @@ mod body;
 mod discovery;
 mod error;
 mod openapi;
+mod playground;
 mod runs;
 mod state;
 
@@ -46,6 +47,11 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         None => route,
     };
     let (team, agent) = (ComponentKind::Team, ComponentKind::Agent);
+    let playground = if state.config.playground {
+        Router::new().route("/playground", get(playground::page))
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/health", get(discovery::health))
         .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
@@ -62,6 +68,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/agents/{id}/runs/{run_id}", guard(get(runs::get_run::<Agent>), RouteScope::new("sessions", "read")))
         .route("/agents/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Agent>), RouteScope::of(agent, "run")))
         .with_state(state)
+        .merge(playground)
         .route(
             "/openapi.json",
             get(move || openapi::openapi(axum::extract::State(document.clone()))),

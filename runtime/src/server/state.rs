@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// How many finished runs are kept in memory for the run routes.
     pub retained_runs: usize,
+    /// Whether `GET /playground` serves the browser page.
+    pub playground: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             body_limit: 2 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             retained_runs: 10_000,
+            playground: false,
         }
     }
 }
