@@ -15,6 +15,7 @@ mod os;
 pub mod resolve;
 pub mod run;
 pub mod server;
+pub mod store;
 mod team;
 pub mod tls;
 mod tool;

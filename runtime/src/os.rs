@@ -14,6 +14,7 @@ use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
+use crate::store::{Db, Store};
 use crate::team::Team;
 
 /// Why [`AgentOsBuilder::build`] refused the configuration.
@@ -31,6 +32,9 @@ pub enum BuildError {
         /// The Rust type of the second.
         second: &'static str,
     },
+    /// The session store could not be opened.
+    #[error("cannot open the session store: {0}")]
+    Store(#[from] crate::store::StoreError),
     /// A factory id that cannot appear in a route.
     #[error("invalid {kind} id '{id}' from `{factory}`: use lowercase letters, digits, '-' and '_' (at most 64)", kind = .kind.as_str())]
     InvalidId {
@@ -94,6 +98,7 @@ pub struct AgentOsBuilder {
     agents: Vec<Registration<Agent>>,
     config: ServerConfig,
     auth: Option<JwtAuth>,
+    db: Option<Db>,
 }
 
 impl AgentOsBuilder {
@@ -122,6 +127,12 @@ impl AgentOsBuilder {
                 Discovered::Agent(make) => push_new(&mut self.agents, make()),
             }
         }
+        self
+    }
+
+    /// Where sessions and runs are stored (default: in memory, kept for the process's life).
+    pub fn db(mut self, db: Db) -> Self {
+        self.db = Some(db);
         self
     }
 
@@ -169,9 +180,13 @@ impl AgentOsBuilder {
 
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
+        let teams = check_ids(self.teams)?;
+        let agents = check_ids(self.agents)?;
+        let store = Store::connect(&self.db.unwrap_or(Db::Memory)).await?;
         let state = OsState {
-            teams: check_ids(self.teams)?,
-            agents: check_ids(self.agents)?,
+            teams,
+            agents,
+            store,
             config: self.config,
             auth: self.auth.map(Arc::new),
             runs: Default::default(),
@@ -179,9 +194,9 @@ impl AgentOsBuilder {
             shutdown: CancellationToken::new(),
             started_at: server::now_rfc3339(),
         };
-        Ok(AgentOs {
-            state: Arc::new(state),
-        })
+        let state = Arc::new(state);
+        tokio::spawn(server::watch_runs(Arc::clone(&state)));
+        Ok(AgentOs { state })
     }
 }
 
@@ -259,6 +274,11 @@ impl AgentOs {
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Resolver<Agent>] {
         &self.state.agents
+    }
+
+    /// The session store.
+    pub fn store(&self) -> &Store {
+        &self.state.store
     }
 
     /// The HTTP API as a router.

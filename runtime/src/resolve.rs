@@ -120,7 +120,24 @@ impl<C: Component> Resolver<C> {
 
     /// Runs the whole pipeline for one request.
     pub async fn resolve(&self, input: RawInput, parts: RequestParts) -> Result<C, FactoryError> {
+        self.resolve_keeping_input(input, parts)
+            .await
+            .map(|(component, _)| component)
+    }
+
+    /// Runs the pipeline and also returns the input object that passed validation, so the
+    /// run can be stored with it and replayed.
+    pub async fn resolve_keeping_input(
+        &self,
+        input: RawInput,
+        parts: RequestParts,
+    ) -> Result<(C, Map<String, Value>), FactoryError> {
         let object = input.into_object()?;
+        let kept = if self.info.is_factory {
+            object.clone()
+        } else {
+            Map::new()
+        };
         let missing = self
             .info
             .scopes
@@ -131,7 +148,7 @@ impl<C: Component> Resolver<C> {
             .parse_and_build(object, parts, missing.cloned())
             .await?;
         component.set_id(&self.info.id);
-        Ok(component)
+        Ok((component, kept))
     }
 }
 

@@ -5,7 +5,7 @@
 //! agent, or a nested team through the same code. Parallel tool calls run concurrently.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::future::{BoxFuture, join_all};
@@ -38,6 +38,7 @@ pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
 #[derive(Clone, Debug, Default)]
 pub struct RunEnv {
     events: Option<EventSink>,
+    log: Option<Arc<Mutex<Vec<Arc<RunEvent>>>>>,
     cancel: CancellationToken,
     stream: bool,
 }
@@ -52,6 +53,20 @@ impl RunEnv {
     pub fn with_events(mut self, sink: EventSink) -> Self {
         self.events = Some(sink);
         self
+    }
+
+    /// Keeps every event, to be stored with the run; see [`RunEnv::recorded`].
+    pub fn recording(mut self) -> Self {
+        self.log = Some(Arc::default());
+        self
+    }
+
+    /// The events kept so far (empty unless [`RunEnv::recording`]).
+    pub fn recorded(&self) -> Vec<Arc<RunEvent>> {
+        self.log
+            .as_ref()
+            .map(|log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// Streams model answers, emitting content pieces as they arrive.
@@ -73,9 +88,18 @@ impl RunEnv {
 
     /// Builds the event only when someone listens: a run without a sink pays nothing.
     fn emit(&self, event: impl FnOnce() -> RunEvent) {
+        if self.events.is_none() && self.log.is_none() {
+            return;
+        }
+        let event = Arc::new(event());
+        if let Some(log) = &self.log {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::clone(&event));
+        }
         if let Some(sink) = &self.events {
             // A closed sink means the listener went away; cancellation handles that.
-            let _ = sink.send(Arc::new(event()));
+            let _ = sink.send(event);
         }
     }
 }

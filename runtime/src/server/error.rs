@@ -43,6 +43,12 @@ pub enum ApiError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The session store did not answer.
+    #[error("the session store is unavailable; try again shortly")]
+    StoreUnavailable(#[from] crate::store::StoreError),
+    /// No session with that id (or none the caller may see).
+    #[error("Session not found")]
+    SessionNotFound,
 }
 
 fn kind_label(kind: ComponentKind) -> &'static str {
@@ -65,6 +71,8 @@ impl ApiError {
             ApiError::Factory(FactoryError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::FactoryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SessionNotFound => StatusCode::NOT_FOUND,
         }
     }
 
@@ -79,6 +87,8 @@ impl ApiError {
             ApiError::Factory(error) => error.code(),
             ApiError::FactoryTimeout(_) => "factory_timeout",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::SessionNotFound => "session_not_found",
         }
     }
 
@@ -99,6 +109,10 @@ impl ApiError {
             ApiError::Factory(FactoryError::Internal(cause)) => {
                 tracing::error!(error = %cause, source = ?cause.source(), "factory failed");
                 json!({"detail": "Internal server error", "error_code": self.code()})
+            }
+            ApiError::StoreUnavailable(cause) => {
+                tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "store unavailable");
+                json!({"detail": self.to_string(), "error_code": self.code()})
             }
             other => json!({"detail": other.to_string(), "error_code": other.code()}),
         }

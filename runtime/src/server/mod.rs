@@ -7,6 +7,7 @@ mod error;
 mod openapi;
 mod playground;
 mod runs;
+mod sessions;
 mod state;
 
 use std::sync::Arc;
@@ -23,8 +24,8 @@ pub use auth::{AuthConfigError, AuthError, Caller, JwtAuth, TokenSource};
 pub use body::RunBody;
 pub use error::ApiError;
 pub use runs::encode_event;
-pub(crate) use state::OsState;
 pub use state::ServerConfig;
+pub(crate) use state::{OsState, watch_runs};
 
 use crate::agent::Agent;
 use crate::component::ComponentKind;
@@ -67,6 +68,10 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/agents/{id}/runs", guard(get(runs::list_runs::<Agent>), RouteScope::new("sessions", "read")))
         .route("/agents/{id}/runs/{run_id}", guard(get(runs::get_run::<Agent>), RouteScope::new("sessions", "read")))
         .route("/agents/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Agent>), RouteScope::of(agent, "run")))
+        .route("/sessions", guard(get(sessions::list_sessions), RouteScope::new("sessions", "read")))
+        .route("/sessions/{session_id}", guard(get(sessions::get_session), RouteScope::new("sessions", "read")))
+        .route("/sessions/{session_id}", guard(axum::routing::delete(sessions::delete_session), RouteScope::new("sessions", "delete")))
+        .route("/sessions/{session_id}/runs", guard(get(sessions::session_runs), RouteScope::new("sessions", "read")))
         .with_state(state)
         .merge(playground)
         .route(
@@ -146,9 +151,15 @@ async fn shutdown_signal() {
 
 /// Now as an RFC 3339 UTC timestamp, as `/health` reports the start time.
 pub(crate) fn now_rfc3339() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
+    rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A time since the Unix epoch as an RFC 3339 UTC timestamp.
+pub(crate) fn rfc3339(now: Duration) -> String {
     let seconds = now.as_secs() as i64;
     let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (proleptic Gregorian).

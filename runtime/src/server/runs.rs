@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
@@ -23,21 +23,27 @@ use super::body::RunBody;
 use super::error::ApiError;
 use super::state::OsState;
 use crate::agent::Agent;
-use crate::component::{Component, ComponentKind};
+use crate::component::{Component, HistorySettings};
 use crate::context::RequestParts;
 use crate::resolve::Resolver;
 use crate::run::{RunEnv, RunEvent, RunOutput, RunRequest, RunStatus, run_agent, run_team};
+use crate::store::NewRun;
 use crate::team::Team;
 
 /// A component the server can run: looked up by id, run to an output.
 pub(crate) trait Servable: Component {
     fn resolver<'a>(state: &'a OsState, id: &str) -> Option<&'a Resolver<Self>>;
+    fn history(&self) -> HistorySettings;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
 }
 
 impl Servable for Team {
     fn resolver<'a>(state: &'a OsState, id: &str) -> Option<&'a Resolver<Self>> {
         state.teams.iter().find(|r| r.info().id == id)
+    }
+
+    fn history(&self) -> HistorySettings {
+        Team::history(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
@@ -48,6 +54,10 @@ impl Servable for Team {
 impl Servable for Agent {
     fn resolver<'a>(state: &'a OsState, id: &str) -> Option<&'a Resolver<Self>> {
         state.agents.iter().find(|r| r.info().id == id)
+    }
+
+    fn history(&self) -> HistorySettings {
+        Agent::history(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
@@ -80,7 +90,7 @@ pub(crate) async fn create_run<C: Servable>(
             .session_id(body.session_id)
             .asserted_user(body.user_id),
     };
-    let request = RunRequest {
+    let mut request = RunRequest {
         message: body.message,
         run_id: parts.run_id().to_owned(),
         session_id: parts.session().to_owned(),
@@ -91,13 +101,36 @@ pub(crate) async fn create_run<C: Servable>(
     let timeout = state.config.factory_timeout;
     let span =
         tracing::info_span!("resolve", kind = C::KIND.as_str(), id = %id, run_id = %request.run_id);
-    let component = match tokio::time::timeout(timeout, resolver.resolve(body.factory_input, parts))
-        .instrument(span)
-        .await
+    let (component, input) = match tokio::time::timeout(
+        timeout,
+        resolver.resolve_keeping_input(body.factory_input, parts),
+    )
+    .instrument(span)
+    .await
     {
         Ok(result) => result?,
         Err(_) => return Err(ApiError::FactoryTimeout(timeout.as_secs())),
     };
+
+    let history = component.history();
+    if history.add_history_to_context {
+        request.history = state
+            .store
+            .history(&request.session_id, &id, history.num_history_runs)
+            .await?;
+    }
+    state
+        .store
+        .start_run(NewRun {
+            kind: C::KIND,
+            component_id: &id,
+            run_id: &request.run_id,
+            session_id: &request.session_id,
+            user_id: request.user_id.as_deref(),
+            input: &request.message,
+            factory_input: resolver.info().is_factory.then(|| Value::Object(input)),
+        })
+        .await?;
 
     let token = CancellationToken::new();
     state.runs.start(&request.run_id, token.clone());
@@ -128,7 +161,7 @@ pub(crate) async fn create_run<C: Servable>(
         &state,
         component,
         request,
-        env.with_events(sink).streaming(true),
+        env.with_events(sink).streaming(true).recording(),
     );
     let stream = EventStream {
         events,
@@ -142,7 +175,7 @@ pub(crate) async fn create_run<C: Servable>(
 }
 
 /// Runs the component on its own task, so a client that goes away does not lose the run, and
-/// records it when it ends.
+/// stores how it ended.
 fn spawn_run<C: Servable>(
     state: &Arc<OsState>,
     component: C,
@@ -154,13 +187,38 @@ fn spawn_run<C: Servable>(
     state.tracker.clone().spawn(
         async move {
             let output = component.run(&request, &env).await;
-            state
-                .runs
-                .finish(output.clone(), state.config.retained_runs);
+            let events = env.recorded();
+            let events = (!events.is_empty()).then_some(events.as_slice());
+            store_finished(&state, C::KIND, &output, events).await;
+            state.runs.finish(&output.run_id);
             output
         }
         .instrument(span),
     )
+}
+
+/// Stores a finished run, retrying while the database is away: a run that happened is not
+/// dropped because the store blinked.
+async fn store_finished(
+    state: &OsState,
+    kind: crate::component::ComponentKind,
+    output: &RunOutput,
+    events: Option<&[Arc<RunEvent>]>,
+) {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=8 {
+        match state.store.finish_run(kind, output, events).await {
+            Ok(()) => return,
+            Err(error) if attempt < 8 => {
+                tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                tracing::error!(%error, run_id = %output.run_id, "the run could not be stored");
+            }
+        }
+    }
 }
 
 /// SSE frames of a run's events: `id:` a sequence number, `event:` the name, `data:` the JSON.
@@ -195,18 +253,21 @@ pub fn encode_event(event: &RunEvent, id: u64) -> Event {
         .data(data)
 }
 
-/// `POST /{teams,agents}/{id}/runs/{run_id}/cancel`.
+/// `POST /{teams,agents}/{id}/runs/{run_id}/cancel`: stops the run here, or asks the replica
+/// running it to.
 pub(crate) async fn cancel_run<C: Servable>(
     State(state): State<Arc<OsState>>,
     Path((id, run_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     C::resolver(&state, &id).ok_or(ApiError::NotFound(C::KIND))?;
-    if state.runs.cancel(&run_id) {
+    if state.runs.cancel(&run_id) || state.store.request_cancel(&run_id).await? {
         return Ok(Json(json!({"run_id": run_id, "status": "CANCELLING"})).into_response());
     }
-    match state.runs.get(&run_id) {
-        Some(run) => Ok(Json(json!({"run_id": run_id, "status": run.status})).into_response()),
-        None => Err(ApiError::RunNotFound),
+    match state.store.get_run(&run_id).await? {
+        Some((row, _)) if row.component_id == id => {
+            Ok(Json(json!({"run_id": run_id, "status": row.status})).into_response())
+        }
+        _ => Err(ApiError::RunNotFound),
     }
 }
 
@@ -216,22 +277,24 @@ pub(crate) struct RunsQuery {
     session_id: Option<String>,
 }
 
-/// `GET /{teams,agents}/{id}/runs?session_id=`: finished runs of a session, oldest first.
+/// `GET /{teams,agents}/{id}/runs?session_id=`: the component's runs in a session, oldest first.
 pub(crate) async fn list_runs<C: Servable>(
     State(state): State<Arc<OsState>>,
     Path(id): Path<String>,
+    caller: Option<Extension<Arc<Caller>>>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, ApiError> {
     C::resolver(&state, &id).ok_or(ApiError::NotFound(C::KIND))?;
     let Some(session_id) = query.session_id else {
         return Err(ApiError::BadBody("session_id is required".into()));
     };
-    let runs: Vec<RunOutput> = state
-        .runs
-        .in_session(&session_id)
-        .into_iter()
-        .filter(|run| component_id(run, C::KIND) == Some(id.as_str()))
-        .collect();
+    if !super::sessions::may_see_session(&state, &caller, &session_id).await? {
+        return Ok(Json(Vec::<Value>::new()).into_response());
+    }
+    let runs = state
+        .store
+        .component_runs(C::KIND, &id, &session_id)
+        .await?;
     Ok(Json(runs).into_response())
 }
 
@@ -239,24 +302,16 @@ pub(crate) async fn list_runs<C: Servable>(
 pub(crate) async fn get_run<C: Servable>(
     State(state): State<Arc<OsState>>,
     Path((id, run_id)): Path<(String, String)>,
+    caller: Option<Extension<Arc<Caller>>>,
 ) -> Result<Response, ApiError> {
     C::resolver(&state, &id).ok_or(ApiError::NotFound(C::KIND))?;
-    match state.runs.get(&run_id) {
-        Some(run) if component_id(&run, C::KIND) == Some(id.as_str()) => {
+    match state.store.get_run(&run_id).await? {
+        Some((row, run))
+            if row.component_id == id
+                && super::sessions::may_see_run(&caller, row.user_id.as_deref()) =>
+        {
             Ok(Json(run).into_response())
         }
-        _ if state.runs.is_active(&run_id) => Ok(Json(json!({
-            "run_id": run_id,
-            "status": RunStatus::Running.as_str(),
-        }))
-        .into_response()),
         _ => Err(ApiError::RunNotFound),
-    }
-}
-
-fn component_id(run: &RunOutput, kind: ComponentKind) -> Option<&str> {
-    match kind {
-        ComponentKind::Team => run.team_id.as_deref(),
-        ComponentKind::Agent => run.agent_id.as_deref(),
     }
 }

@@ -1,6 +1,6 @@
 //! What every handler shares: the components, the configuration, and the runs in flight.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 use super::auth::JwtAuth;
 use crate::agent::Agent;
 use crate::resolve::Resolver;
-use crate::run::RunOutput;
+use crate::store::Store;
 use crate::team::Team;
 
 /// Settings of the HTTP server.
@@ -26,8 +26,6 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// On shutdown, how long in-flight runs may take to finish.
     pub shutdown_grace: Duration,
-    /// How many finished runs are kept in memory for the run routes.
-    pub retained_runs: usize,
     /// Whether `GET /playground` serves the browser page.
     pub playground: bool,
 }
@@ -40,7 +38,6 @@ impl Default for ServerConfig {
             factory_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
-            retained_runs: 10_000,
             playground: false,
         }
     }
@@ -54,6 +51,8 @@ pub(crate) struct OsState {
     /// JWT verification; `None` serves without authentication.
     pub(crate) auth: Option<std::sync::Arc<JwtAuth>>,
     pub(crate) runs: RunRegistry,
+    /// Sessions and runs.
+    pub(crate) store: Store,
     /// Every spawned run, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
     /// Cancelled when the server begins to shut down.
@@ -61,17 +60,10 @@ pub(crate) struct OsState {
     pub(crate) started_at: String,
 }
 
-/// Runs in flight (cancellable) and the latest finished ones.
+/// The runs this process is running, each with the token that cancels it.
 #[derive(Default)]
 pub(crate) struct RunRegistry {
     active: Mutex<HashMap<String, CancellationToken>>,
-    finished: Mutex<FinishedRuns>,
-}
-
-#[derive(Default)]
-struct FinishedRuns {
-    order: VecDeque<String>,
-    by_id: HashMap<String, RunOutput>,
 }
 
 impl RunRegistry {
@@ -82,7 +74,14 @@ impl RunRegistry {
             .insert(run_id.to_owned(), token);
     }
 
-    /// Cancels a run in flight; false when no such run is running here.
+    pub(crate) fn finish(&self, run_id: &str) {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(run_id);
+    }
+
+    /// Cancels a run in flight here; false when this process is not running it.
     pub(crate) fn cancel(&self, run_id: &str) -> bool {
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         match active.get(run_id) {
@@ -94,45 +93,53 @@ impl RunRegistry {
         }
     }
 
-    pub(crate) fn finish(&self, output: RunOutput, keep: usize) {
+    /// The ids of the runs in flight here.
+    pub(crate) fn active_ids(&self) -> Vec<String> {
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&output.run_id);
-        let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        finished.order.push_back(output.run_id.clone());
-        finished.by_id.insert(output.run_id.clone(), output);
-        while finished.order.len() > keep {
-            if let Some(oldest) = finished.order.pop_front() {
-                finished.by_id.remove(&oldest);
-            }
-        }
-    }
-
-    pub(crate) fn get(&self, run_id: &str) -> Option<RunOutput> {
-        self.finished
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_id
-            .get(run_id)
-            .cloned()
-    }
-
-    pub(crate) fn in_session(&self, session_id: &str) -> Vec<RunOutput> {
-        let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        finished
-            .order
-            .iter()
-            .filter_map(|id| finished.by_id.get(id))
-            .filter(|run| run.session_id == session_id)
+            .keys()
             .cloned()
             .collect()
     }
+}
 
-    pub(crate) fn is_active(&self, run_id: &str) -> bool {
-        self.active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(run_id)
+/// Keeps this process's runs in step with the store until shutdown: stops the runs another
+/// replica was asked to cancel, renews their heartbeats, and marks runs whose process died as
+/// interrupted.
+pub(crate) async fn watch_runs(state: std::sync::Arc<OsState>) {
+    const POLL: Duration = Duration::from_millis(200);
+    const HEARTBEAT_EVERY: u32 = 50; // polls: every 10 s
+    const SWEEP_EVERY: u32 = 150; // polls: every 30 s
+    let mut tick: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        tick = tick.wrapping_add(1);
+        let active = state.runs.active_ids();
+        if !active.is_empty() {
+            match state.store.cancel_requested(&active).await {
+                Ok(cancelled) => {
+                    for run_id in cancelled {
+                        state.runs.cancel(&run_id);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not read cancel requests"),
+            }
+            if tick % HEARTBEAT_EVERY == 0
+                && let Err(error) = state.store.heartbeat(&active).await
+            {
+                tracing::warn!(%error, "could not renew run heartbeats");
+            }
+        }
+        if tick % SWEEP_EVERY == 0 {
+            let stale_before =
+                crate::store::now_micros() - crate::store::STALE_AFTER.as_micros() as i64;
+            if let Err(error) = state.store.mark_interrupted(stale_before).await {
+                tracing::warn!(%error, "could not sweep interrupted runs");
+            }
+        }
     }
 }

@@ -1,0 +1,4 @@
+//! The tables, as sea-orm entities.
+
+pub mod run;
+pub mod session;

@@ -1,0 +1,149 @@
+//! Schema migrations, applied at start-up.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{big_integer, boolean, json, json_null, string, string_null, text};
+
+/// Every migration, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateSessionsAndRuns)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "agentos_migrations".into_iden()
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosSessions {
+    Table,
+    SessionId,
+    SessionType,
+    ComponentId,
+    UserId,
+    SessionName,
+    SessionState,
+    Metadata,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AgentosRuns {
+    Table,
+    RunId,
+    SessionId,
+    ParentRunId,
+    ComponentType,
+    ComponentId,
+    UserId,
+    Status,
+    FactoryInput,
+    Input,
+    Output,
+    Events,
+    Metrics,
+    CancelRequested,
+    Owner,
+    HeartbeatAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveMigrationName)]
+struct CreateSessionsAndRuns;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSessionsAndRuns {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(AgentosSessions::Table)
+                    .if_not_exists()
+                    .col(string(AgentosSessions::SessionId).primary_key())
+                    .col(string(AgentosSessions::SessionType))
+                    .col(string(AgentosSessions::ComponentId))
+                    .col(string_null(AgentosSessions::UserId))
+                    .col(string_null(AgentosSessions::SessionName))
+                    .col(json(AgentosSessions::SessionState))
+                    .col(json(AgentosSessions::Metadata))
+                    .col(big_integer(AgentosSessions::CreatedAt))
+                    .col(big_integer(AgentosSessions::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AgentosRuns::Table)
+                    .if_not_exists()
+                    .col(string(AgentosRuns::RunId).primary_key())
+                    .col(string(AgentosRuns::SessionId))
+                    .col(string_null(AgentosRuns::ParentRunId))
+                    .col(string(AgentosRuns::ComponentType))
+                    .col(string(AgentosRuns::ComponentId))
+                    .col(string_null(AgentosRuns::UserId))
+                    .col(string(AgentosRuns::Status))
+                    .col(json_null(AgentosRuns::FactoryInput))
+                    .col(text(AgentosRuns::Input))
+                    .col(json_null(AgentosRuns::Output))
+                    .col(json_null(AgentosRuns::Events))
+                    .col(json_null(AgentosRuns::Metrics))
+                    .col(boolean(AgentosRuns::CancelRequested))
+                    .col(string(AgentosRuns::Owner))
+                    .col(big_integer(AgentosRuns::HeartbeatAt))
+                    .col(big_integer(AgentosRuns::CreatedAt))
+                    .col(big_integer(AgentosRuns::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        // Listing sessions filters by type, component and user, newest first.
+        for (name, columns) in [
+            (
+                "idx_sessions_component",
+                vec![AgentosSessions::SessionType, AgentosSessions::ComponentId],
+            ),
+            ("idx_sessions_user", vec![AgentosSessions::UserId]),
+            ("idx_sessions_updated", vec![AgentosSessions::UpdatedAt]),
+        ] {
+            let mut index = Index::create();
+            index
+                .name(name)
+                .table(AgentosSessions::Table)
+                .if_not_exists();
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        // Runs are read by session in order, by component, and swept by status.
+        for (name, columns) in [
+            (
+                "idx_runs_session",
+                vec![AgentosRuns::SessionId, AgentosRuns::CreatedAt],
+            ),
+            ("idx_runs_component", vec![AgentosRuns::ComponentId]),
+            ("idx_runs_status", vec![AgentosRuns::Status]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(AgentosRuns::Table).if_not_exists();
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(AgentosRuns::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(AgentosSessions::Table).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,586 @@
+//! Sessions and runs, stored with sea-orm: a SQLite file by default, PostgreSQL in production.
+//!
+//! Every run is a row of its own (member runs included), written when it starts and again when
+//! it ends, so concurrent runs of one session never overwrite each other and a run in flight
+//! is visible, cancellable from any replica, and recognised as interrupted if its process dies.
+
+pub mod entity;
+mod migration;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::{Value, json};
+
+use crate::component::ComponentKind;
+use crate::model::Message;
+use crate::run::{RunEvent, RunOutput, RunStatus};
+use entity::{run, session};
+
+/// Where sessions and runs are kept. Nothing connects until the OS is built.
+///
+/// ```
+/// use agentos_runtime::store::Db;
+///
+/// let db = Db::from_env_or_sqlite("agentos.db"); // PostgreSQL when DATABASE_URL says so
+/// # let _ = db;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Db {
+    /// A SQLite file, created if missing.
+    Sqlite(String),
+    /// A PostgreSQL URL.
+    Postgres(String),
+    /// A private in-memory SQLite database: nothing survives the process.
+    Memory,
+}
+
+impl Db {
+    /// A SQLite file at `path`.
+    pub fn sqlite(path: impl Into<String>) -> Self {
+        Db::Sqlite(path.into())
+    }
+
+    /// PostgreSQL at `url` (`postgres://user@host:5432/db`).
+    pub fn postgres(url: impl Into<String>) -> Self {
+        Db::Postgres(url.into())
+    }
+
+    /// PostgreSQL when `DATABASE_URL` holds a `postgres` URL, else the SQLite file at `path`.
+    pub fn from_env_or_sqlite(path: impl Into<String>) -> Self {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => Db::Postgres(url),
+            Ok(url) if url.starts_with("sqlite:") => Db::Sqlite(
+                url.trim_start_matches("sqlite:")
+                    .trim_start_matches("//")
+                    .to_owned(),
+            ),
+            _ => Db::Sqlite(path.into()),
+        }
+    }
+
+    /// An in-memory database, for tests and for servers that keep nothing.
+    pub fn memory() -> Self {
+        Db::Memory
+    }
+}
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the statement.
+    #[error("the session store is unavailable")]
+    Unavailable(#[source] DbErr),
+    /// A stored value could not be read back.
+    #[error("a stored value is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        StoreError::Unavailable(error)
+    }
+}
+
+/// A run about to start.
+#[derive(Clone, Debug)]
+pub struct NewRun<'a> {
+    /// Team or agent.
+    pub kind: ComponentKind,
+    /// The component's id.
+    pub component_id: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+    /// The session.
+    pub session_id: &'a str,
+    /// The user, if known.
+    pub user_id: Option<&'a str>,
+    /// The message.
+    pub input: &'a str,
+    /// The validated `factory_input`, when the component is a factory.
+    pub factory_input: Option<Value>,
+}
+
+/// Filters and paging of a session listing.
+#[derive(Clone, Debug, Default)]
+pub struct SessionQuery {
+    /// `team` or `agent`.
+    pub session_type: Option<ComponentKind>,
+    /// The component id.
+    pub component_id: Option<String>,
+    /// The user id.
+    pub user_id: Option<String>,
+    /// Page number, from 1.
+    pub page: u64,
+    /// Rows a page.
+    pub limit: u64,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    /// Sort by creation instead of last update.
+    pub by_created: bool,
+}
+
+/// A session listing's page and the total behind it.
+#[derive(Clone, Debug)]
+pub struct SessionPage {
+    /// The sessions of this page.
+    pub sessions: Vec<session::Model>,
+    /// How many sessions match in all.
+    pub total: u64,
+}
+
+/// Unix microseconds now.
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// How long a running run may go without a heartbeat before it counts as interrupted.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// The connected store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    conn: DatabaseConnection,
+    /// This process, as recorded on the runs it owns.
+    owner: Arc<str>,
+}
+
+impl Store {
+    /// Connects, applies the migrations, and marks runs left running by a dead process as
+    /// interrupted.
+    pub async fn connect(db: &Db) -> Result<Store, StoreError> {
+        let (url, is_sqlite) = match db {
+            Db::Sqlite(path) => (format!("sqlite://{path}?mode=rwc"), true),
+            Db::Postgres(url) => (url.clone(), false),
+            Db::Memory => (
+                format!(
+                    "sqlite:file:agentos-{}?mode=memory&cache=shared",
+                    uuid::Uuid::new_v4()
+                ),
+                true,
+            ),
+        };
+        crate::tls::install_crypto_provider();
+        let mut options = ConnectOptions::new(url);
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5));
+        if is_sqlite {
+            // WAL lets readers go on while one writer writes; the busy timeout makes writers
+            // queue instead of failing when they meet.
+            options
+                .max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|opts| {
+                    opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .create_if_missing(true)
+                });
+        } else {
+            options.max_connections(16).min_connections(1);
+        }
+        let conn = Database::connect(options).await?;
+        migration::Migrator::up(&conn, None).await?;
+        let store = Store {
+            conn,
+            owner: Arc::from(uuid::Uuid::new_v4().to_string()),
+        };
+        // A SQLite file has one server process: whatever is still RUNNING died with the last
+        // one. PostgreSQL is shared by replicas, so only runs without a recent heartbeat.
+        let stale_before = if is_sqlite {
+            now_micros()
+        } else {
+            now_micros() - STALE_AFTER.as_micros() as i64
+        };
+        let interrupted = store.mark_interrupted(stale_before).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                runs = interrupted,
+                "runs left running by a stopped server marked as interrupted"
+            );
+        }
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Records a run as running, creating its session if it is new.
+    pub async fn start_run(&self, new: NewRun<'_>) -> Result<(), StoreError> {
+        let now = now_micros();
+        let txn = self.conn.begin().await?;
+        session::Entity::insert(session::ActiveModel {
+            session_id: Set(new.session_id.to_owned()),
+            session_type: Set(new.kind.as_str().to_owned()),
+            component_id: Set(new.component_id.to_owned()),
+            user_id: Set(new.user_id.map(str::to_owned)),
+            session_name: Set(Some(session_name(new.input))),
+            session_state: Set(json!({})),
+            metadata: Set(json!({})),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(session::Column::SessionId)
+                .update_column(session::Column::UpdatedAt)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        run::Entity::insert(run::ActiveModel {
+            run_id: Set(new.run_id.to_owned()),
+            session_id: Set(new.session_id.to_owned()),
+            parent_run_id: Set(None),
+            component_type: Set(new.kind.as_str().to_owned()),
+            component_id: Set(new.component_id.to_owned()),
+            user_id: Set(new.user_id.map(str::to_owned)),
+            status: Set(RunStatus::Running.as_str().to_owned()),
+            factory_input: Set(new.factory_input),
+            input: Set(new.input.to_owned()),
+            output: Set(None),
+            events: Set(None),
+            metrics: Set(None),
+            cancel_requested: Set(false),
+            owner: Set(self.owner.to_string()),
+            heartbeat_at: Set(now),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Records how a run ended: its output, events and metrics, and a row for each member run.
+    pub async fn finish_run(
+        &self,
+        kind: ComponentKind,
+        output: &RunOutput,
+        events: Option<&[Arc<RunEvent>]>,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        let output_json =
+            serde_json::to_value(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let events_json = events
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let metrics_json = serde_json::to_value(&output.metrics)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let _ = kind;
+
+        let mut members = Vec::new();
+        collect_members(output, &mut members);
+        let member_rows: Vec<run::ActiveModel> = members
+            .iter()
+            .map(|member| {
+                let (member_kind, component_id) = match (&member.team_id, &member.agent_id) {
+                    (Some(team), _) => (ComponentKind::Team, team.clone()),
+                    (None, Some(agent)) => (ComponentKind::Agent, agent.clone()),
+                    (None, None) => (ComponentKind::Agent, String::new()),
+                };
+                run::ActiveModel {
+                    run_id: Set(member.run_id.clone()),
+                    session_id: Set(member.session_id.clone()),
+                    parent_run_id: Set(member.parent_run_id.clone()),
+                    component_type: Set(member_kind.as_str().to_owned()),
+                    component_id: Set(component_id),
+                    user_id: Set(member.user_id.clone()),
+                    status: Set(member.status.as_str().to_owned()),
+                    factory_input: Set(None),
+                    input: Set(member.input.input_content.clone()),
+                    output: Set(serde_json::to_value(member).ok()),
+                    events: Set(None),
+                    metrics: Set(serde_json::to_value(&member.metrics).ok()),
+                    cancel_requested: Set(false),
+                    owner: Set(self.owner.to_string()),
+                    heartbeat_at: Set(now),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+            })
+            .collect();
+
+        let txn = self.conn.begin().await?;
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(output.status.as_str()))
+            .col_expr(run::Column::Output, Expr::value(output_json))
+            .col_expr(run::Column::Events, Expr::value(events_json))
+            .col_expr(run::Column::Metrics, Expr::value(metrics_json))
+            .col_expr(run::Column::UpdatedAt, Expr::value(now))
+            .filter(run::Column::RunId.eq(output.run_id.as_str()))
+            .exec(&txn)
+            .await?;
+        if !member_rows.is_empty() {
+            run::Entity::insert_many(member_rows)
+                .on_conflict(
+                    OnConflict::column(run::Column::RunId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        session::Entity::update_many()
+            .col_expr(session::Column::UpdatedAt, Expr::value(now))
+            .filter(session::Column::SessionId.eq(output.session_id.as_str()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The last `limit` completed exchanges of a session with `component_id`, oldest first, as
+    /// messages for a model's context.
+    pub async fn history(
+        &self,
+        session_id: &str,
+        component_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = run::Entity::find()
+            .filter(run::Column::SessionId.eq(session_id))
+            .filter(run::Column::ComponentId.eq(component_id))
+            .filter(run::Column::ParentRunId.is_null())
+            .filter(run::Column::Status.eq(RunStatus::Completed.as_str()))
+            .order_by_desc(run::Column::CreatedAt)
+            .limit(limit as u64)
+            .all(&self.conn)
+            .await?;
+        let mut messages = Vec::with_capacity(rows.len() * 2);
+        for row in rows.into_iter().rev() {
+            let answer = row
+                .output
+                .as_ref()
+                .and_then(|o| o.get("content"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            messages.push(Message::user(row.input));
+            messages.push(Message::assistant(answer));
+        }
+        Ok(messages)
+    }
+
+    /// One run as agno's run JSON: the stored output when it has ended, a summary while it runs.
+    pub async fn get_run(&self, run_id: &str) -> Result<Option<(run::Model, Value)>, StoreError> {
+        let Some(row) = run::Entity::find_by_id(run_id.to_owned())
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let json = run_json(&row);
+        Ok(Some((row, json)))
+    }
+
+    /// Top-level runs of a component in a session, oldest first.
+    pub async fn component_runs(
+        &self,
+        kind: ComponentKind,
+        component_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let rows = run::Entity::find()
+            .filter(run::Column::SessionId.eq(session_id))
+            .filter(run::Column::ComponentType.eq(kind.as_str()))
+            .filter(run::Column::ComponentId.eq(component_id))
+            .filter(run::Column::ParentRunId.is_null())
+            .order_by_asc(run::Column::CreatedAt)
+            .all(&self.conn)
+            .await?;
+        Ok(rows.iter().map(run_json).collect())
+    }
+
+    /// Every run of a session, member runs included, oldest first.
+    pub async fn session_runs(&self, session_id: &str) -> Result<Vec<Value>, StoreError> {
+        let rows = run::Entity::find()
+            .filter(run::Column::SessionId.eq(session_id))
+            .order_by_asc(run::Column::CreatedAt)
+            .all(&self.conn)
+            .await?;
+        Ok(rows.iter().map(run_json).collect())
+    }
+
+    /// A page of sessions.
+    pub async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let mut select = session::Entity::find();
+        if let Some(kind) = query.session_type {
+            select = select.filter(session::Column::SessionType.eq(kind.as_str()));
+        }
+        if let Some(component) = &query.component_id {
+            select = select.filter(session::Column::ComponentId.eq(component.as_str()));
+        }
+        if let Some(user) = &query.user_id {
+            select = select.filter(session::Column::UserId.eq(user.as_str()));
+        }
+        let column = if query.by_created {
+            session::Column::CreatedAt
+        } else {
+            session::Column::UpdatedAt
+        };
+        select = if query.ascending {
+            select.order_by_asc(column)
+        } else {
+            select.order_by_desc(column)
+        };
+        let limit = query.limit.clamp(1, 200);
+        let paginator = select.paginate(&self.conn, limit);
+        let total = paginator.num_items().await?;
+        let sessions = paginator.fetch_page(query.page.max(1) - 1).await?;
+        Ok(SessionPage { sessions, total })
+    }
+
+    /// One session.
+    pub async fn get_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<session::Model>, StoreError> {
+        Ok(session::Entity::find_by_id(session_id.to_owned())
+            .one(&self.conn)
+            .await?)
+    }
+
+    /// Deletes a session and its runs; deleting what is not there is not an error.
+    pub async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let txn = self.conn.begin().await?;
+        run::Entity::delete_many()
+            .filter(run::Column::SessionId.eq(session_id))
+            .exec(&txn)
+            .await?;
+        session::Entity::delete_by_id(session_id.to_owned())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Asks whichever process runs `run_id` to stop it. False when no such run is running.
+    pub async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError> {
+        let result = run::Entity::update_many()
+            .col_expr(run::Column::CancelRequested, Expr::value(true))
+            .filter(run::Column::RunId.eq(run_id))
+            .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+            .exec(&self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Which of `run_ids` someone asked to cancel.
+    pub async fn cancel_requested(&self, run_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let rows = run::Entity::find()
+            .select_only()
+            .column(run::Column::RunId)
+            .filter(run::Column::RunId.is_in(run_ids.iter().cloned()))
+            .filter(run::Column::CancelRequested.eq(true))
+            .into_tuple::<String>()
+            .all(&self.conn)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Tells other processes that `run_ids` are still alive here.
+    pub async fn heartbeat(&self, run_ids: &[String]) -> Result<(), StoreError> {
+        run::Entity::update_many()
+            .col_expr(run::Column::HeartbeatAt, Expr::value(now_micros()))
+            .filter(run::Column::RunId.is_in(run_ids.iter().cloned()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks running runs whose heartbeat is older than `stale_before` (unix µs) as
+    /// interrupted: their process stopped without finishing them.
+    pub async fn mark_interrupted(&self, stale_before: i64) -> Result<u64, StoreError> {
+        let stale = run::Entity::find()
+            .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+            .filter(run::Column::HeartbeatAt.lt(stale_before))
+            .all(&self.conn)
+            .await?;
+        let mut count = 0;
+        for row in stale {
+            let mut output = run_json(&row);
+            let message = "Run interrupted: the server stopped while it was running";
+            output["status"] = json!(RunStatus::Error.as_str());
+            output["content"] = json!(message);
+            output["events"] = json!([{
+                "event": if row.component_type == "team" { "TeamRunError" } else { "RunError" },
+                "run_id": row.run_id,
+                "session_id": row.session_id,
+                "content": message,
+                "error_type": "interrupted",
+            }]);
+            let result = run::Entity::update_many()
+                .col_expr(run::Column::Status, Expr::value(RunStatus::Error.as_str()))
+                .col_expr(run::Column::Output, Expr::value(output))
+                .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
+                .filter(run::Column::RunId.eq(row.run_id.as_str()))
+                .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+                .exec(&self.conn)
+                .await?;
+            count += result.rows_affected;
+        }
+        Ok(count)
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.conn.ping().await?)
+    }
+}
+
+/// The stored output, or for a run still going, the fields known so far.
+fn run_json(row: &run::Model) -> Value {
+    match &row.output {
+        Some(output) => output.clone(),
+        None => {
+            let id_field = if row.component_type == "team" {
+                "team_id"
+            } else {
+                "agent_id"
+            };
+            json!({
+                "run_id": row.run_id,
+                id_field: row.component_id,
+                "session_id": row.session_id,
+                "user_id": row.user_id,
+                "status": row.status,
+                "input": {"input_content": row.input},
+                "created_at": row.created_at / 1_000_000,
+            })
+        }
+    }
+}
+
+fn collect_members<'a>(output: &'a RunOutput, into: &mut Vec<&'a RunOutput>) {
+    for member in output.member_responses.iter().flatten() {
+        into.push(member);
+        collect_members(member, into);
+    }
+}
+
+/// A session is named after its first message, as agno does, cut to a readable length.
+fn session_name(message: &str) -> String {
+    const MAX_CHARS: usize = 120;
+    match message.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
+    }
+}
