@@ -34,16 +34,16 @@
 pub use agentos_runtime::*;
 
 #[cfg(feature = "macros")]
-pub use agentos_macros::{agent_factory, team_factory};
+pub use agentos_macros::{agent_factory, team_factory, tool};
 
 /// Everything a factory author needs, in one `use`.
 pub mod prelude {
+    #[cfg(feature = "macros")]
+    pub use agentos_macros::{agent_factory, team_factory, tool};
     pub use agentos_runtime::{
-        Agent, AgentFactory, AgentOs, FactoryError, Factory, Identity, Member, RequestContext,
+        Agent, AgentFactory, AgentOs, Factory, FactoryError, Identity, Member, RequestContext,
         Team, TeamFactory, TeamMode, Trusted,
     };
-    #[cfg(feature = "macros")]
-    pub use agentos_macros::{agent_factory, team_factory};
     pub use garde::Validate;
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};

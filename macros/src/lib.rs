@@ -3,6 +3,7 @@
 
 mod errors;
 mod factory;
+mod tool;
 
 use proc_macro::TokenStream;
 
@@ -143,4 +144,64 @@ pub fn team_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
     factory::expand(factory::Kind::Agent, args.into(), item.into()).into()
+}
+
+/// Turns a function into a **tool** an agent's model can call.
+///
+/// ```ignore
+/// use agentos::prelude::*;
+///
+/// /// Lists the documents in a folder.
+/// #[tool]
+/// async fn list_documents(
+///     /// The folder to list, like `reports/2024`.
+///     folder: String,
+///     /// At most this many documents.
+///     limit: Option<u32>,
+/// ) -> Result<Vec<String>, std::io::Error> {
+///     Ok(vec![format!("{folder}/summary.md")])
+/// }
+///
+/// let agent = Agent::new("Librarian").tool(list_documents);
+/// ```
+///
+/// # The function
+///
+/// A `fn` or an `async fn` (whose future is `Send`), without `self` or generics. Each parameter
+/// is a plain name with a type that implements `Deserialize` and `JsonSchema`; it becomes a
+/// property of the arguments object the model sends, and its doc comment becomes the
+/// property's description. `Option<T>` parameters are optional.
+///
+/// It returns any `T: Serialize` or a `Result<T: Serialize, E: Display>`. A string is given to
+/// the model as is; any other value as JSON text; an `Err` as a failed tool call with the
+/// error's message.
+///
+/// # What it generates
+///
+/// ```text
+/// struct list_documents;                           // Clone + Copy + Debug
+/// impl agentos::ToolFunction for list_documents {
+///     fn definition(&self) -> ToolDefinition;      // name: "list_documents",
+///                                                  // description: the fn's doc comment,
+///                                                  // parameters: JSON Schema of the arguments
+///     fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>>;
+/// }
+/// ```
+///
+/// Arguments that do not fit the schema give `ToolError::InvalidArguments` (the model sees
+/// the message and can retry); they never panic.
+///
+/// # Arguments
+///
+/// `crate = path` where the `agentos` crate is, as for [`macro@team_factory`].
+///
+/// # Errors
+///
+/// Compile errors at the offending token: the attribute on something other than a function,
+/// a `self` parameter, generics, a pattern instead of a parameter name (`(a, b): (u8, u8)`), a
+/// parameter type that is not `Deserialize`/`JsonSchema`, a return type that is neither
+/// `Serialize` nor a `Result` of one, a non-`Send` future.
+#[proc_macro_attribute]
+pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
+    tool::expand(args.into(), item.into()).into()
 }

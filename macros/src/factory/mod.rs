@@ -5,11 +5,10 @@ mod args;
 mod expand;
 mod validate;
 
-use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
+use proc_macro2::TokenStream;
 use syn::{Item, ItemFn};
 
-use crate::errors::Errors;
+use crate::errors::{Errors, describe_item};
 use args::FactoryArgs;
 
 /// Which attribute is expanded.
@@ -60,6 +59,8 @@ pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let factory = validate::validate(kind, &args, &func, &mut errors);
     match (factory, errors.is_empty()) {
         (Some(factory), true) => expand::factory(&factory),
+        // A method is inside an `impl` block, where no struct can be defined: keep it as is.
+        _ if func.sig.receiver().is_some() => with_errors(item, errors),
         // Still define the factory, so that its uses do not fail too.
         _ => with_errors(expand::fallback(kind, &args, &func), errors),
     }
@@ -75,19 +76,7 @@ fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
 }
 
 fn not_a_function(kind: Kind, item: &Item) -> syn::Error {
-    let (what, span): (&str, Span) = match item {
-        Item::Struct(item) => ("a struct", item.struct_token.span),
-        Item::Enum(item) => ("an enum", item.enum_token.span),
-        Item::Union(item) => ("a union", item.union_token.span),
-        Item::Impl(item) => ("an impl block", item.impl_token.span),
-        Item::Trait(item) => ("a trait", item.trait_token.span),
-        Item::Mod(item) => ("a module", item.mod_token.span),
-        Item::Const(item) => ("a constant", item.const_token.span),
-        Item::Static(item) => ("a static", item.static_token.span),
-        Item::Type(item) => ("a type alias", item.type_token.span),
-        Item::Use(item) => ("a `use`", item.use_token.span),
-        other => ("this item", other.span()),
-    };
+    let (what, span) = describe_item(item);
     syn::Error::new(
         span,
         format!(

@@ -1,0 +1,47 @@
+//! `#[tool]`: a function becomes a value implementing `ToolFunction`, its parameters the
+//! fields of a generated arguments struct whose JSON Schema the model sees.
+
+mod expand;
+mod parse;
+
+use proc_macro2::TokenStream;
+use syn::{Item, ItemFn};
+
+use crate::errors::{Errors, describe_item};
+
+/// Expands `#[tool(args)]` on `item`.
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let krate = parse::parse_args(args, &mut errors);
+
+    let func: ItemFn = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(func)) => func,
+        Ok(other) => {
+            let (what, span) = describe_item(&other);
+            errors.push(syn::Error::new(
+                span,
+                format!("`#[tool]` goes on a function, not on {what}"),
+            ));
+            return with_errors(item, errors);
+        }
+        Err(_) => return item,
+    };
+
+    let tool = parse::validate(&func, krate.clone(), &mut errors);
+    match (tool, errors.is_empty()) {
+        (Some(tool), true) => expand::tool(&tool),
+        _ if func.sig.receiver().is_some() => with_errors(item, errors),
+        _ => with_errors(
+            expand::fallback(&func, &parse::krate_or_default(krate)),
+            errors,
+        ),
+    }
+}
+
+fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
+    let mut tokens = item;
+    if let Err(error) = errors.into_result() {
+        tokens.extend(error.to_compile_error());
+    }
+    tokens
+}

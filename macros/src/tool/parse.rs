@@ -1,0 +1,156 @@
+//! Parsing and validation of a `#[tool]` function.
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Token, Type};
+
+use crate::errors::Errors;
+
+/// One parameter: a field of the arguments struct.
+pub struct Param {
+    pub name: Ident,
+    pub ty: Type,
+    pub docs: Vec<Attribute>,
+}
+
+/// A tool function that passed every syntactic check.
+pub struct Tool {
+    pub krate: Path,
+    pub func: ItemFn,
+    pub params: Vec<Param>,
+    /// The return type, `None` for `()`.
+    pub output: Option<Type>,
+}
+
+pub fn krate_or_default(krate: Option<Path>) -> Path {
+    krate.unwrap_or_else(|| syn::parse_quote!(::agentos))
+}
+
+/// `#[tool]` or `#[tool(crate = path)]`.
+pub fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Path> {
+    let mut krate = None;
+    let parser = |input: ParseStream| {
+        while !input.is_empty() {
+            let key = Ident::parse_any(input)?;
+            if key != "crate" {
+                errors.push(syn::Error::new(
+                    key.span(),
+                    format!("unknown key `{key}`; `#[tool]` only takes `crate = path`"),
+                ));
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
+                }
+            } else {
+                input.parse::<Token![=]>()?;
+                let path = if input.peek(LitStr) {
+                    input.parse::<LitStr>()?.parse::<Path>()?
+                } else {
+                    Path::parse_mod_style(input)?
+                };
+                if krate.replace(path).is_some() {
+                    errors.push(syn::Error::new(key.span(), "duplicate key `crate`"));
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    };
+    if let Err(error) = parser.parse2(args) {
+        errors.push(error);
+    }
+    krate
+}
+
+fn is_doc(attr: &Attribute) -> bool {
+    attr.path().is_ident("doc")
+}
+
+/// Checks the function; pushes every mistake into `errors`.
+pub fn validate(func: &ItemFn, krate: Option<Path>, errors: &mut Errors) -> Option<Tool> {
+    let mut ok = true;
+    let mut fail = |error: syn::Error| {
+        ok = false;
+        errors.push(error);
+    };
+    let sig = &func.sig;
+    if !sig.generics.params.is_empty() {
+        fail(syn::Error::new_spanned(
+            &sig.generics.params,
+            "a tool cannot be generic: its arguments have one JSON Schema",
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        fail(syn::Error::new_spanned(
+            where_clause,
+            "a tool cannot have a `where` clause",
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        fail(syn::Error::new(
+            unsafety.span,
+            "a tool cannot be an `unsafe fn`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        fail(syn::Error::new_spanned(
+            abi,
+            "a tool cannot declare an `extern` ABI",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        fail(syn::Error::new_spanned(
+            variadic,
+            "a tool cannot be variadic",
+        ));
+    }
+
+    let mut params = Vec::new();
+    for param in &sig.inputs {
+        match param {
+            FnArg::Receiver(receiver) => fail(syn::Error::new_spanned(
+                receiver,
+                "a tool is a free function and cannot take `self`",
+            )),
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                    params.push(Param {
+                        name: pat.ident.clone(),
+                        ty: (*typed.ty).clone(),
+                        docs: typed.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
+                    })
+                }
+                other => fail(syn::Error::new_spanned(
+                    other,
+                    "a tool parameter must be a plain name: it becomes the argument's name in the JSON Schema the model sees",
+                )),
+            },
+        }
+    }
+
+    if !ok {
+        return None;
+    }
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => None,
+    };
+    Some(Tool {
+        krate: krate_or_default(krate),
+        func: func.clone(),
+        params,
+        output,
+    })
+}
+
+/// The function with doc comments removed from its parameters (rustc refuses them there).
+pub fn strip_param_docs(func: &mut ItemFn) {
+    for param in &mut func.sig.inputs {
+        if let FnArg::Typed(typed) = param {
+            typed.attrs.retain(|attr| !is_doc(attr));
+        }
+    }
+}

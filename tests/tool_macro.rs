@@ -1,0 +1,137 @@
+//! `#[tool]` functions, called as an agent's model would call them.
+
+use agentos::prelude::*;
+use agentos::{ToolError, ToolFunction};
+use serde_json::json;
+
+#[derive(Debug)]
+struct NotFound(String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no folder named '{}'", self.0)
+    }
+}
+
+/// Lists the documents in a folder.
+///
+/// Newest first.
+#[tool]
+async fn list_documents(
+    /// The folder to list.
+    folder: String,
+    /// At most this many.
+    limit: Option<u32>,
+) -> Result<String, NotFound> {
+    tokio::task::yield_now().await;
+    if folder == "missing" {
+        return Err(NotFound(folder));
+    }
+    Ok(format!("{folder}: {} documents", limit.unwrap_or(10)))
+}
+
+#[derive(Serialize)]
+struct Sum {
+    total: i64,
+}
+
+/// Adds two numbers.
+#[tool]
+fn add(a: i64, b: i64) -> Sum {
+    Sum { total: a + b }
+}
+
+/// The current time, always the same in tests.
+#[tool]
+fn now() -> &'static str {
+    "12:00"
+}
+
+#[test]
+fn the_definition_comes_from_the_signature_and_docs() {
+    let definition = list_documents.definition();
+    assert_eq!(definition.name, "list_documents");
+    assert_eq!(
+        definition.description,
+        "Lists the documents in a folder.\n\nNewest first."
+    );
+    let parameters = &definition.parameters;
+    assert_eq!(parameters["type"], "object");
+    assert_eq!(
+        parameters["properties"]["folder"]["description"],
+        "The folder to list."
+    );
+    assert_eq!(
+        parameters["properties"]["limit"]["description"],
+        "At most this many."
+    );
+    assert_eq!(parameters["required"], json!(["folder"]));
+    assert!(parameters.get("title").is_none());
+
+    let definition = now.definition();
+    assert_eq!(definition.name, "now");
+    assert_eq!(definition.parameters["type"], "object");
+}
+
+#[tokio::test]
+async fn an_async_tool_runs_on_its_arguments() {
+    let text = list_documents
+        .call(json!({"folder": "reports", "limit": 3}))
+        .await
+        .unwrap();
+    assert_eq!(text, "reports: 3 documents");
+
+    let text = list_documents
+        .call(json!({"folder": "reports"}))
+        .await
+        .unwrap();
+    assert_eq!(text, "reports: 10 documents");
+}
+
+#[tokio::test]
+async fn an_error_becomes_a_failed_call() {
+    let error = list_documents
+        .call(json!({"folder": "missing"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ToolError::Failed {
+            tool: "list_documents".into(),
+            message: "no folder named 'missing'".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_are_refused_without_panicking() {
+    for arguments in [
+        json!({}),
+        json!({"folder": 7}),
+        json!("reports"),
+        json!([1]),
+    ] {
+        let error = list_documents.call(arguments.clone()).await.unwrap_err();
+        assert!(
+            matches!(&error, ToolError::InvalidArguments { tool, .. } if tool == "list_documents"),
+            "{arguments}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sync_tool_returns_json_or_text() {
+    assert_eq!(
+        add.call(json!({"a": 2, "b": 3})).await.unwrap(),
+        r#"{"total":5}"#
+    );
+    // A tool without parameters accepts `{}` and `null`.
+    assert_eq!(now.call(json!({})).await.unwrap(), "12:00");
+    assert_eq!(now.call(serde_json::Value::Null).await.unwrap(), "12:00");
+}
+
+#[test]
+fn a_tool_attaches_to_an_agent() {
+    let agent = Agent::new("Librarian").tool(list_documents).tool(add);
+    let _ = agent;
+}
