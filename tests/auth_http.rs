@@ -65,14 +65,13 @@ fn valid_claims() -> Value {
 }
 
 async fn server_with(auth: JwtAuth) -> TestServer {
-    let os = AgentOs::builder()
-        .team(echo_team)
-        .team(admin_team)
-        .auth(auth)
-        .build()
-        .await
-        .unwrap();
-    TestServer::start(os).await
+    TestServer::with(
+        AgentOs::builder()
+            .team(echo_team)
+            .team(admin_team)
+            .auth(auth),
+    )
+    .await
 }
 
 async fn run_with(
@@ -333,8 +332,7 @@ async fn the_body_cannot_impersonate_and_claims_reach_the_factory_exactly() {
 
 #[tokio::test]
 async fn without_auth_the_bodys_user_id_is_only_asserted() {
-    let os = AgentOs::builder().team(echo_team).build().await.unwrap();
-    let server = TestServer::start(os).await;
+    let server = TestServer::with(AgentOs::builder().team(echo_team)).await;
     let (status, _) = run_with(
         &server,
         None,

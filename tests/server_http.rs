@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{TestServer, builder, client, form, parse_sse, sleepy_team};
 
 async fn server() -> TestServer {
-    TestServer::start(builder().build().await.expect("valid OS")).await
+    TestServer::with(builder()).await
 }
 
 async fn post_form(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
@@ -650,8 +650,7 @@ async fn a_factory_that_takes_too_long_is_a_504() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
-    let os = builder().body_limit(1024).build().await.unwrap();
-    let server = TestServer::start(os).await;
+    let server = TestServer::with(builder().body_limit(1024)).await;
     let big = "x".repeat(4096);
     let response = post_form(
         &server,
@@ -724,12 +723,9 @@ async fn wait_for_status(server: &TestServer, path: &str, expected: &str) -> Val
 
 #[tokio::test]
 async fn a_client_that_disconnects_mid_stream_cancels_its_run() {
-    let os = builder()
-        .team(sleepy_team("Waiting Team", Duration::from_secs(60)))
-        .build()
-        .await
-        .unwrap();
-    let server = TestServer::start(os).await;
+    let server =
+        TestServer::with(builder().team(sleepy_team("Waiting Team", Duration::from_secs(60))))
+            .await;
     let mut response = post_form(
         &server,
         "/teams/waiting-team/runs",
@@ -757,12 +753,9 @@ async fn a_client_that_disconnects_mid_stream_cancels_its_run() {
 
 #[tokio::test]
 async fn the_cancel_route_stops_a_background_run() {
-    let os = builder()
-        .team(sleepy_team("Waiting Team", Duration::from_secs(60)))
-        .build()
-        .await
-        .unwrap();
-    let server = TestServer::start(os).await;
+    let server =
+        TestServer::with(builder().team(sleepy_team("Waiting Team", Duration::from_secs(60))))
+            .await;
     let (status, accepted) = json_of(
         post_form(
             &server,
@@ -803,12 +796,9 @@ async fn the_cancel_route_stops_a_background_run() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_run_finish() {
-    let os = builder()
-        .team(sleepy_team("Steady Team", Duration::from_millis(150)))
-        .build()
-        .await
-        .unwrap();
-    let mut server = TestServer::start(os).await;
+    let mut server =
+        TestServer::with(builder().team(sleepy_team("Steady Team", Duration::from_millis(150))))
+            .await;
     let url = server.url("/teams/steady-team/runs");
     let request = tokio::spawn(async move {
         client()

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub mod db;
+
 use agentos::prelude::*;
 use agentos::{AgentOs, AgentOsBuilder, TestModel};
 use serde_json::Value;
@@ -145,22 +147,44 @@ pub struct TestServer {
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub os: AgentOs,
+    /// Dropped after the server: the database outlives it.
+    _db: Option<std::sync::Arc<db::TestDb>>,
 }
 
 impl TestServer {
+    /// Serves an OS that is already built (its store is whatever it was built with).
     pub async fn start(os: AgentOs) -> Self {
+        Self::serve(os, None).await
+    }
+
+    /// Builds `builder` on a database of the test's own (see `db::TestDb`) and serves it.
+    pub async fn with(builder: AgentOsBuilder) -> Self {
+        let db = std::sync::Arc::new(db::TestDb::new().await);
+        Self::on(builder, db).await
+    }
+
+    /// Builds `builder` on `db`, which other servers may share, and serves it.
+    pub async fn on(builder: AgentOsBuilder, db: std::sync::Arc<db::TestDb>) -> Self {
+        let os = builder.db(db.db()).build().await.expect("valid OS");
+        Self::serve(os, Some(db)).await
+    }
+
+    async fn serve(os: AgentOs, db: Option<std::sync::Arc<db::TestDb>>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel();
-        let handle = tokio::spawn(os.serve_on(listener, async move {
+        let handle = tokio::spawn(os.clone().serve_on(listener, async move {
             let _ = stopped.await;
         }));
         TestServer {
             base,
             stop: Some(stop),
             handle,
+            os,
+            _db: db,
         }
     }
 

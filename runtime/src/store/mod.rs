@@ -213,6 +213,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The connection pool, for queries of your own.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> DatabaseBackend {
         self.conn.get_database_backend()
