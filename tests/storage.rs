@@ -1,0 +1,620 @@
+//! Sessions and runs stored and read back, on SQLite by default and on PostgreSQL with
+//! `AGENTOS_TEST_DB=postgres`: history, the session routes, background runs, cancel across
+//! replicas, nothing lost under concurrency or failure, interrupted runs, a database that
+//! goes away, and two replicas serving one session.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentos::model::{Model, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+use agentos::prelude::*;
+use agentos::server::JwtAuth;
+use agentos::store::{NewRun, Store};
+use agentos::{ComponentKind, TestModel};
+use futures_util::future::BoxFuture;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::db::TestDb;
+use support::{TestServer, builder, client, form, sleepy_team};
+
+/// A test model that keeps every request it answers.
+#[derive(Default)]
+struct Recorder {
+    requests: Mutex<Vec<ModelRequest>>,
+    inner: TestModel,
+}
+
+impl Model for Recorder {
+    fn id(&self) -> &str {
+        "recorder"
+    }
+    fn provider(&self) -> &str {
+        "Test"
+    }
+    fn complete(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelResponse, ModelError>> {
+        let answer = self.inner.respond(&request);
+        self.requests.lock().unwrap().push(request);
+        Box::pin(std::future::ready(Ok(answer)))
+    }
+}
+
+fn historian(recorder: &Arc<Recorder>) -> Agent {
+    Agent::new("Historian")
+        .model(recorder.clone() as Arc<dyn Model>)
+        .add_history_to_context(true)
+        .num_history_runs(10)
+}
+
+async fn post(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = client()
+        .post(server.url(path))
+        .multipart(form(fields))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
+    let response = client().get(server.url(path)).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_for_status(server: &TestServer, path: &str, expected: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, run) = get(server, path).await;
+        if status == StatusCode::OK && run["status"] == expected {
+            return run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never reached {expected}: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_message_in_a_session_sees_the_first() {
+    let recorder = Arc::new(Recorder::default());
+    let server = TestServer::with(AgentOs::builder().agent(historian(&recorder))).await;
+    let fields = |message| {
+        [
+            ("message", message),
+            ("session_id", "sess-history"),
+            ("stream", "false"),
+        ]
+    };
+    let (status, first) = post(&server, "/agents/historian/runs", &fields("my name is Ada")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(
+        &server,
+        "/agents/historian/runs",
+        &fields("what is my name?"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let requests = recorder.requests.lock().unwrap();
+    let second = &requests[1].messages;
+    let texts: Vec<&str> = second.iter().map(|m| m.content.as_str()).collect();
+    assert!(texts.contains(&"my name is Ada"), "{texts:?}");
+    assert!(
+        texts.contains(&first["content"].as_str().unwrap()),
+        "{texts:?}"
+    );
+    assert_eq!(texts.last(), Some(&"what is my name?"));
+}
+
+#[tokio::test]
+async fn sessions_and_runs_can_be_listed_read_and_deleted() {
+    let server = TestServer::with(builder()).await;
+    for (user, session, message) in [
+        ("tenant_42", "sess-a", "I need help with billing"),
+        ("tenant_42", "sess-a", "and my router"),
+        ("tenant_42", "sess-b", "another question"),
+        ("tenant_7", "sess-c", "billing question from another tenant"),
+    ] {
+        let (status, _) = post(
+            &server,
+            "/teams/support-team/runs",
+            &[
+                ("message", message),
+                ("user_id", user),
+                ("session_id", session),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = post(
+        &server,
+        "/teams/configurable-support-team/runs",
+        &[
+            ("message", "x"),
+            ("session_id", "sess-d"),
+            ("stream", "false"),
+            ("factory_input", r#"{"include_reviewer": true}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, page) = get(&server, "/sessions?type=team&component_id=support-team").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{page}");
+    assert!(ids.contains(&"sess-a") && ids.contains(&"sess-b") && ids.contains(&"sess-c"));
+    assert_eq!(page["meta"]["total_count"], 3);
+    let first = &page["data"][0];
+    for field in [
+        "session_id",
+        "session_name",
+        "session_state",
+        "created_at",
+        "updated_at",
+        "session_type",
+        "user_id",
+        "team_id",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field}: {first}");
+    }
+
+    let (_, mine) = get(&server, "/sessions?user_id=tenant_7").await;
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        mine["data"][0]["session_name"],
+        "billing question from another tenant"
+    );
+
+    let (_, paged) = get(&server, "/sessions?limit=2&page=2").await;
+    assert_eq!(paged["meta"]["total_count"], 4);
+    assert_eq!(paged["meta"]["total_pages"], 2);
+    assert_eq!(paged["data"].as_array().unwrap().len(), 2);
+
+    let (status, session) = get(&server, "/sessions/sess-a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session["session_name"], "I need help with billing");
+    assert_eq!(session["chat_history"].as_array().unwrap().len(), 4);
+
+    let (_, all_runs) = get(&server, "/sessions/sess-a/runs").await;
+    let all_runs = all_runs.as_array().unwrap();
+    assert_eq!(
+        all_runs.len(),
+        6,
+        "two team runs and their four member runs"
+    );
+    assert_eq!(
+        all_runs
+            .iter()
+            .filter(|r| r["parent_run_id"].is_string())
+            .count(),
+        4
+    );
+
+    let (_, team_runs) = get(&server, "/teams/support-team/runs?session_id=sess-a").await;
+    let team_runs = team_runs.as_array().unwrap();
+    assert_eq!(team_runs.len(), 2);
+    assert_eq!(team_runs[1]["input"]["input_content"], "and my router");
+    let run_id = team_runs[0]["run_id"].as_str().unwrap();
+    let (status, run) = get(&server, &format!("/teams/support-team/runs/{run_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["member_responses"].as_array().unwrap().len(), 2);
+
+    // The validated factory_input is kept with the run, so it can be replayed.
+    let (_, configured) = get(
+        &server,
+        "/teams/configurable-support-team/runs?session_id=sess-d",
+    )
+    .await;
+    let configured_id = configured[0]["run_id"].as_str().unwrap();
+    let (row, _) = server
+        .os
+        .store()
+        .get_run(configured_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.factory_input, Some(json!({"include_reviewer": true})));
+
+    for _ in 0..2 {
+        let response = client()
+            .delete(server.url("/sessions/sess-a"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::NO_CONTENT,
+            "deleting is idempotent"
+        );
+    }
+    assert_eq!(
+        get(&server, "/sessions/sess-a").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, gone) = get(&server, "/teams/support-team/runs?session_id=sess-a").await;
+    assert_eq!(gone, json!([]));
+}
+
+#[tokio::test]
+async fn with_trust_on_a_caller_sees_only_their_own_sessions() {
+    const SECRET: &[u8] = b"oracle-hs256-secret-with-at-least-32-bytes!";
+    let server = TestServer::with(builder().auth(JwtAuth::hs256(SECRET))).await;
+    let token = |sub: &str, scopes: Value| {
+        let claims = json!({"sub": sub, "scopes": scopes, "exp": 4_000_000_000u64});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    };
+    for (sub, session) in [("alice", "sess-alice"), ("bob", "sess-bob")] {
+        let response = client()
+            .post(server.url("/teams/support-team/runs"))
+            .bearer_auth(token(sub, json!([])))
+            .multipart(form(&[
+                ("message", "hi"),
+                ("session_id", session),
+                ("stream", "false"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let list = |bearer: String, query: &'static str| {
+        let url = server.url(&format!("/sessions{query}"));
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let alice = list(token("alice", json!([])), "").await;
+    let ids: Vec<&str> = alice["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sess-alice"]);
+    let widened = list(token("alice", json!([])), "?user_id=bob").await;
+    assert_eq!(
+        widened["data"].as_array().unwrap().len(),
+        1,
+        "a filter cannot widen what she sees"
+    );
+    assert_eq!(widened["data"][0]["user_id"], "alice");
+    let admin = list(token("root", json!(["agent_os:admin"])), "").await;
+    assert_eq!(admin["data"].as_array().unwrap().len(), 2);
+
+    let response = client()
+        .get(server.url("/sessions/sess-bob"))
+        .bearer_auth(token("alice", json!([])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_background_run_answers_202_and_finishes_on_its_own() {
+    let server = TestServer::with(builder()).await;
+    let (status, accepted) = post(
+        &server,
+        "/teams/support-team/runs",
+        &[
+            ("message", "background billing question"),
+            ("background", "true"),
+            ("session_id", "sess-bg"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(accepted["status"], "RUNNING");
+    let run_id = accepted["run_id"].as_str().unwrap();
+    let run = wait_for_status(
+        &server,
+        &format!("/teams/support-team/runs/{run_id}"),
+        "COMPLETED",
+    )
+    .await;
+    assert!(
+        run["content"]
+            .as_str()
+            .unwrap()
+            .contains("background billing question")
+    );
+    assert_eq!(run["member_responses"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_cancel_sent_to_one_replica_stops_the_run_on_another() {
+    let db = Arc::new(TestDb::new().await);
+    let waiting = || builder().team(sleepy_team("Waiting Team", Duration::from_secs(60)));
+    let runner = TestServer::on(waiting(), db.clone()).await;
+    let other = TestServer::on(waiting(), db.clone()).await;
+
+    let (status, accepted) = post(
+        &runner,
+        "/teams/waiting-team/runs",
+        &[("message", "x"), ("background", "true")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let run_id = accepted["run_id"].as_str().unwrap();
+    let (status, cancelling) = post(
+        &other,
+        &format!("/teams/waiting-team/runs/{run_id}/cancel"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cancelling}");
+    assert_eq!(cancelling["status"], "CANCELLING");
+    wait_for_status(
+        &other,
+        &format!("/teams/waiting-team/runs/{run_id}"),
+        "CANCELLED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_runs_on_one_session_store_a_hundred_runs() {
+    let server = TestServer::with(builder()).await;
+    let runs = (0..100).map(|i| {
+        let url = server.url("/teams/support-team/runs");
+        async move {
+            let fields = form(&[
+                ("message", &format!("message {i}")),
+                ("session_id", "sess-busy"),
+                ("stream", "false"),
+            ]);
+            client()
+                .post(url)
+                .multipart(fields)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(runs).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let (_, stored) = get(&server, "/teams/support-team/runs?session_id=sess-busy").await;
+    let stored = stored.as_array().unwrap();
+    assert_eq!(stored.len(), 100);
+    let mut messages: Vec<&str> = stored
+        .iter()
+        .map(|r| r["input"]["input_content"].as_str().unwrap())
+        .collect();
+    messages.sort_unstable();
+    messages.dedup();
+    assert_eq!(messages.len(), 100, "every run is its own row");
+    assert!(stored.iter().all(|r| r["status"] == "COMPLETED"));
+}
+
+#[team_factory(id = "failing-team")]
+fn failing_team() -> Team {
+    let leader = ScriptedModel::new().then_fail(ModelError::Status {
+        status: 500,
+        message: "upstream exploded".into(),
+    });
+    Team::new("Failing")
+        .model(leader)
+        .members([Agent::new("Member").model(TestModel::new())])
+}
+
+#[tokio::test]
+async fn a_model_failure_is_stored_as_an_error_run() {
+    let server = TestServer::with(builder().team(failing_team)).await;
+    let (status, run) = post(
+        &server,
+        "/teams/failing-team/runs",
+        &[
+            ("message", "please fail"),
+            ("stream", "false"),
+            ("session_id", "sess-err"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["status"], "ERROR");
+    let run_id = run["run_id"].as_str().unwrap();
+    let (_, stored) = get(&server, &format!("/teams/failing-team/runs/{run_id}")).await;
+    assert_eq!(stored["status"], "ERROR");
+    assert!(
+        stored["content"]
+            .as_str()
+            .unwrap()
+            .contains("upstream exploded")
+    );
+    assert_eq!(stored["events"][0]["event"], "TeamRunError");
+}
+
+#[tokio::test]
+async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_next_start() {
+    let db = Arc::new(TestDb::new().await);
+    {
+        // The "killed" process: it records a run as started and never finishes it.
+        let store = Store::connect(&db.db()).await.unwrap();
+        store
+            .start_run(NewRun {
+                kind: ComponentKind::Team,
+                component_id: "support-team",
+                run_id: "run-killed",
+                session_id: "sess-killed",
+                user_id: None,
+                input: "in flight when the power went",
+                factory_input: None,
+            })
+            .await
+            .unwrap();
+        // Its heartbeat stops; on PostgreSQL, replicas wait for it to go stale.
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = store.backend();
+        store
+            .connection()
+            .execute_raw(Statement::from_string(
+                backend,
+                "UPDATE agentos_runs SET heartbeat_at = 0 WHERE run_id = 'run-killed'",
+            ))
+            .await
+            .unwrap();
+    }
+    let server = TestServer::on(builder(), db.clone()).await;
+    let (status, run) = get(&server, "/teams/support-team/runs/run-killed").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["status"], "ERROR", "{run}");
+    assert!(run["content"].as_str().unwrap().contains("interrupted"));
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_share_history_and_sessions() {
+    let db = Arc::new(TestDb::new().await);
+    let recorder_a = Arc::new(Recorder::default());
+    let recorder_b = Arc::new(Recorder::default());
+    let a = TestServer::on(AgentOs::builder().agent(historian(&recorder_a)), db.clone()).await;
+    let b = TestServer::on(AgentOs::builder().agent(historian(&recorder_b)), db.clone()).await;
+    for i in 0..6 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (status, _) = post(
+            server,
+            "/agents/historian/runs",
+            &[
+                ("message", &format!("message {i}")),
+                ("session_id", "sess-shared"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The sixth message (on b) saw the five before it, whichever replica ran them.
+    let last = recorder_b.requests.lock().unwrap().last().unwrap().clone();
+    for i in 0..5 {
+        assert!(
+            last.messages
+                .iter()
+                .any(|m| m.content == format!("message {i}")),
+            "history lacks message {i}"
+        );
+    }
+    for server in [&a, &b] {
+        let (_, runs) = get(server, "/agents/historian/runs?session_id=sess-shared").await;
+        assert_eq!(runs.as_array().unwrap().len(), 6);
+        let (_, sessions) = get(server, "/sessions?component_id=historian").await;
+        assert_eq!(sessions["data"].as_array().unwrap().len(), 1);
+    }
+}
+
+/// A TCP proxy to PostgreSQL that a test can cut and restore, so the database "goes away"
+/// for the server without stopping the real one.
+struct Cuttable {
+    addr: std::net::SocketAddr,
+    up: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Cuttable {
+    async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let up = Arc::new(up);
+        let watch = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut state = watch.subscribe();
+                if !*state.borrow() {
+                    continue; // refused: the socket is dropped at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = state.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Cuttable { addr, up }
+    }
+
+    fn set(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+#[tokio::test]
+async fn the_database_going_away_answers_503_and_the_server_recovers() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let agentos::store::Db::Postgres(url) = db.db() else {
+        unreachable!()
+    };
+    let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = Cuttable::to(target).await;
+    let proxied = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let os = builder()
+        .db(agentos::store::Db::postgres(proxied))
+        .build()
+        .await
+        .unwrap();
+    let server = TestServer::start(os).await;
+    let fields = [("message", "x"), ("stream", "false")];
+
+    assert_eq!(
+        post(&server, "/teams/support-team/runs", &fields).await.0,
+        StatusCode::OK
+    );
+    proxy.set(false);
+    let (status, body) = post(&server, "/teams/support-team/runs", &fields).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error_code"], "store_unavailable");
+    assert!(
+        !body["detail"].as_str().unwrap().contains("5432"),
+        "no connection details leak: {body}"
+    );
+    proxy.set(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = post(&server, "/teams/support-team/runs", &fields).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(server);
+    drop(db);
+}
