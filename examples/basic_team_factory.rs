@@ -12,19 +12,24 @@
 
 use agentos::model::{ModelHandle, from_env};
 use agentos::prelude::*;
+use agentos::store::Db;
 
 fn billing_agent(model: &ModelHandle, tenant: &str) -> Agent {
     Agent::new("Billing Agent")
         .role("Handle billing inquiries")
         .model(model.clone())
-        .instruction(format!("You help tenant {tenant} with invoices, plans and refunds."))
+        .instruction(format!(
+            "You help tenant {tenant} with invoices, plans and refunds."
+        ))
 }
 
 fn tech_support_agent(model: &ModelHandle, tenant: &str) -> Agent {
     Agent::new("Tech Support Agent")
         .role("Handle technical issues")
         .model(model.clone())
-        .instruction(format!("You help tenant {tenant} with outages and devices."))
+        .instruction(format!(
+            "You help tenant {tenant} with outages and devices."
+        ))
 }
 
 /// One team per request: the members' instructions name the tenant that is asking.
@@ -54,11 +59,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,agentos_runtime=info".into()),
         )
         .init();
+    // Sessions live in agentos.db next to where you run it (or PostgreSQL via DATABASE_URL).
     let os = AgentOs::builder()
         .os_id("basic-team-factory")
         .team(support_team)
+        .db(Db::from_env_or_sqlite("agentos.db"))
+        .playground(true)
         .build()
         .await?;
-    os.serve("127.0.0.1:7777").await?;
+    let addr = std::env::var("AGENTOS_ADDR").unwrap_or_else(|_| "127.0.0.1:7777".to_owned());
+    os.serve(addr).await?;
     Ok(())
 }

@@ -4,8 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use agentos_runtime::model::{Model, ModelError, ModelRequest, ModelResponse, ScriptedModel, TestModel};
-use agentos_runtime::run::{EventName, RunEnv, RunEvent, RunRequest, RunStatus, run_agent, run_team};
+use agentos_runtime::model::{
+    Model, ModelError, ModelRequest, ModelResponse, ScriptedModel, TestModel,
+};
+use agentos_runtime::run::{
+    EventName, RunEnv, RunEvent, RunRequest, RunStatus, run_agent, run_team,
+};
 use agentos_runtime::{Agent, Team, TeamMode, ToolDefinition, ToolError, ToolFunction};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
@@ -24,8 +28,12 @@ fn request(message: &str) -> RunRequest {
 
 fn support_team(model: impl agentos_runtime::IntoModel + Clone) -> Team {
     Team::new("Support Team").model(model.clone()).members([
-        Agent::new("Billing Agent").role("Billing questions").model(model.clone()),
-        Agent::new("Tech Support Agent").role("Technical questions").model(model),
+        Agent::new("Billing Agent")
+            .role("Billing questions")
+            .model(model.clone()),
+        Agent::new("Tech Support Agent")
+            .role("Technical questions")
+            .model(model),
     ])
 }
 
@@ -46,7 +54,10 @@ async fn coordinate_team_delegates_to_every_member_with_the_test_model() {
 
     assert_eq!(output.status, RunStatus::Completed, "{}", output.content);
     assert_eq!(output.team_id.as_deref(), Some("support-team"));
-    let members = output.member_responses.as_ref().expect("a team output lists member runs");
+    let members = output
+        .member_responses
+        .as_ref()
+        .expect("a team output lists member runs");
     assert_eq!(members.len(), 2);
     assert_eq!(output.tools.len(), 2);
     for (tool, member) in output.tools.iter().zip(members) {
@@ -57,19 +68,29 @@ async fn coordinate_team_delegates_to_every_member_with_the_test_model() {
         assert_eq!(member.session_id, "sess-1");
         assert_eq!(member.user_id.as_deref(), Some("tenant_42"));
         assert_eq!(member.status, RunStatus::Completed);
-        assert!(output.content.contains(&member.content), "{}", output.content);
+        assert!(
+            output.content.contains(&member.content),
+            "{}",
+            output.content
+        );
     }
     assert_eq!(members[0].agent_id.as_deref(), Some("billing-agent"));
     assert_eq!(members[1].agent_id.as_deref(), Some("tech-support-agent"));
     // The leader's two calls are counted; members' are in their own outputs.
-    assert_eq!(output.metrics.details.as_ref().unwrap().model[0].id, "test-model");
+    assert_eq!(
+        output.metrics.details.as_ref().unwrap().model[0].id,
+        "test-model"
+    );
     assert!(output.metrics.total_tokens > 0);
 }
 
 #[tokio::test]
 async fn streamed_events_follow_agnos_order() {
     let leader = ScriptedModel::new()
-        .then_call("delegate_task_to_member", json!({"member_id": "tech-support-agent", "task": "router"}))
+        .then_call(
+            "delegate_task_to_member",
+            json!({"member_id": "tech-support-agent", "task": "router"}),
+        )
         .then_answer("the router is fixed");
     let member: Arc<dyn Model> = Arc::new(TestModel::new());
     let team = Team::new("Support Team").model(leader).members([
@@ -109,29 +130,46 @@ async fn streamed_events_follow_agnos_order() {
     );
     let member_started = events.iter().find(|e| e.event == RunStarted).unwrap();
     assert_eq!(member_started.parent_run_id.as_deref(), Some("run-1"));
-    assert_eq!(member_started.agent_id.as_deref(), Some("tech-support-agent"));
+    assert_eq!(
+        member_started.agent_id.as_deref(),
+        Some("tech-support-agent")
+    );
     let json = serde_json::to_value(events.last().unwrap().as_ref()).unwrap();
     assert_eq!(json["event"], "TeamRunCompleted");
     assert_eq!(json["team_id"], "support-team");
     assert_eq!(json["content"], "the router is fixed");
-    assert_eq!(json["member_responses"][0]["agent_id"], "tech-support-agent");
-    let tool_done = events.iter().find(|e| e.event == TeamToolCallCompleted).unwrap();
+    assert_eq!(
+        json["member_responses"][0]["agent_id"],
+        "tech-support-agent"
+    );
+    let tool_done = events
+        .iter()
+        .find(|e| e.event == TeamToolCallCompleted)
+        .unwrap();
     let tool = tool_done.tool.as_ref().unwrap();
-    assert_eq!(tool.child_run_id.as_deref(), Some(member_started.run_id.as_ref()));
+    assert_eq!(
+        tool.child_run_id.as_deref(),
+        Some(member_started.run_id.as_ref())
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_member_id_returns_the_valid_ids_to_the_leader() {
     let leader = Arc::new(
         ScriptedModel::new()
-            .then_call("delegate_task_to_member", json!({"member_id": "nobody", "task": "x"}))
+            .then_call(
+                "delegate_task_to_member",
+                json!({"member_id": "nobody", "task": "x"}),
+            )
             .then_answer("sorry"),
     );
     let member: Arc<dyn Model> = Arc::new(TestModel::new());
-    let team = Team::new("Support Team").model(leader.clone() as Arc<dyn Model>).members([
-        Agent::new("Billing Agent").model(member.clone()),
-        Agent::new("Tech Support Agent").model(member),
-    ]);
+    let team = Team::new("Support Team")
+        .model(leader.clone() as Arc<dyn Model>)
+        .members([
+            Agent::new("Billing Agent").model(member.clone()),
+            Agent::new("Tech Support Agent").model(member),
+        ]);
     let output = run_team(&team, &request("hi"), &RunEnv::new()).await;
 
     assert_eq!(output.status, RunStatus::Completed);
@@ -139,7 +177,9 @@ async fn an_unknown_member_id_returns_the_valid_ids_to_the_leader() {
     let second = &leader.requests()[1];
     let tool_message = second.messages.last().unwrap();
     assert!(
-        tool_message.content.contains("billing-agent, tech-support-agent"),
+        tool_message
+            .content
+            .contains("billing-agent, tech-support-agent"),
         "{}",
         tool_message.content
     );
@@ -148,8 +188,10 @@ async fn an_unknown_member_id_returns_the_valid_ids_to_the_leader() {
 
 #[tokio::test]
 async fn route_mode_answers_with_the_chosen_members_reply() {
-    let leader = ScriptedModel::new()
-        .then_call("delegate_task_to_member", json!({"member_id": "billing-agent", "task": "refund"}));
+    let leader = ScriptedModel::new().then_call(
+        "delegate_task_to_member",
+        json!({"member_id": "billing-agent", "task": "refund"}),
+    );
     let member = ScriptedModel::new().then_answer("refund issued");
     let team = Team::new("Router")
         .mode(TeamMode::Route)
@@ -180,7 +222,9 @@ impl Model for Rendezvous {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while self.peak.load(Ordering::SeqCst) < self.expected && tokio::time::Instant::now() < deadline {
+            while self.peak.load(Ordering::SeqCst) < self.expected
+                && tokio::time::Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -196,8 +240,14 @@ impl Model for Rendezvous {
 async fn parallel_delegations_run_members_concurrently() {
     let leader = ScriptedModel::new()
         .then_calls([
-            ("delegate_task_to_member", json!({"member_id": "billing-agent", "task": "a"})),
-            ("delegate_task_to_member", json!({"member_id": "tech-support-agent", "task": "b"})),
+            (
+                "delegate_task_to_member",
+                json!({"member_id": "billing-agent", "task": "a"}),
+            ),
+            (
+                "delegate_task_to_member",
+                json!({"member_id": "tech-support-agent", "task": "b"}),
+            ),
         ])
         .then_answer("both done");
     let members = Arc::new(Rendezvous {
@@ -211,7 +261,11 @@ async fn parallel_delegations_run_members_concurrently() {
     ]);
     let output = run_team(&team, &request("both"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
-    assert_eq!(members.peak.load(Ordering::SeqCst), 2, "both members were in flight at once");
+    assert_eq!(
+        members.peak.load(Ordering::SeqCst),
+        2,
+        "both members were in flight at once"
+    );
 }
 
 #[tokio::test]
@@ -233,13 +287,19 @@ async fn broadcast_sends_the_task_to_every_member_at_once() {
     assert_eq!(output.tools[0].tool_name, "delegate_task_to_members");
     assert_eq!(output.member_responses.as_ref().unwrap().len(), 2);
     assert_eq!(members.peak.load(Ordering::SeqCst), 2);
-    assert!(output.content.contains("Optimist: member answer"), "{}", output.content);
+    assert!(
+        output.content.contains("Optimist: member answer"),
+        "{}",
+        output.content
+    );
 }
 
 #[tokio::test]
 async fn nested_teams_run_their_own_members() {
     let model: Arc<dyn Model> = Arc::new(TestModel::new());
-    let inner = Team::new("Research").model(model.clone()).members([Agent::new("Researcher").model(model.clone())]);
+    let inner = Team::new("Research")
+        .model(model.clone())
+        .members([Agent::new("Researcher").model(model.clone())]);
     let outer = Team::new("Company").model(model.clone()).members([inner]);
     let output = run_team(&outer, &request("study this"), &RunEnv::new()).await;
 
@@ -249,7 +309,10 @@ async fn nested_teams_run_their_own_members() {
     assert_eq!(inner_run.parent_run_id.as_deref(), Some("run-1"));
     let researcher = &inner_run.member_responses.as_ref().unwrap()[0];
     assert_eq!(researcher.agent_id.as_deref(), Some("researcher"));
-    assert_eq!(researcher.parent_run_id.as_deref(), Some(inner_run.run_id.as_str()));
+    assert_eq!(
+        researcher.parent_run_id.as_deref(),
+        Some(inner_run.run_id.as_str())
+    );
 }
 
 #[tokio::test]
@@ -258,7 +321,9 @@ async fn a_model_failure_ends_the_run_as_error_with_an_error_event() {
         status: 500,
         message: "upstream exploded".into(),
     });
-    let team = Team::new("Support Team").model(leader).members([Agent::new("A").model(TestModel::new())]);
+    let team = Team::new("Support Team")
+        .model(leader)
+        .members([Agent::new("A").model(TestModel::new())]);
     let (sink, events) = mpsc::unbounded_channel();
     let env = RunEnv::new().with_events(sink).streaming(true);
     let output = run_team(&team, &request("x"), &env).await;
@@ -299,7 +364,9 @@ impl Model for Silent {
 
 #[tokio::test]
 async fn cancelling_a_run_ends_it_as_cancelled() {
-    let team = Team::new("Slow").model(Silent).members([Agent::new("A").model(Silent)]);
+    let team = Team::new("Slow")
+        .model(Silent)
+        .members([Agent::new("A").model(Silent)]);
     let token = CancellationToken::new();
     let env = RunEnv::new().with_cancel(token.clone());
     let canceller = tokio::spawn(async move {
@@ -365,7 +432,9 @@ async fn a_failing_tool_reports_its_error_to_the_model() {
             .then_call("lookup", json!({"order": 13}))
             .then_answer("that order is unavailable"),
     );
-    let agent = Agent::new("Clerk").model(model.clone() as Arc<dyn Model>).tool(Lookup);
+    let agent = Agent::new("Clerk")
+        .model(model.clone() as Arc<dyn Model>)
+        .tool(Lookup);
     let output = run_agent(&agent, &request("order 13?"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
     assert_eq!(output.tools[0].tool_call_error, Some(true));
