@@ -1,0 +1,63 @@
+//! A static (prototype) team and a factory side by side. Both go through the same resolution
+//! pipeline: the prototype is copied for each request, the factory builds a new team.
+//!
+//! Run with:
+//!     cargo run --example static_and_factory
+//!
+//! Then compare (`is_factory` tells them apart; both run the same way):
+//!     curl -s http://127.0.0.1:7777/teams
+//!     curl -s http://127.0.0.1:7777/teams/static-support-team/runs \
+//!       -F message='Where is my invoice?' -F stream=false
+
+use agentos::model::from_env;
+use agentos::prelude::*;
+use agentos::store::Db;
+
+fn members(tenant: &str) -> Vec<Agent> {
+    let model = from_env("gpt-5.4");
+    vec![
+        Agent::new("Billing Agent")
+            .role("Handle billing inquiries")
+            .model(model.clone())
+            .instruction(format!("You help tenant {tenant}.")),
+        Agent::new("Tech Support Agent")
+            .role("Handle technical issues")
+            .model(model)
+            .instruction(format!("You help tenant {tenant}.")),
+    ]
+}
+
+/// Built once, at start-up; every request gets a copy.
+fn static_support_team() -> Team {
+    Team::new("Static Support Team")
+        .model(from_env("gpt-5.4"))
+        .members(members("static"))
+        .instruction("Route billing questions to billing and technical ones to tech support.")
+}
+
+/// Built for each request, for the caller.
+#[team_factory(id = "support-team", name = "Per-tenant Support Team")]
+fn support_team(ctx: RequestContext) -> Team {
+    Team::new("Support Team")
+        .model(from_env("gpt-5.4"))
+        .members(members(ctx.user_id().unwrap_or("anonymous")))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    AgentOs::builder()
+        .team(static_support_team())
+        .team(support_team)
+        .db(Db::from_env_or_sqlite("agentos.db"))
+        .playground(true)
+        .build()
+        .await?
+        .serve(std::env::var("AGENTOS_ADDR").unwrap_or_else(|_| "127.0.0.1:7777".into()))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! Every example, started as its own process on a free port, answers the request its
+//! `//! Run with:` header shows, then shuts down cleanly on SIGTERM.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{client, form};
+
+/// A running example; killed if a test fails before it stops it.
+struct Example {
+    child: Child,
+    base: String,
+    dir: Arc<TempDir>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `target/<profile>/examples/<name>`, built first if this test run did not build it.
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the example {name} failed");
+    }
+    binary
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Example {
+    async fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("agentos-example-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_in(name, env, Arc::new(TempDir(dir))).await
+    }
+
+    /// Starts `name` in `dir`, with its database there: a second start finds the first's data.
+    async fn start_in(name: &str, env: &[(&str, &str)], dir: Arc<TempDir>) -> Self {
+        let port = free_port();
+        let mut command = Command::new(example_binary(name));
+        command
+            .current_dir(&dir.0)
+            .env("AGENTOS_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite:{}", dir.0.join("agentos.db").display()),
+            )
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the example starts");
+        let example = Example {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = client().get(example.url("/health")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return example;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn run(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = client()
+            .post(self.url(path))
+            .multipart(form(fields))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, then the exit status must be success.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the example exited with {status}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the example did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn member_ids(run: &Value) -> Vec<String> {
+    run["member_responses"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m["agent_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn basic_team_factory_answers_the_readme_curl_and_keeps_its_sessions() {
+    let example = Example::start("basic_team_factory", &[]).await;
+    let (status, run) = example
+        .run(
+            "/teams/support-team/runs",
+            &[
+                ("message", "I need help with billing"),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "COMPLETED");
+    assert_eq!(run["user_id"], "tenant_42");
+    assert_eq!(
+        run["tools"][0]["tool_name"], "delegate_task_to_member",
+        "the leader delegated"
+    );
+    assert!(member_ids(&run).contains(&"billing-agent".to_owned()));
+    let session = run["session_id"].as_str().unwrap().to_owned();
+    let playground = client()
+        .get(example.url("/playground"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(playground.status(), StatusCode::OK);
+    assert!(
+        example.dir.0.join("agentos.db").exists(),
+        "sessions are kept in agentos.db"
+    );
+
+    // Sessions survive a restart on the same file.
+    let dir = Arc::clone(&example.dir);
+    example.stop();
+    let restarted = Example::start_in("basic_team_factory", &[], dir).await;
+    let response = client()
+        .get(restarted.url(&format!("/teams/support-team/runs?session_id={session}")))
+        .send()
+        .await
+        .unwrap();
+    let runs: Value = response.json().await.unwrap();
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        1,
+        "the run survived the restart"
+    );
+    restarted.stop();
+}
+
+#[tokio::test]
+async fn async_team_factory_builds_its_team_from_an_async_lookup() {
+    let example = Example::start("async_team_factory", &[]).await;
+    let (status, run) = example
+        .run(
+            "/teams/async-support-team/runs",
+            &[
+                ("message", "technical problem with my modem"),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(member_ids(&run), ["billing-agent", "tech-support-agent"]);
+    let (status, refused) = example
+        .run(
+            "/teams/async-support-team/runs",
+            &[
+                ("message", "x"),
+                ("user_id", "suspended"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    example.stop();
+}
+
+#[tokio::test]
+async fn team_factory_input_adds_a_reviewer_and_rejects_bad_values() {
+    let example = Example::start("team_factory_input", &[]).await;
+    let (status, run) = example
+        .run(
+            "/teams/configurable-support-team/runs",
+            &[
+                ("message", "Please review my refund"),
+                ("stream", "false"),
+                ("factory_input", r#"{"include_reviewer": true}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert!(member_ids(&run).contains(&"reviewer-agent".to_owned()));
+
+    let (status, error) = example
+        .run(
+            "/teams/panel-team/runs",
+            &[
+                ("message", "Should we ship on Friday?"),
+                ("stream", "false"),
+                ("factory_input", r#"{"panelists": 9, "tone": "formal"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["errors"][0]["loc"][0], "panelists");
+
+    let (status, error) = example
+        .run(
+            "/teams/panel-team/runs",
+            &[
+                ("message", "x"),
+                ("stream", "false"),
+                ("factory_input", r#"{"panelists": 2, "tone": "shouty"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["errors"][0]["loc"][0], "tone");
+
+    let (status, panel) = example
+        .run(
+            "/teams/panel-team/runs",
+            &[
+                ("message", "x"),
+                ("stream", "false"),
+                ("factory_input", r#"{"panelists": 3}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{panel}");
+    assert_eq!(member_ids(&panel).len(), 3);
+    example.stop();
+}
+
+#[tokio::test]
+async fn static_and_factory_serve_side_by_side() {
+    let example = Example::start("static_and_factory", &[]).await;
+    let teams: Value = client()
+        .get(example.url("/teams"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flags: Vec<(String, bool)> = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_owned(),
+                t["is_factory"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("static-support-team".to_owned(), false),
+            ("support-team".to_owned(), true)
+        ]
+    );
+    for team in ["static-support-team", "support-team"] {
+        let (status, run) = example
+            .run(
+                &format!("/teams/{team}/runs"),
+                &[("message", "Where is my invoice?"), ("stream", "false")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        assert_eq!(run["team_id"], team);
+        assert_eq!(member_ids(&run).len(), 2);
+    }
+    example.stop();
+}
