@@ -1,0 +1,148 @@
+//! Micro-benchmarks of the per-request work: factory resolution, JWT verification, SSE
+//! encoding, and a whole team run in process on the offline TestModel.
+//!
+//! Run with: `cargo bench --bench agentos`
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use agentos::prelude::*;
+use agentos::run::{EventName, RunEnv, RunRequest, run_team};
+use agentos::server::{JwtAuth, encode_event};
+use agentos::{RawInput, RequestParts, Resolver, TestModel};
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::json;
+
+#[derive(Deserialize, Validate, JsonSchema)]
+struct TeamConfig {
+    #[serde(default)]
+    #[garde(skip)]
+    include_reviewer: bool,
+}
+
+/// The seed's two-member support team, one model handle shared by all three agents.
+#[team_factory(id = "support-team", input = TeamConfig)]
+fn support_team(ctx: RequestContext<TeamConfig>) -> Team {
+    let model: agentos::ModelHandle = Arc::new(TestModel::with_id("gpt-5.4"));
+    let tenant = ctx.user_id().unwrap_or("anonymous");
+    let mut members = vec![
+        Agent::new("Billing Agent")
+            .role("Handle billing inquiries")
+            .model(model.clone())
+            .instruction(format!("You help tenant {tenant} with invoices.")),
+        Agent::new("Tech Support Agent")
+            .role("Handle technical issues")
+            .model(model.clone())
+            .instruction(format!("You help tenant {tenant} with outages.")),
+    ];
+    if ctx.input.include_reviewer {
+        members.push(Agent::new("Reviewer").model(model.clone()));
+    }
+    Team::new("Support Team").model(model).members(members)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn resolution(c: &mut Criterion) {
+    let rt = runtime();
+    let resolver = Resolver::new(support_team);
+    c.bench_function(
+        "resolve: parse + validate factory_input, build the two-member team",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                let parts = RequestParts::new("I need help with billing")
+                    .asserted_user(Some("tenant_42".into()));
+                let input = RawInput::Text(r#"{"include_reviewer": false}"#.to_owned());
+                black_box(resolver.resolve(input, parts).await.unwrap())
+            })
+        },
+    );
+}
+
+fn jwt(c: &mut Criterion) {
+    let secret = b"oracle-hs256-secret-with-at-least-32-bytes!";
+    let auth = JwtAuth::hs256(secret);
+    let claims = json!({"sub": "tenant_42", "scopes": ["support:admin"], "tenant": "acme", "exp": 4_000_000_000u64});
+    let token = jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    c.bench_function("jwt: verify an HS256 bearer token", |b| {
+        b.iter(|| black_box(auth.verify(black_box(&headers)).unwrap()))
+    });
+}
+
+fn sse(c: &mut Criterion) {
+    let rt = runtime();
+    let team = rt.block_on(async {
+        Resolver::new(support_team)
+            .resolve(RawInput::Absent, RequestParts::new("hello"))
+            .await
+            .unwrap()
+    });
+    let (sink, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let env = RunEnv::new().with_events(sink).streaming(true);
+    let request = RunRequest {
+        message: "My router keeps rebooting".into(),
+        run_id: "run-1".into(),
+        session_id: "sess-1".into(),
+        user_id: Some("tenant_42".into()),
+        history: Vec::new(),
+    };
+    rt.block_on(run_team(&team, &request, &env));
+    drop(env);
+    let mut all = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        all.push(event);
+    }
+    let content = all
+        .iter()
+        .find(|e| e.event == EventName::RunContent)
+        .unwrap()
+        .clone();
+    let completed = all
+        .iter()
+        .find(|e| e.event == EventName::TeamRunCompleted)
+        .unwrap()
+        .clone();
+    c.bench_function("sse: encode a RunContent event", |b| {
+        b.iter(|| black_box(encode_event(black_box(&content), 7)))
+    });
+    c.bench_function("sse: encode the TeamRunCompleted event", |b| {
+        b.iter(|| black_box(encode_event(black_box(&completed), 7)))
+    });
+}
+
+fn team_run(c: &mut Criterion) {
+    let rt = runtime();
+    let team = rt.block_on(async {
+        Resolver::new(support_team)
+            .resolve(RawInput::Absent, RequestParts::new("hello"))
+            .await
+            .unwrap()
+    });
+    let request = RunRequest {
+        message: "I need help with billing and a technical issue".into(),
+        run_id: "run-1".into(),
+        session_id: "sess-1".into(),
+        user_id: Some("tenant_42".into()),
+        history: Vec::new(),
+    };
+    c.bench_function("run: non-streaming team run, TestModel, no HTTP", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(run_team(&team, &request, &RunEnv::new()).await) })
+    });
+}
+
+criterion_group!(benches, resolution, jwt, sse, team_run);
+criterion_main!(benches);
