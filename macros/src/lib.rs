@@ -3,6 +3,7 @@
 
 mod errors;
 mod factory;
+mod respan;
 mod tool;
 
 use proc_macro::TokenStream;

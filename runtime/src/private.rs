@@ -113,11 +113,22 @@ pub trait CheckedInput<T> {
     fn schema(&self) -> Value;
 }
 
-impl<T> CheckedInput<T> for InputOf<T>
+/// The input traits in one bound. Its `Context: Default` is a bound on an associated type of
+/// a supertrait, so a type without `Validate` fails [`CheckedInput`]'s bound quietly instead of
+/// reporting an unresolvable `T::Context`.
+pub trait FactoryInput:
+    serde::de::DeserializeOwned + garde::Validate<Context: Default> + schemars::JsonSchema
+{
+}
+
+impl<T> FactoryInput for T
 where
     T: serde::de::DeserializeOwned + garde::Validate + schemars::JsonSchema,
     T::Context: Default,
 {
+}
+
+impl<T: FactoryInput> CheckedInput<T> for InputOf<T> {
     fn parse(&self, input: Map<String, Value>) -> Result<T, FactoryError> {
         parse_input::<T>(input)
     }

@@ -29,6 +29,9 @@ pub struct FactoryArgs {
     /// The span of the `blocking` flag, when present.
     pub blocking: Option<Span>,
     pub krate: Option<Path>,
+    /// Every key written, valid value or not, to report repetitions and not report a key
+    /// with a bad value as missing.
+    pub seen: Vec<String>,
 }
 
 impl FactoryArgs {
@@ -66,29 +69,37 @@ impl FactoryArgs {
         // `Ident::parse_any` so that the keyword `crate` is accepted as a key.
         let key = Ident::parse_any(input)?;
         let name = key.to_string();
+        if self.seen.contains(&name) {
+            errors.push(syn::Error::new(
+                key.span(),
+                format!("duplicate key `{key}`"),
+            ));
+        } else {
+            self.seen.push(name.clone());
+        }
         match name.as_str() {
             "id" => {
                 let value = parse_str_value(input, &key, errors)?;
-                set_once(&mut self.id, value, &key, errors);
+                set_once(&mut self.id, value);
             }
             "name" => {
                 let value = parse_str_value(input, &key, errors)?;
-                set_once(&mut self.name, value, &key, errors);
+                set_once(&mut self.name, value);
             }
             "description" => {
                 let value = parse_str_value(input, &key, errors)?;
-                set_once(&mut self.description, value, &key, errors);
+                set_once(&mut self.description, value);
             }
             "input" => {
                 expect_eq(input, &key)?;
                 let ty: Type = input.parse()?;
-                set_once(&mut self.input, Some(ty), &key, errors);
+                set_once(&mut self.input, Some(ty));
             }
             "scopes" => {
                 expect_eq(input, &key)?;
                 let value: Expr = input.parse()?;
                 let scopes = parse_scopes(value, errors);
-                set_once(&mut self.scopes, scopes, &key, errors);
+                set_once(&mut self.scopes, scopes);
             }
             "blocking" => {
                 if input.peek(Token![=]) {
@@ -99,7 +110,7 @@ impl FactoryArgs {
                     input.parse::<Token![=]>()?;
                     input.parse::<Expr>()?;
                 }
-                set_once(&mut self.blocking, Some(key.span()), &key, errors);
+                set_once(&mut self.blocking, Some(key.span()));
             }
             "crate" => {
                 expect_eq(input, &key)?;
@@ -108,7 +119,7 @@ impl FactoryArgs {
                 } else {
                     Path::parse_mod_style(input)?
                 };
-                set_once(&mut self.krate, Some(path), &key, errors);
+                set_once(&mut self.krate, Some(path));
             }
             _ => {
                 errors.push(syn::Error::new(
@@ -188,14 +199,9 @@ fn parse_scopes(value: Expr, errors: &mut Errors) -> Option<Vec<StrArg>> {
     Some(scopes)
 }
 
-/// Stores `value` in `slot`, or reports `key` as a duplicate.
-fn set_once<T>(slot: &mut Option<T>, value: Option<T>, key: &Ident, errors: &mut Errors) {
-    if slot.is_some() {
-        errors.push(syn::Error::new(
-            key.span(),
-            format!("duplicate key `{key}`"),
-        ));
-    } else if value.is_some() {
+/// Stores `value` in `slot` unless the key was already given (reported by the caller).
+fn set_once<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
         *slot = value;
     }
 }

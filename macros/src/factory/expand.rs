@@ -9,6 +9,7 @@ use syn::{Attribute, Ident, ItemFn, Visibility};
 use super::Kind;
 use super::args::FactoryArgs;
 use super::validate::Factory;
+use crate::respan::respan;
 
 /// The name the user's function gets as an associated function of the factory type.
 fn inner_ident() -> Ident {
@@ -71,7 +72,8 @@ pub fn factory(factory: &Factory) -> TokenStream {
         Some(ty) => {
             // The trait check is reported at `input = T`. The two calls below compile even
             // when it fails (autoref dispatch picks a fallback), so the user sees one error.
-            let check = quote_spanned!(ty.span()=> #private::assert_factory_input::<#ty>());
+            let check_fn = respan(quote!(#private::assert_factory_input), ty.span());
+            let check = quote_spanned!(ty.span()=> #check_fn::<#ty>());
             (
                 quote! {
                     #[allow(unused_imports)]
@@ -96,6 +98,14 @@ pub fn factory(factory: &Factory) -> TokenStream {
         ),
     };
 
+    // Spanned at `input = T`, so that an input type less visible than the factory is
+    // reported there.
+    let input_assoc = match &factory.input {
+        Some(ty) => quote_spanned!(ty.span()=> type Input = #ty;),
+        None => quote!(
+            type Input = ();
+        ),
+    };
     let build_body = build_body(factory, &private, &component, &input_ty);
     let factory_type = factory_type(&factory.func);
     let register = format_ident!("__agentos_register");
@@ -104,7 +114,7 @@ pub fn factory(factory: &Factory) -> TokenStream {
         #factory_type
 
         impl #private::Factory for #ident {
-            type Input = #input_ty;
+            #input_assoc
             type Output = #private::#component;
 
             fn info(&self) -> #private::FactoryInfo {
@@ -162,8 +172,11 @@ fn build_body(
     // parameter's type, through `FactoryContext`'s diagnostic.
     let (bind_context, args) = match &factory.context {
         Some(ty) => (
-            quote_spanned! {ty.span()=>
-                let #context = <#ty as #private::FactoryContext<#input_ty>>::from_context(#ctx);
+            {
+                let trait_path = respan(quote!(#private::FactoryContext), ty.span());
+                quote_spanned! {ty.span()=>
+                    let #context = <#ty as #trait_path<#input_ty>>::from_context(#ctx);
+                }
             },
             quote!(#context),
         ),
@@ -173,15 +186,16 @@ fn build_body(
     // A wrong return type fails here, at the return type, through `IntoFactoryResult`'s
     // diagnostic.
     let ret = &factory.output;
-    let convert = quote_spanned! {ret.span()=>
-        #private::IntoFactoryResult::<#private::#component>::into_factory_result(#output)
-    };
-
+    let convert = respan(
+        quote!(#private::IntoFactoryResult::<#private::#component>::into_factory_result(#output)),
+        ret.span(),
+    );
     let call = if factory.func.sig.asyncness.is_some() {
         // A future that is not `Send` fails here, at the function's name.
-        let send = quote_spanned! {factory.func.sig.ident.span()=>
-            #private::assert_send(Self::#inner(#args))
-        };
+        let send = respan(
+            quote!(#private::assert_send(Self::#inner(#args))),
+            factory.func.sig.ident.span(),
+        );
         quote! {
             let #output = #send.await;
             #convert

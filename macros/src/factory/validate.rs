@@ -51,6 +51,8 @@ pub fn validate(
                 fail(syn::Error::new(id.span, message));
             }
         }
+        // Given, but not as a string literal: already reported.
+        None if args.seen.iter().any(|key| key == "id") => {}
         None => fail(syn::Error::new(
             Span::call_site(),
             format!(

@@ -6,6 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, ItemFn, Path, Visibility};
 
 use super::parse::{Tool, strip_param_docs};
+use crate::respan::respan;
 
 fn inner_ident() -> Ident {
     format_ident!("__agentos_tool_fn")
@@ -93,7 +94,7 @@ pub fn tool(tool: &Tool) -> TokenStream {
     });
     let call = quote!(Self::#inner(#(#values),*));
     let call = if tool.func.sig.asyncness.is_some() {
-        let send = quote_spanned!(ident.span()=> #private::assert_send(#call));
+        let send = respan(quote!(#private::assert_send(#call)), ident.span());
         quote!(#send.await)
     } else {
         call

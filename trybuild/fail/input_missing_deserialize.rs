@@ -1,0 +1,16 @@
+use agentos::prelude::*;
+
+#[derive(Validate, JsonSchema)]
+struct Config {
+    #[garde(skip)]
+    topic: String,
+}
+
+#[team_factory(id = "research", input = Config)]
+fn research(ctx: RequestContext<Config>) -> Team {
+    Team::new(ctx.input.topic)
+}
+
+fn main() {
+    let _ = AgentOs::builder().team(research);
+}

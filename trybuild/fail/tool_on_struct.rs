@@ -1,0 +1,9 @@
+use agentos::prelude::*;
+
+/// Echoes.
+#[tool]
+struct Echo;
+
+fn main() {
+    let _ = Echo;
+}

@@ -1,0 +1,11 @@
+use agentos::prelude::*;
+
+struct Report;
+
+/// Reports.
+#[tool]
+fn report() -> Report {
+    Report
+}
+
+fn main() {}
