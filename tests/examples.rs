@@ -334,3 +334,149 @@ async fn static_and_factory_serve_side_by_side() {
     }
     example.stop();
 }
+
+#[tokio::test]
+async fn jwt_tiered_team_follows_the_verified_tier_and_role() {
+    let example = Example::start(
+        "jwt_tiered_team",
+        &[(
+            "JWT_VERIFICATION_KEY",
+            "a-test-secret-that-is-long-enough-for-hs256",
+        )],
+    )
+    .await;
+    let token = |tier: &str, role: &str| {
+        let claims = serde_json::json!({"sub": "tenant_42", "tier": tier, "role": role, "exp": 4_000_000_000u64});
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(b"a-test-secret-that-is-long-enough-for-hs256");
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+    };
+    let run_as = |token: String| {
+        let url = example.url("/teams/tiered-team/runs");
+        async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(token)
+                .multipart(form(&[
+                    ("message", "List my documents"),
+                    ("stream", "false"),
+                    ("user_id", "mallory"),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let tools_of = |run: &Value| -> Vec<String> {
+        run["member_responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["agent_id"] == "workspace-agent")
+            .map(|m| {
+                m["tools"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["tool_name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let (status, free) = run_as(token("free", "viewer")).await;
+    assert_eq!(status, StatusCode::OK, "{free}");
+    assert_eq!(
+        free["user_id"], "tenant_42",
+        "the token's subject, not the body's"
+    );
+    assert_eq!(
+        member_ids(&free),
+        ["billing-agent", "tech-support-agent", "workspace-agent"]
+    );
+    assert_eq!(free["model"], "gpt-5.4-mini");
+    assert_eq!(tools_of(&free), ["list_documents"]);
+
+    let (status, enterprise) = run_as(token("enterprise", "admin")).await;
+    assert_eq!(status, StatusCode::OK, "{enterprise}");
+    assert!(member_ids(&enterprise).contains(&"reviewer-agent".to_owned()));
+    assert_eq!(enterprise["model"], "gpt-5.4");
+    assert_eq!(tools_of(&enterprise), ["list_documents", "invite_member"]);
+
+    let (status, refused) = run_as(token("enterprise", "guest")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["detail"], "the role 'guest' may not use this team");
+
+    let response = client()
+        .post(example.url("/teams/tiered-team/runs"))
+        .multipart(form(&[("message", "x"), ("stream", "false")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // The example's own `mint` prints a token the server accepts.
+    let minted = Command::new(example_binary("jwt_tiered_team"))
+        .args(["mint", "tenant_42", "free", "viewer"])
+        .env(
+            "JWT_VERIFICATION_KEY",
+            "a-test-secret-that-is-long-enough-for-hs256",
+        )
+        .output()
+        .unwrap();
+    assert!(minted.status.success());
+    let (status, _) = run_as(String::from_utf8(minted.stdout).unwrap().trim().to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    example.stop();
+}
+
+#[tokio::test]
+async fn agent_factory_builds_a_tenant_agent_with_tools() {
+    let example = Example::start("agent_factory", &[]).await;
+    let (status, run) = example
+        .run(
+            "/agents/tenant-agent/runs",
+            &[
+                ("message", "What is my plan?"),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+                ("factory_input", r#"{"tone": "friendly"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["agent_id"], "tenant-agent");
+    let tools: Vec<&str> = run["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tool_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["lookup_plan", "open_ticket"]);
+    assert!(
+        run["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["tool_call_error"] == false)
+    );
+
+    let (status, error) = example
+        .run(
+            "/agents/tenant-agent/runs",
+            &[
+                ("message", "x"),
+                ("stream", "false"),
+                ("factory_input", r#"{"tone": ""}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["errors"][0]["loc"][0], "tone");
+    example.stop();
+}
