@@ -190,7 +190,7 @@ pub fn parse_tool_arguments<A: serde::de::DeserializeOwned>(
 
 /// The value a `#[tool]` function returned, on its way to the model as text.
 ///
-/// The generated code calls `(&ToolOutput::new(value)).into_tool_result(name)`: method
+/// The generated code calls `(&ToolOutput::new(value)).to_tool_result(name)`: method
 /// resolution picks [`ToolResultOfResult`] for a `Result<T: Serialize, E: Display>` and
 /// [`ToolResultOfValue`] for any other `T: Serialize`.
 pub struct ToolOutput<R>(std::cell::Cell<Option<R>>);
@@ -231,11 +231,11 @@ fn spent(tool: &str) -> ToolError {
 )]
 pub trait ToolResultOfResult {
     /// The text for the model, or the failure.
-    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError>;
+    fn to_tool_result(&self, tool: &str) -> Result<String, ToolError>;
 }
 
 impl<T: serde::Serialize, E: std::fmt::Display> ToolResultOfResult for ToolOutput<Result<T, E>> {
-    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError> {
+    fn to_tool_result(&self, tool: &str) -> Result<String, ToolError> {
         match self.take() {
             Some(Ok(value)) => tool_text(tool, &value),
             Some(Err(error)) => Err(ToolError::Failed {
@@ -250,11 +250,11 @@ impl<T: serde::Serialize, E: std::fmt::Display> ToolResultOfResult for ToolOutpu
 /// A tool that returns a plain value.
 pub trait ToolResultOfValue {
     /// The text for the model.
-    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError>;
+    fn to_tool_result(&self, tool: &str) -> Result<String, ToolError>;
 }
 
 impl<T: serde::Serialize> ToolResultOfValue for &ToolOutput<T> {
-    fn into_tool_result(&self, tool: &str) -> Result<String, ToolError> {
+    fn to_tool_result(&self, tool: &str) -> Result<String, ToolError> {
         match self.take() {
             Some(value) => tool_text(tool, &value),
             None => Err(spent(tool)),

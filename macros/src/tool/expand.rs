@@ -108,7 +108,7 @@ pub fn tool(tool: &Tool) -> TokenStream {
         {
             #[allow(unused_imports)]
             use #private::{ToolResultOfResult as _, ToolResultOfValue as _};
-            (&#private::ToolOutput::new(#output)).into_tool_result(#name)
+            (&#private::ToolOutput::new(#output)).to_tool_result(#name)
         }
     };
     let tool_type = tool_type(&tool.func);

@@ -128,7 +128,7 @@ pub(crate) async fn create_run<C: Servable>(
             session_id: &request.session_id,
             user_id: request.user_id.as_deref(),
             input: &request.message,
-            factory_input: resolver.info().is_factory.then(|| Value::Object(input)),
+            factory_input: resolver.info().is_factory.then_some(Value::Object(input)),
         })
         .await?;
 

@@ -128,13 +128,13 @@ pub(crate) async fn watch_runs(state: std::sync::Arc<OsState>) {
                 }
                 Err(error) => tracing::warn!(%error, "could not read cancel requests"),
             }
-            if tick % HEARTBEAT_EVERY == 0
+            if tick.is_multiple_of(HEARTBEAT_EVERY)
                 && let Err(error) = state.store.heartbeat(&active).await
             {
                 tracing::warn!(%error, "could not renew run heartbeats");
             }
         }
-        if tick % SWEEP_EVERY == 0 {
+        if tick.is_multiple_of(SWEEP_EVERY) {
             let stale_before =
                 crate::store::now_micros() - crate::store::STALE_AFTER.as_micros() as i64;
             if let Err(error) = state.store.mark_interrupted(stale_before).await {
