@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod run;
 pub mod server;
 pub mod store;
+pub mod testing;
 mod team;
 pub mod tls;
 mod tool;

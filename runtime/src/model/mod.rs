@@ -266,5 +266,7 @@ pub mod openai;
 pub mod scripted;
 pub mod test_model;
 
+pub use env::from_env;
+pub use openai::{OpenAIChat, OpenAIResponses};
 pub use scripted::ScriptedModel;
 pub use test_model::TestModel;
