@@ -428,7 +428,10 @@ impl Conversation {
             Some(Value::String(text)) => entries.push(Entry::User(text.clone())),
             Some(Value::Array(items)) => {
                 for item in items {
-                    let kind = item.get("type").and_then(Value::as_str).unwrap_or("message");
+                    let kind = item
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("message");
                     match kind {
                         "function_call_output" => entries.push(Entry::ToolResult(text_of(
                             item.get("output").unwrap_or(&Value::Null),
@@ -462,7 +465,9 @@ impl Conversation {
                     .iter()
                     .map(|message| {
                         if message.get("role").and_then(Value::as_str) == Some("tool") {
-                            Entry::ToolResult(text_of(message.get("content").unwrap_or(&Value::Null)))
+                            Entry::ToolResult(text_of(
+                                message.get("content").unwrap_or(&Value::Null),
+                            ))
                         } else {
                             message_entry(message)
                         }
@@ -853,7 +858,10 @@ fn chat_chunks(
     let finish = match reply {
         Reply::Text(text) => {
             for piece in chunks(text) {
-                events.push(chunk(delta(json!({"content": piece}), Value::Null), Value::Null));
+                events.push(chunk(
+                    delta(json!({"content": piece}), Value::Null),
+                    Value::Null,
+                ));
             }
             "stop"
         }

@@ -232,6 +232,7 @@ impl Model for OpenAIChat {
                 pending: VecDeque::new(),
                 answer: ModelResponse::default(),
                 calls: BTreeMap::new(),
+                seen_chunk: false,
                 finished: false,
             };
             Ok(Box::pin(futures_util::stream::unfold(state, next_item)) as ModelStream)
@@ -247,6 +248,8 @@ struct StreamState {
     answer: ModelResponse,
     /// Tool calls by their index: the id and name come first, the arguments in pieces.
     calls: BTreeMap<u32, ToolCall>,
+    /// An empty stream is a broken answer (a JSON body, say), not an empty reply.
+    seen_chunk: bool,
     finished: bool,
 }
 
@@ -273,6 +276,11 @@ async fn next_item(
                 let error = state.connection.map_error(error);
                 return Some((Err(error), state));
             }
+            Ok(None) if !state.seen_chunk => {
+                state.finished = true;
+                let error = ModelError::InvalidResponse("the stream carried no chunks".into());
+                return Some((Err(error), state));
+            }
             Ok(None) => {
                 state.finished = true;
                 let mut answer = std::mem::take(&mut state.answer);
@@ -281,6 +289,7 @@ async fn next_item(
             }
             Ok(Some(Ok(chunk))) => chunk,
         };
+        state.seen_chunk = true;
         if state.answer.response_id.is_none() && !chunk.id.is_empty() {
             state.answer.response_id = Some(chunk.id.clone());
         }

@@ -95,7 +95,9 @@ impl Connection {
 
     fn with_base_url(mut self, url: impl Into<String>) -> Self {
         let url: String = url.into();
-        self.config = self.config.with_api_base(url.trim_end_matches('/').to_string());
+        self.config = self
+            .config
+            .with_api_base(url.trim_end_matches('/').to_string());
         self.base_url = url;
         self.rebuild()
     }
@@ -274,6 +276,9 @@ mod tests {
     fn timeouts_round_up_to_whole_seconds() {
         let mut connection = Connection::from_env();
         connection.timeout = Duration::from_millis(200);
-        assert_eq!(connection.timeout_error(), ModelError::Timeout { seconds: 1 });
+        assert_eq!(
+            connection.timeout_error(),
+            ModelError::Timeout { seconds: 1 }
+        );
     }
 }

@@ -335,7 +335,12 @@ fn skippable(error: &OpenAIError) -> bool {
     };
     let known_shape = serde_json::from_str::<serde_json::Value>(data)
         .ok()
-        .and_then(|event| event.get("type").and_then(|kind| kind.as_str()).map(str::to_string));
+        .and_then(|event| {
+            event
+                .get("type")
+                .and_then(|kind| kind.as_str())
+                .map(str::to_string)
+        });
     match known_shape {
         // The events agentos reads must parse; a failure there is a broken response.
         Some(kind) if ESSENTIAL_EVENTS.contains(&kind.as_str()) => false,
