@@ -43,12 +43,16 @@ async fn async_support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
     let plan = load_tenant_plan(&tenant).await?;
     let model = from_env("gpt-5.4");
-    let members = plan.specialists.into_iter().map(|(name, role)| {
-        Agent::new(name)
-            .role(role)
-            .model(model.clone())
-            .instruction(format!("You serve tenant {tenant}."))
-    });
+    let members: Vec<Agent> = plan
+        .specialists
+        .into_iter()
+        .map(|(name, role)| {
+            Agent::new(name)
+                .role(role)
+                .model(model.clone())
+                .instruction(format!("You serve tenant {tenant}."))
+        })
+        .collect();
     Ok(Team::new("Support Team").model(model).members(members))
 }
 
