@@ -254,6 +254,15 @@ async fn drive(client: &Client, base: &str) -> Result<(), String> {
     check(shown_session == session_id, || {
         format!("reopened {shown_session}, expected {session_id}")
     })?;
+    // The session keeps its factory input, so a next message builds the same team.
+    let ticked = wait_for(client, r#"[data-testid="field-include_reviewer"]"#)
+        .await?
+        .is_selected()
+        .await
+        .map_err(e)?;
+    check(ticked, || {
+        "the reopened session forgot include_reviewer".into()
+    })?;
     let asked = texts(client, r#"[data-testid="user-message"]"#).await?;
     check(asked == [message], || {
         format!("reopened exchanges: {asked:?}")
