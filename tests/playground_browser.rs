@@ -302,6 +302,35 @@ async fn drive(client: &Client, base: &str) -> Result<(), String> {
         })?;
     }
 
+    // An agent factory streams too, with its string field's default filled in.
+    wait_for(client, r#"[data-testid="component-agent-tenant-agent"]"#)
+        .await?
+        .click()
+        .await
+        .map_err(e)?;
+    let tone = wait_for(client, r#"[data-testid="field-tone"]"#)
+        .await?
+        .prop("value")
+        .await
+        .map_err(e)?;
+    check(tone.as_deref() == Some("neutral"), || {
+        format!("tone {tone:?}")
+    })?;
+    wait_for(client, "#message")
+        .await?
+        .send_keys("hi agent")
+        .await
+        .map_err(e)?;
+    wait_for(client, "#send").await?.click().await.map_err(e)?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(answer.contains("hi agent"), || {
+        format!("agent answer {answer:?}")
+    })?;
+
     // A refused run shows the server's `detail` plainly.
     wait_for(client, r#"[data-testid="component-team-refusing-team"]"#)
         .await?
