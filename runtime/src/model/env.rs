@@ -1,6 +1,6 @@
 //! Picking a model from the environment.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{ModelHandle, OpenAIResponses, TestModel};
 
@@ -15,15 +15,25 @@ use super::{ModelHandle, OpenAIResponses, TestModel};
 /// println!("answering with {} ({})", model.id(), model.provider());
 /// ```
 pub fn from_env(id: &str) -> ModelHandle {
-    let configured = |name: &str| std::env::var(name).is_ok_and(|value| !value.is_empty());
-    if configured("OPENAI_API_KEY") || configured("OPENAI_BASE_URL") {
-        tracing::info!(model = id, "using the OpenAI Responses API");
+    // Factories call this on every request: read the environment and log the choice once.
+    static USE_OPENAI: OnceLock<bool> = OnceLock::new();
+    let use_openai = *USE_OPENAI.get_or_init(|| {
+        let configured = |name: &str| std::env::var(name).is_ok_and(|value| !value.is_empty());
+        let use_openai = configured("OPENAI_API_KEY") || configured("OPENAI_BASE_URL");
+        if use_openai {
+            tracing::info!("models from the environment use the OpenAI Responses API");
+        } else {
+            tracing::warn!(
+                "neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: models from the environment \
+                 answer with the offline TestModel"
+            );
+        }
+        use_openai
+    });
+    if use_openai {
         Arc::new(OpenAIResponses::new(id))
     } else {
-        tracing::warn!(
-            model = id,
-            "neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: answering with the offline TestModel"
-        );
-        Arc::new(TestModel::new())
+        // Reports the id asked for, so run outputs read as they would against the real model.
+        Arc::new(TestModel::with_id(id))
     }
 }

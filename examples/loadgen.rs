@@ -1,0 +1,312 @@
+//! Load benchmark: starts the main example's server as its own process and drives
+//! `POST /teams/support-team/runs` over loopback with N concurrent clients for a bounded time,
+//! then prints runs/s, latency percentiles and the server's resident memory.
+//!
+//! Run with (release, so the figures mean something):
+//!     cargo run --release --example loadgen -- --clients 1,8,64 --seconds 10
+//!     cargo run --release --example loadgen -- --stream --clients 64
+//!     cargo run --release --example loadgen -- --sse-streams 1000
+//!
+//! It uses `target/release/examples/basic_team_factory` (built first if missing), a SQLite file
+//! in a temporary directory, and the offline TestModel. Only 127.0.0.1 is contacted.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+struct Options {
+    clients: Vec<usize>,
+    seconds: u64,
+    stream: bool,
+    sse_streams: Option<usize>,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        clients: vec![1, 8, 64],
+        seconds: 10,
+        stream: false,
+        sse_streams: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--clients" => {
+                options.clients = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            }
+            "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
+            "--stream" => options.stream = true,
+            "--sse-streams" => options.sse_streams = args.next().and_then(|s| s.parse().ok()),
+            other => eprintln!("ignoring unknown argument {other}"),
+        }
+    }
+    options
+}
+
+/// The server process under test.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: PathBuf,
+}
+
+impl Server {
+    fn binary() -> PathBuf {
+        let exe = std::env::current_exe().expect("own path");
+        let dir = exe.parent().expect("examples dir").to_path_buf();
+        let binary = dir.join("basic_team_factory");
+        if !binary.exists() {
+            let profile = if dir.to_string_lossy().contains("release") {
+                vec!["--release"]
+            } else {
+                vec![]
+            };
+            let status = Command::new("cargo")
+                .args(["build", "--example", "basic_team_factory"])
+                .args(profile)
+                .status()
+                .expect("cargo");
+            assert!(status.success(), "building the server failed");
+        }
+        binary
+    }
+
+    async fn start(extra_env: &[(&str, String)]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("agentos-loadgen-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new(Self::binary());
+        command
+            .current_dir(&dir)
+            .env("AGENTOS_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite:{}", dir.join("agentos.db").display()),
+            )
+            .env("RUST_LOG", "warn")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .stdout(Stdio::null());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("server starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client
+                .get(format!("{}/health", server.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    /// Resident memory in MiB, from /proc.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn form() -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("message", "I need help with billing and a technical issue")
+        .text("user_id", "tenant_42")
+}
+
+/// One run; returns whether it completed.
+async fn one_run(client: &reqwest::Client, url: &str, stream: bool) -> bool {
+    let form = form().text("stream", if stream { "true" } else { "false" });
+    let Ok(response) = client.post(url).multipart(form).send().await else {
+        return false;
+    };
+    if !response.status().is_success() {
+        return false;
+    }
+    if stream {
+        let body = response.text().await.unwrap_or_default();
+        body.contains("event: TeamRunCompleted")
+    } else {
+        response
+            .text()
+            .await
+            .is_ok_and(|b| b.contains("\"COMPLETED\""))
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
+    let url = format!("{}/teams/support-team/runs", server.base);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    // Warm up: connections, the SQLite file, the allocator.
+    for _ in 0..20 {
+        one_run(&client, &url, stream).await;
+    }
+    let before = server.rss_mib();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers = (0..clients).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if one_run(&client, &url, stream).await {
+                    latencies.push(t.elapsed());
+                } else {
+                    failures += 1;
+                }
+            }
+            (latencies, failures)
+        })
+    });
+    let sampler = async {
+        let mut peak: f64 = 0.0;
+        while Instant::now() < deadline {
+            peak = peak.max(server.rss_mib());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        peak
+    };
+    let (results, during) = tokio::join!(futures_util::future::join_all(workers), sampler);
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for result in results.into_iter().flatten() {
+        latencies.extend(result.0);
+        failures += result.1;
+    }
+    latencies.sort_unstable();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_mib();
+    println!(
+        "| {} | {clients:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>7.2} | {before:>6.1} | {during:>6.1} | {after:>6.1} | {failures} |",
+        if stream {
+            "stream=true "
+        } else {
+            "stream=false"
+        },
+        latencies.len() as f64 / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+    );
+}
+
+/// Opens `count` streams at once and holds them open, reporting memory while they are.
+async fn sse_scale(count: usize) {
+    // Each model call takes a second on a slow offline model, so streams stay open.
+    let server = Server::start(&[("AGENTOS_TEST_MODEL_DELAY_MS", "3000".to_owned())]).await;
+    let idle = server.rss_mib();
+    let url = format!("{}/teams/support-team/runs", server.base);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(count)
+        .build()
+        .unwrap();
+    let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let streams = (0..count).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        let opened = opened.clone();
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .multipart(form().text("stream", "true"))
+                .send()
+                .await
+                .ok()?;
+            let mut body = response.bytes_stream();
+            body.next().await?.ok()?; // the first event: the stream is open
+            opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            while body.next().await.is_some() {}
+            Some(())
+        })
+    });
+    let handles: Vec<_> = streams.collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while opened.load(std::sync::atomic::Ordering::SeqCst) < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let open_now = opened.load(std::sync::atomic::Ordering::SeqCst);
+    let held = server.rss_mib();
+    let completed = futures_util::future::join_all(handles)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(()))))
+        .count();
+    println!("| SSE streams open at once | {open_now} of {count} |");
+    println!("| resident memory, idle / with the streams open | {idle:.1} MiB / {held:.1} MiB |");
+    println!("| streams that ran to TeamRunCompleted | {completed} |");
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    println!(
+        "command: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    if let Some(count) = options.sse_streams {
+        sse_scale(count).await;
+        return;
+    }
+    let server = Server::start(&[]).await;
+    println!("idle server: {:.1} MiB resident", server.rss_mib());
+    println!(
+        "| mode | clients | runs/s | p50 ms | p90 ms | p99 ms | RSS before | RSS peak | RSS after | failures |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for clients in &options.clients {
+        load(&server, *clients, options.seconds, options.stream).await;
+    }
+}
