@@ -16,8 +16,8 @@ pub mod resolve;
 pub mod run;
 pub mod server;
 pub mod store;
-pub mod testing;
 mod team;
+pub mod testing;
 pub mod tls;
 mod tool;
 
