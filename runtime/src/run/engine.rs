@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::event::{EventName, EventSource, EventUsage, RunEvent};
 use super::output::{RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics};
@@ -374,7 +375,12 @@ async fn converse(
         let turn = tokio::select! {
             biased;
             _ = env.cancel.cancelled() => return conversation.cancelled(),
-            turn = model_turn(model, request, source, env) => turn,
+            turn = model_turn(model, request, source, env).instrument(tracing::info_span!(
+                "model_call",
+                model = model.id(),
+                provider = model.provider_label(),
+                run_id = %source.run_id,
+            )) => turn,
         };
         let (response, time_to_first_token) = match turn {
             Ok(turn) => turn,
