@@ -1,6 +1,8 @@
 //! Procedural macros of agentos. Use them through the `agentos` crate
 //! (`use agentos::prelude::*;`), which re-exports them and the paths their expansion needs.
 
+#![warn(missing_docs)]
+
 mod errors;
 mod factory;
 mod respan;

@@ -4,6 +4,8 @@
 //! Applications depend on the `agentos` facade crate, which re-exports this one together with
 //! the macros.
 
+#![warn(missing_docs)]
+
 mod agent;
 mod component;
 mod context;
