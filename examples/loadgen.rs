@@ -5,21 +5,27 @@
 //! Run with (release, so the figures mean something):
 //!     cargo run --release --example loadgen -- --clients 1,8,64 --seconds 10
 //!     cargo run --release --example loadgen -- --stream --clients 64
+//!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
 //!
-//! It uses `target/release/examples/basic_team_factory` (built first if missing), a SQLite file
-//! in a temporary directory, and the offline TestModel. Only 127.0.0.1 is contacted.
+//! It uses `target/release/examples/basic_team_factory` (built first if missing) with a SQLite
+//! file in a temporary directory. `--model test` (the default) runs the team on the offline
+//! TestModel inside the server; `--model mock` points the server's OpenAI client at an
+//! OpenAI-compatible mock in this process, so each run makes three real HTTP model calls.
+//! Only 127.0.0.1 is contacted.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agentos::testing::{Fault, MockOpenAi};
 use futures_util::StreamExt;
 
 struct Options {
     clients: Vec<usize>,
     seconds: u64,
     stream: bool,
+    mock: bool,
     sse_streams: Option<usize>,
 }
 
@@ -28,6 +34,7 @@ fn options() -> Options {
         clients: vec![1, 8, 64],
         seconds: 10,
         stream: false,
+        mock: false,
         sse_streams: None,
     };
     let mut args = std::env::args().skip(1);
@@ -43,6 +50,7 @@ fn options() -> Options {
             }
             "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
             "--stream" => options.stream = true,
+            "--model" => options.mock = args.next().as_deref() == Some("mock"),
             "--sse-streams" => options.sse_streams = args.next().and_then(|s| s.parse().ok()),
             other => eprintln!("ignoring unknown argument {other}"),
         }
@@ -243,10 +251,20 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
     );
 }
 
+/// The server's environment for a model behind `mock`.
+fn mock_env(mock: &MockOpenAi) -> Vec<(&'static str, String)> {
+    vec![
+        ("OPENAI_BASE_URL", mock.base_url()),
+        ("OPENAI_API_KEY", "loadgen".to_owned()),
+    ]
+}
+
 /// Opens `count` streams at once and holds them open, reporting memory while they are.
 async fn sse_scale(count: usize) {
-    // Each model call takes a second on a slow offline model, so streams stay open.
-    let server = Server::start(&[("AGENTOS_TEST_MODEL_DELAY_MS", "3000".to_owned())]).await;
+    // Every model call waits a few seconds at the mock, so the streams stay open together.
+    let mock = MockOpenAi::start().await;
+    mock.set_fault(Fault::Delay(Duration::from_secs(3)));
+    let server = Server::start(&mock_env(&mock)).await;
     let idle = server.rss_mib();
     let url = format!("{}/teams/support-team/runs", server.base);
     let client = reqwest::Client::builder()
@@ -300,8 +318,22 @@ async fn main() {
         sse_scale(count).await;
         return;
     }
-    let server = Server::start(&[]).await;
-    println!("idle server: {:.1} MiB resident", server.rss_mib());
+    let mock = if options.mock {
+        Some(MockOpenAi::start().await)
+    } else {
+        None
+    };
+    let env = mock.as_ref().map(mock_env).unwrap_or_default();
+    let server = Server::start(&env).await;
+    println!(
+        "model: {}; idle server: {:.1} MiB resident",
+        if options.mock {
+            "OpenAI-compatible mock over loopback (3 HTTP calls a run)"
+        } else {
+            "TestModel in process"
+        },
+        server.rss_mib()
+    );
     println!(
         "| mode | clients | runs/s | p50 ms | p90 ms | p99 ms | RSS before | RSS peak | RSS after | failures |"
     );
