@@ -36,8 +36,10 @@ fn example_binary(name: &str) -> PathBuf {
         .expect("target/<profile>");
     let binary = profile_dir.join("examples").join(name);
     if !binary.exists() {
+        // `cargo test` builds examples as test harnesses, not as the programs a user runs:
+        // build them all at once (tests that race here wait on cargo's lock, then find them).
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
+            .args(["build", "--examples"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
