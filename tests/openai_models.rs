@@ -132,7 +132,7 @@ async fn tool_call_round_trip() {
             assert_eq!(call.name, "get_weather", "{label}");
             assert!(!call.id.is_empty(), "{label}");
             let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
-            assert_eq!(arguments, json!({"city": "x", "days": 1}), "{label}");
+            assert_eq!(arguments, json!({"city": "example", "days": 1}), "{label}");
 
             request.messages.push(Message::assistant_tool_calls(
                 first.content.clone(),

@@ -149,12 +149,12 @@ fn calls_for(tool: &ToolDefinition, task: &str) -> Vec<(String, Value)> {
             .map(|id| (tool.name.clone(), json!({ "member_id": id, "task": task })))
             .collect();
     }
-    vec![(tool.name.clone(), example_for(&tool.parameters, task))]
+    vec![(tool.name.clone(), schema_example(&tool.parameters, task))]
 }
 
 /// A value that fits `schema`: required properties only, the first enum value, `task` for a
-/// property named `task`.
-fn example_for(schema: &Value, task: &str) -> Value {
+/// property named `task`. The OpenAI mock fills tool arguments the same way.
+pub(crate) fn schema_example(schema: &Value, task: &str) -> Value {
     if let Some(first) = schema
         .get("enum")
         .and_then(Value::as_array)
@@ -186,7 +186,7 @@ fn example_for(schema: &Value, task: &str) -> Value {
                         let value = if name == "task" {
                             Value::String(task.to_owned())
                         } else {
-                            example_for(property, task)
+                            schema_example(property, task)
                         };
                         object.insert(name.clone(), value);
                     }
@@ -286,7 +286,7 @@ mod tests {
             "required": ["folder", "limit", "mode"]
         });
         assert_eq!(
-            example_for(&schema, "t"),
+            schema_example(&schema, "t"),
             json!({"folder": "example", "limit": 5, "mode": "fast"})
         );
     }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -596,7 +596,7 @@ fn tool_arguments(tool: &ToolSpec, user: &str) -> Value {
     match tool.name.as_str() {
         "delegate_task_to_member" => json!({"member_id": pick_member(tool, user), "task": user}),
         "delegate_task_to_members" => json!({"task": user}),
-        _ => arguments_from_schema(&tool.parameters),
+        _ => crate::model::test_model::schema_example(&tool.parameters, user),
     }
 }
 
@@ -643,52 +643,6 @@ fn pick_member(tool: &ToolSpec, user: &str) -> String {
         .or(candidates.first())
         .cloned()
         .unwrap_or_else(|| "member".to_string())
-}
-
-/// Schema-valid arguments: required properties only, strings `"x"`, numbers 1, booleans true.
-fn arguments_from_schema(schema: &Value) -> Value {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|names| names.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut arguments = Map::new();
-    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-        for (name, property) in properties {
-            if required.contains(&name.as_str()) {
-                arguments.insert(name.clone(), value_for(property));
-            }
-        }
-    }
-    Value::Object(arguments)
-}
-
-fn value_for(schema: &Value) -> Value {
-    if let Some(first) = schema
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|values| values.first())
-    {
-        return first.clone();
-    }
-    let kind = match schema.get("type") {
-        Some(Value::String(kind)) => kind.as_str(),
-        // `["string", "null"]`: the first non-null type.
-        Some(Value::Array(kinds)) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|kind| *kind != "null")
-            .unwrap_or("null"),
-        _ => "string",
-    };
-    match kind {
-        "integer" | "number" => json!(1),
-        "boolean" => json!(true),
-        "array" => json!([]),
-        "object" => arguments_from_schema(schema),
-        "null" => Value::Null,
-        _ => json!("x"),
-    }
 }
 
 fn now() -> u64 {
@@ -943,8 +897,8 @@ mod tests {
             "required": ["city", "days", "metric"],
         });
         assert_eq!(
-            arguments_from_schema(&schema),
-            json!({"city": "x", "days": 1, "metric": true})
+            crate::model::test_model::schema_example(&schema, "task"),
+            json!({"city": "example", "days": 1, "metric": true})
         );
     }
 
