@@ -309,6 +309,7 @@ async fn sse_scale(count: usize) {
 
 #[tokio::main]
 async fn main() {
+    agentos::tls::install_crypto_provider();
     let options = options();
     println!(
         "command: {}",

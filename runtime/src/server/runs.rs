@@ -189,7 +189,7 @@ fn spawn_run<C: Servable>(
             let output = component.run(&request, &env).await;
             let events = env.recorded();
             let events = (!events.is_empty()).then_some(events.as_slice());
-            store_finished(&state, C::KIND, &output, events).await;
+            store_finished(&state, &output, events).await;
             state.runs.finish(&output.run_id);
             output
         }
@@ -199,15 +199,10 @@ fn spawn_run<C: Servable>(
 
 /// Stores a finished run, retrying while the database is away: a run that happened is not
 /// dropped because the store blinked.
-async fn store_finished(
-    state: &OsState,
-    kind: crate::component::ComponentKind,
-    output: &RunOutput,
-    events: Option<&[Arc<RunEvent>]>,
-) {
+async fn store_finished(state: &OsState, output: &RunOutput, events: Option<&[Arc<RunEvent>]>) {
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=8 {
-        match state.store.finish_run(kind, output, events).await {
+        match state.store.finish_run(output, events).await {
             Ok(()) => return,
             Err(error) if attempt < 8 => {
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");

@@ -13,10 +13,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::component::ComponentKind;
 use crate::model::Message;
@@ -77,6 +79,9 @@ pub enum StoreError {
     /// The database could not be reached or refused the statement.
     #[error("the session store is unavailable")]
     Unavailable(#[source] DbErr),
+    /// The store's writer has stopped (the process is shutting down).
+    #[error("the session store is closed")]
+    Closed,
     /// A stored value could not be read back.
     #[error("a stored value is unreadable: {0}")]
     Corrupt(String),
@@ -149,7 +154,13 @@ pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60);
 /// The connected store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads.
     conn: DatabaseConnection,
+    /// Writes. On SQLite a pool of one: writers queue here instead of meeting at the file
+    /// lock, where SQLite's busy handler would put them to sleep for milliseconds at a time.
+    writer: DatabaseConnection,
+    /// Run lifecycle writes, committed in batches by the writer task.
+    writes: mpsc::Sender<WriteJob>,
     /// This process, as recorded on the runs it owns.
     owner: Arc<str>,
 }
@@ -170,30 +181,40 @@ impl Store {
             ),
         };
         crate::tls::install_crypto_provider();
-        let mut options = ConnectOptions::new(url);
-        options
-            .sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5));
-        if is_sqlite {
-            // WAL lets readers go on while one writer writes; the busy timeout makes writers
-            // queue instead of failing when they meet.
+        let connect = |max_connections: u32| {
+            let mut options = ConnectOptions::new(url.clone());
             options
-                .max_connections(8)
-                .min_connections(1)
-                .map_sqlx_sqlite_opts(|opts| {
+                .sqlx_logging(false)
+                .connect_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(5))
+                .max_connections(max_connections)
+                .min_connections(1);
+            if is_sqlite {
+                // WAL lets readers go on while the writer writes; the busy timeout covers the
+                // moments another process (or the checkpointer) holds the lock.
+                options.map_sqlx_sqlite_opts(|opts| {
                     opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .create_if_missing(true)
                 });
+            }
+            Database::connect(options)
+        };
+        let (conn, writer) = if is_sqlite {
+            let writer = connect(1).await?;
+            (connect(4).await?, writer)
         } else {
-            options.max_connections(16).min_connections(1);
-        }
-        let conn = Database::connect(options).await?;
-        migration::Migrator::up(&conn, None).await?;
+            let pool = connect(16).await?;
+            (pool.clone(), pool)
+        };
+        migration::Migrator::up(&writer, None).await?;
+        let (writes, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(writer.clone(), jobs));
         let store = Store {
             conn,
+            writer,
+            writes,
             owner: Arc::from(uuid::Uuid::new_v4().to_string()),
         };
         // A SQLite file has one server process: whatever is still RUNNING died with the last
@@ -226,8 +247,7 @@ impl Store {
     /// Records a run as running, creating its session if it is new.
     pub async fn start_run(&self, new: NewRun<'_>) -> Result<(), StoreError> {
         let now = now_micros();
-        let txn = self.conn.begin().await?;
-        session::Entity::insert(session::ActiveModel {
+        let session = session::ActiveModel {
             session_id: Set(new.session_id.to_owned()),
             session_type: Set(new.kind.as_str().to_owned()),
             component_id: Set(new.component_id.to_owned()),
@@ -237,15 +257,8 @@ impl Store {
             metadata: Set(json!({})),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::column(session::Column::SessionId)
-                .update_column(session::Column::UpdatedAt)
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        run::Entity::insert(run::ActiveModel {
+        };
+        let run = run::ActiveModel {
             run_id: Set(new.run_id.to_owned()),
             session_id: Set(new.session_id.to_owned()),
             parent_run_id: Set(None),
@@ -263,34 +276,28 @@ impl Store {
             heartbeat_at: Set(now),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        txn.commit().await?;
-        Ok(())
+        };
+        self.write(WriteOp::StartRun { session, run }).await
     }
 
     /// Records how a run ended: its output, events and metrics, and a row for each member run.
     pub async fn finish_run(
         &self,
-        kind: ComponentKind,
         output: &RunOutput,
         events: Option<&[Arc<RunEvent>]>,
     ) -> Result<(), StoreError> {
         let now = now_micros();
-        let output_json =
-            serde_json::to_value(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let output_json = serde_json::to_value(output).map_err(corrupt)?;
         let events_json = events
             .map(serde_json::to_value)
             .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let metrics_json = serde_json::to_value(&output.metrics)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let _ = kind;
+            .map_err(corrupt)?;
+        let metrics_json = serde_json::to_value(&output.metrics).map_err(corrupt)?;
 
         let mut members = Vec::new();
         collect_members(output, &mut members);
-        let member_rows: Vec<run::ActiveModel> = members
+        let members = members
             .iter()
             .map(|member| {
                 let (member_kind, component_id) = match (&member.team_id, &member.agent_id) {
@@ -319,34 +326,26 @@ impl Store {
                 }
             })
             .collect();
+        self.write(WriteOp::FinishRun {
+            run_id: output.run_id.clone(),
+            status: output.status.as_str(),
+            output: output_json,
+            events: events_json,
+            metrics: metrics_json,
+            members,
+            now,
+        })
+        .await
+    }
 
-        let txn = self.conn.begin().await?;
-        run::Entity::update_many()
-            .col_expr(run::Column::Status, Expr::value(output.status.as_str()))
-            .col_expr(run::Column::Output, Expr::value(output_json))
-            .col_expr(run::Column::Events, Expr::value(events_json))
-            .col_expr(run::Column::Metrics, Expr::value(metrics_json))
-            .col_expr(run::Column::UpdatedAt, Expr::value(now))
-            .filter(run::Column::RunId.eq(output.run_id.as_str()))
-            .exec(&txn)
-            .await?;
-        if !member_rows.is_empty() {
-            run::Entity::insert_many(member_rows)
-                .on_conflict(
-                    OnConflict::column(run::Column::RunId)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        session::Entity::update_many()
-            .col_expr(session::Column::UpdatedAt, Expr::value(now))
-            .filter(session::Column::SessionId.eq(output.session_id.as_str()))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+    /// Hands a write to the writer task and waits for its commit.
+    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        let (done, committed) = oneshot::channel();
+        self.writes
+            .send(WriteJob { op, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        committed.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The last `limit` completed exchanges of a session with `component_id`, oldest first, as
@@ -465,7 +464,7 @@ impl Store {
 
     /// Deletes a session and its runs; deleting what is not there is not an error.
     pub async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
-        let txn = self.conn.begin().await?;
+        let txn = self.writer.begin().await?;
         run::Entity::delete_many()
             .filter(run::Column::SessionId.eq(session_id))
             .exec(&txn)
@@ -483,7 +482,7 @@ impl Store {
             .col_expr(run::Column::CancelRequested, Expr::value(true))
             .filter(run::Column::RunId.eq(run_id))
             .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
-            .exec(&self.conn)
+            .exec(&self.writer)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -506,7 +505,7 @@ impl Store {
         run::Entity::update_many()
             .col_expr(run::Column::HeartbeatAt, Expr::value(now_micros()))
             .filter(run::Column::RunId.is_in(run_ids.iter().cloned()))
-            .exec(&self.conn)
+            .exec(&self.writer)
             .await?;
         Ok(())
     }
@@ -538,7 +537,7 @@ impl Store {
                 .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
                 .filter(run::Column::RunId.eq(row.run_id.as_str()))
                 .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
-                .exec(&self.conn)
+                .exec(&self.writer)
                 .await?;
             count += result.rows_affected;
         }
@@ -549,6 +548,116 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.conn.ping().await?)
     }
+}
+
+/// One write of the run lifecycle, prepared by the caller so the writer only executes it.
+enum WriteOp {
+    StartRun {
+        session: session::ActiveModel,
+        run: run::ActiveModel,
+    },
+    FinishRun {
+        run_id: String,
+        status: &'static str,
+        output: Value,
+        events: Option<Value>,
+        metrics: Value,
+        members: Vec<run::ActiveModel>,
+        now: i64,
+    },
+}
+
+impl WriteOp {
+    async fn apply(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        match self {
+            WriteOp::StartRun { session, run } => {
+                // A session row is created by its first run; later runs only touch it.
+                session::Entity::insert(session.clone())
+                    .on_conflict(
+                        OnConflict::column(session::Column::SessionId)
+                            .update_column(session::Column::UpdatedAt)
+                            .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await?;
+                run::Entity::insert(run.clone())
+                    .exec_without_returning(txn)
+                    .await?;
+            }
+            WriteOp::FinishRun {
+                run_id,
+                status,
+                output,
+                events,
+                metrics,
+                members,
+                now,
+            } => {
+                run::Entity::update_many()
+                    .col_expr(run::Column::Status, Expr::value(*status))
+                    .col_expr(run::Column::Output, Expr::value(output.clone()))
+                    .col_expr(run::Column::Events, Expr::value(events.clone()))
+                    .col_expr(run::Column::Metrics, Expr::value(metrics.clone()))
+                    .col_expr(run::Column::UpdatedAt, Expr::value(*now))
+                    .filter(run::Column::RunId.eq(run_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                if !members.is_empty() {
+                    run::Entity::insert_many(members.iter().cloned())
+                        .on_conflict(
+                            OnConflict::column(run::Column::RunId)
+                                .do_nothing()
+                                .to_owned(),
+                        )
+                        .exec_without_returning(txn)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A write and who waits for its commit.
+struct WriteJob {
+    op: WriteOp,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// Commits writes in batches: under load, one transaction carries every write that arrived
+/// while the previous one committed (group commit), so the database sees far fewer commits
+/// than runs. A batch that fails is retried write by write, so one bad write fails alone.
+async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match commit(&writer, batch.iter().map(|job| &job.op)).await {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                for job in batch.drain(..) {
+                    let result = commit(&writer, std::iter::once(&job.op)).await;
+                    let _ = job.done.send(result.map_err(StoreError::from));
+                }
+            }
+        }
+    }
+}
+
+async fn commit<'a>(
+    writer: &DatabaseConnection,
+    ops: impl Iterator<Item = &'a WriteOp>,
+) -> Result<(), DbErr> {
+    let txn = writer.begin().await?;
+    for op in ops {
+        op.apply(&txn).await?;
+    }
+    txn.commit().await
 }
 
 /// The stored output, or for a run still going, the fields known so far.
