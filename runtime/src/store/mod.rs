@@ -7,14 +7,14 @@
 pub mod entity;
 mod migration;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
@@ -277,7 +277,12 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        self.write(WriteOp::StartRun { session, run }).await
+        self.write(WriteOp::StartRun {
+            session_id: new.session_id.to_owned(),
+            session,
+            run,
+        })
+        .await
     }
 
     /// Records how a run ended: its output, events and metrics, and a row for each member run.
@@ -295,47 +300,55 @@ impl Store {
             .map_err(corrupt)?;
         let metrics_json = serde_json::to_value(&output.metrics).map_err(corrupt)?;
 
-        let mut members = Vec::new();
-        collect_members(output, &mut members);
-        let members = members
+        // The run's own row is written as an upsert of the columns that change; its members
+        // are new rows, written whole.
+        let mut runs = vec![output];
+        collect_members(output, &mut runs);
+        let rows = runs
             .iter()
-            .map(|member| {
-                let (member_kind, component_id) = match (&member.team_id, &member.agent_id) {
+            .enumerate()
+            .map(|(index, run)| {
+                let (run_kind, component_id) = match (&run.team_id, &run.agent_id) {
                     (Some(team), _) => (ComponentKind::Team, team.clone()),
                     (None, Some(agent)) => (ComponentKind::Agent, agent.clone()),
                     (None, None) => (ComponentKind::Agent, String::new()),
                 };
-                run::ActiveModel {
-                    run_id: Set(member.run_id.clone()),
-                    session_id: Set(member.session_id.clone()),
-                    parent_run_id: Set(member.parent_run_id.clone()),
-                    component_type: Set(member_kind.as_str().to_owned()),
+                let (output, metrics, events) = if index == 0 {
+                    (
+                        Some(output_json.clone()),
+                        Some(metrics_json.clone()),
+                        events_json.clone(),
+                    )
+                } else {
+                    (
+                        serde_json::to_value(run).ok(),
+                        serde_json::to_value(&run.metrics).ok(),
+                        None,
+                    )
+                };
+                let row = run::ActiveModel {
+                    run_id: Set(run.run_id.clone()),
+                    session_id: Set(run.session_id.clone()),
+                    parent_run_id: Set(run.parent_run_id.clone()),
+                    component_type: Set(run_kind.as_str().to_owned()),
                     component_id: Set(component_id),
-                    user_id: Set(member.user_id.clone()),
-                    status: Set(member.status.as_str().to_owned()),
+                    user_id: Set(run.user_id.clone()),
+                    status: Set(run.status.as_str().to_owned()),
                     factory_input: Set(None),
-                    input: Set(member.input.input_content.clone()),
-                    output: Set(serde_json::to_value(member).ok()),
-                    events: Set(None),
-                    metrics: Set(serde_json::to_value(&member.metrics).ok()),
+                    input: Set(run.input.input_content.clone()),
+                    output: Set(output),
+                    events: Set(events),
+                    metrics: Set(metrics),
                     cancel_requested: Set(false),
                     owner: Set(self.owner.to_string()),
                     heartbeat_at: Set(now),
                     created_at: Set(now),
                     updated_at: Set(now),
-                }
+                };
+                (run.run_id.clone(), row)
             })
             .collect();
-        self.write(WriteOp::FinishRun {
-            run_id: output.run_id.clone(),
-            status: output.status.as_str(),
-            output: output_json,
-            events: events_json,
-            metrics: metrics_json,
-            members,
-            now,
-        })
-        .await
+        self.write(WriteOp::FinishRun { rows }).await
     }
 
     /// Hands a write to the writer task and waits for its commit.
@@ -552,70 +565,16 @@ impl Store {
 
 /// One write of the run lifecycle, prepared by the caller so the writer only executes it.
 enum WriteOp {
+    /// A run begins: its session (created by its first run) and its row.
     StartRun {
+        session_id: String,
         session: session::ActiveModel,
         run: run::ActiveModel,
     },
+    /// A run ended: its row, then one row per member run, keyed by run id.
     FinishRun {
-        run_id: String,
-        status: &'static str,
-        output: Value,
-        events: Option<Value>,
-        metrics: Value,
-        members: Vec<run::ActiveModel>,
-        now: i64,
+        rows: Vec<(String, run::ActiveModel)>,
     },
-}
-
-impl WriteOp {
-    async fn apply(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
-        match self {
-            WriteOp::StartRun { session, run } => {
-                // A session row is created by its first run; later runs only touch it.
-                session::Entity::insert(session.clone())
-                    .on_conflict(
-                        OnConflict::column(session::Column::SessionId)
-                            .update_column(session::Column::UpdatedAt)
-                            .to_owned(),
-                    )
-                    .exec_without_returning(txn)
-                    .await?;
-                run::Entity::insert(run.clone())
-                    .exec_without_returning(txn)
-                    .await?;
-            }
-            WriteOp::FinishRun {
-                run_id,
-                status,
-                output,
-                events,
-                metrics,
-                members,
-                now,
-            } => {
-                run::Entity::update_many()
-                    .col_expr(run::Column::Status, Expr::value(*status))
-                    .col_expr(run::Column::Output, Expr::value(output.clone()))
-                    .col_expr(run::Column::Events, Expr::value(events.clone()))
-                    .col_expr(run::Column::Metrics, Expr::value(metrics.clone()))
-                    .col_expr(run::Column::UpdatedAt, Expr::value(*now))
-                    .filter(run::Column::RunId.eq(run_id.as_str()))
-                    .exec(txn)
-                    .await?;
-                if !members.is_empty() {
-                    run::Entity::insert_many(members.iter().cloned())
-                        .on_conflict(
-                            OnConflict::column(run::Column::RunId)
-                                .do_nothing()
-                                .to_owned(),
-                        )
-                        .exec_without_returning(txn)
-                        .await?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A write and who waits for its commit.
@@ -649,13 +608,67 @@ async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJo
     }
 }
 
+/// Commits `ops` in one transaction of at most three statements, however many runs they
+/// carry: one upsert of sessions, one insert of started runs, one upsert of finished runs.
 async fn commit<'a>(
     writer: &DatabaseConnection,
     ops: impl Iterator<Item = &'a WriteOp>,
 ) -> Result<(), DbErr> {
-    let txn = writer.begin().await?;
+    let mut session_ids = std::collections::HashSet::new();
+    let mut sessions = Vec::new();
+    let mut started = Vec::new();
+    // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
+    let mut finished: HashMap<&str, run::ActiveModel> = HashMap::new();
     for op in ops {
-        op.apply(&txn).await?;
+        match op {
+            WriteOp::StartRun {
+                session_id,
+                session,
+                run,
+            } => {
+                if session_ids.insert(session_id.as_str()) {
+                    sessions.push(session.clone());
+                }
+                started.push(run.clone());
+            }
+            WriteOp::FinishRun { rows } => {
+                for (run_id, row) in rows {
+                    finished.insert(run_id.as_str(), row.clone());
+                }
+            }
+        }
+    }
+    let txn = writer.begin().await?;
+    if !sessions.is_empty() {
+        session::Entity::insert_many(sessions)
+            .on_conflict(
+                OnConflict::column(session::Column::SessionId)
+                    .update_column(session::Column::UpdatedAt)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    if !started.is_empty() {
+        run::Entity::insert_many(started)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    if !finished.is_empty() {
+        run::Entity::insert_many(finished.into_values())
+            .on_conflict(
+                OnConflict::column(run::Column::RunId)
+                    .update_columns([
+                        run::Column::Status,
+                        run::Column::Output,
+                        run::Column::Events,
+                        run::Column::Metrics,
+                        run::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
     }
     txn.commit().await
 }
