@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, Database, DatabaseBackend, DatabaseConnection,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
@@ -197,6 +198,9 @@ impl Store {
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
                         .create_if_missing(true)
+                        // Checkpoints (and their fsync) run on a timer of their own instead of
+                        // inside whichever commit crosses the threshold; see `checkpoint_loop`.
+                        .pragma("wal_autocheckpoint", "0")
                 });
             }
             Database::connect(options)
@@ -211,6 +215,9 @@ impl Store {
         migration::Migrator::up(&writer, None).await?;
         let (writes, jobs) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(write_loop(writer.clone(), jobs));
+        if is_sqlite {
+            tokio::spawn(checkpoint_loop(conn.clone(), writes.downgrade()));
+        }
         let store = Store {
             conn,
             writer,
@@ -604,6 +611,26 @@ async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJo
                     let _ = job.done.send(result.map_err(StoreError::from));
                 }
             }
+        }
+    }
+}
+
+/// Copies the SQLite write-ahead log into the database file once a second, on a reader
+/// connection, so the fsync of a checkpoint never sits inside a run's commit. PASSIVE never
+/// blocks the writer. Stops when the store is gone.
+async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<WriteJob>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = conn
+            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await
+        {
+            tracing::warn!(%error, "WAL checkpoint failed");
         }
     }
 }
