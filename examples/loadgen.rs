@@ -342,4 +342,7 @@ async fn main() {
     for clients in &options.clients {
         load(&server, *clients, options.seconds, options.stream).await;
     }
+    if let Some(mock) = &mock {
+        println!("model calls answered by the mock: {}", mock.requests());
+    }
 }

@@ -17,6 +17,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{MethodRouter, get, post};
+use axum::serve::ListenerExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -110,6 +111,13 @@ pub(crate) async fn serve_until(
         tracing::info!("shutting down: no new connections; waiting for runs in flight");
         shutdown.cancel();
     };
+    // Event frames are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
+    // back until the client's delayed ACK, about 40 ms a frame.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(signal)
         .await?;
