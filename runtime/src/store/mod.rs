@@ -311,6 +311,8 @@ impl Store {
         // are new rows, written whole.
         let mut runs = vec![output];
         collect_members(output, &mut runs);
+        let (mut own_output, mut own_metrics, mut own_events) =
+            (Some(output_json), Some(metrics_json), events_json);
         let rows = runs
             .iter()
             .enumerate()
@@ -321,11 +323,7 @@ impl Store {
                     (None, None) => (ComponentKind::Agent, String::new()),
                 };
                 let (output, metrics, events) = if index == 0 {
-                    (
-                        Some(output_json.clone()),
-                        Some(metrics_json.clone()),
-                        events_json.clone(),
-                    )
+                    (own_output.take(), own_metrics.take(), own_events.take())
                 } else {
                     (
                         serde_json::to_value(run).ok(),
@@ -595,20 +593,23 @@ const MAX_BATCH: usize = 256;
 
 /// Commits writes in batches: under load, one transaction carries every write that arrived
 /// while the previous one committed (group commit), so the database sees far fewer commits
-/// than runs. A batch that fails is retried write by write, so one bad write fails alone.
+/// than runs. If a batch fails, every write in it reports the failure; callers retry (a
+/// finished run is retried until stored) or answer 503 (a run that could not start).
 async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match commit(&writer, batch.iter().map(|job| &job.op)).await {
+        let (ops, waiters): (Vec<WriteOp>, Vec<_>) =
+            batch.drain(..).map(|job| (job.op, job.done)).unzip();
+        match commit(&writer, ops).await {
             Ok(()) => {
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Ok(()));
+                for done in waiters {
+                    let _ = done.send(Ok(()));
                 }
             }
-            Err(_) => {
-                for job in batch.drain(..) {
-                    let result = commit(&writer, std::iter::once(&job.op)).await;
-                    let _ = job.done.send(result.map_err(StoreError::from));
+            Err(error) => {
+                let message = error.to_string();
+                for done in waiters {
+                    let _ = done.send(Err(StoreError::Unavailable(DbErr::Custom(message.clone()))));
                 }
             }
         }
@@ -637,15 +638,12 @@ async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<Write
 
 /// Commits `ops` in one transaction of at most three statements, however many runs they
 /// carry: one upsert of sessions, one insert of started runs, one upsert of finished runs.
-async fn commit<'a>(
-    writer: &DatabaseConnection,
-    ops: impl Iterator<Item = &'a WriteOp>,
-) -> Result<(), DbErr> {
+async fn commit(writer: &DatabaseConnection, ops: Vec<WriteOp>) -> Result<(), DbErr> {
     let mut session_ids = std::collections::HashSet::new();
     let mut sessions = Vec::new();
     let mut started = Vec::new();
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
-    let mut finished: HashMap<&str, run::ActiveModel> = HashMap::new();
+    let mut finished: HashMap<String, run::ActiveModel> = HashMap::new();
     for op in ops {
         match op {
             WriteOp::StartRun {
@@ -653,16 +651,12 @@ async fn commit<'a>(
                 session,
                 run,
             } => {
-                if session_ids.insert(session_id.as_str()) {
-                    sessions.push(session.clone());
+                if session_ids.insert(session_id) {
+                    sessions.push(session);
                 }
-                started.push(run.clone());
+                started.push(run);
             }
-            WriteOp::FinishRun { rows } => {
-                for (run_id, row) in rows {
-                    finished.insert(run_id.as_str(), row.clone());
-                }
-            }
+            WriteOp::FinishRun { rows } => finished.extend(rows),
         }
     }
     let txn = writer.begin().await?;
