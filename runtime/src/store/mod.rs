@@ -286,8 +286,8 @@ impl Store {
         };
         self.write(WriteOp::StartRun {
             session_id: new.session_id.to_owned(),
-            session,
-            run,
+            session: Box::new(session),
+            run: Box::new(run),
         })
         .await
     }
@@ -573,8 +573,8 @@ enum WriteOp {
     /// A run begins: its session (created by its first run) and its row.
     StartRun {
         session_id: String,
-        session: session::ActiveModel,
-        run: run::ActiveModel,
+        session: Box<session::ActiveModel>,
+        run: Box<run::ActiveModel>,
     },
     /// A run ended: its row, then one row per member run, keyed by run id.
     FinishRun {
@@ -652,9 +652,9 @@ async fn commit(writer: &DatabaseConnection, ops: Vec<WriteOp>) -> Result<(), Db
                 run,
             } => {
                 if session_ids.insert(session_id) {
-                    sessions.push(session);
+                    sessions.push(*session);
                 }
-                started.push(run);
+                started.push(*run);
             }
             WriteOp::FinishRun { rows } => finished.extend(rows),
         }
