@@ -240,6 +240,21 @@ async fn every_bad_token_is_a_401() {
 }
 
 #[tokio::test]
+async fn a_token_from_another_issuer_is_a_401() {
+    let server = server_with(JwtAuth::hs256(SECRET).issuer("agentos-test")).await;
+    let mut claims = valid_claims();
+    claims["iss"] = json!("someone-else");
+    let (status, body) = run_as(&server, &hs256(claims.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("wrong issuer"),
+        "{body}"
+    );
+    claims["iss"] = json!("agentos-test");
+    assert_eq!(run_as(&server, &hs256(claims)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn leeway_accepts_a_token_that_expired_a_few_seconds_ago() {
     let server = server_with(JwtAuth::hs256(SECRET)).await;
     let mut claims = valid_claims();
