@@ -201,25 +201,17 @@ fn run_team_at<'a>(
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let started = Instant::now();
         let source = ids.source(true, team.id(), team.name(), team.get_model());
-        env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
-        let conversation = match team.get_model() {
-            None => Conversation::failed(
-                format!("team '{}' has no model", team.id()),
-                "configuration_error",
-            ),
-            Some(model) => {
-                let mut messages = Vec::with_capacity(history.len() + 2);
-                messages.push(Message::system(prompt::leader_system_prompt(team)));
-                messages.extend(history);
-                messages.push(Message::user(message.clone()));
-                let tools = [prompt::delegation_tool(team)];
-                let dispatcher = TeamDispatcher { team, ids: &ids };
-                converse(&source, model, messages, &tools, &dispatcher, env).await
-            }
+        let system = prompt::leader_system_prompt(team);
+        let tools = [prompt::delegation_tool(team)];
+        let dispatcher = TeamDispatcher { team, ids: &ids };
+        let turn = Turn {
+            system,
+            history,
+            tools: &tools,
+            dispatcher: &dispatcher,
         };
-        finish(&source, &ids, message, conversation, started, env)
+        run_component(&source, &ids, team.get_model(), message, turn, env).await
     })
 }
 
@@ -231,40 +223,61 @@ fn run_agent_at<'a>(
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let started = Instant::now();
         let source = ids.source(false, agent.id(), agent.name(), agent.get_model());
-        env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
-        let conversation = match agent.get_model() {
-            None => Conversation::failed(
-                format!("agent '{}' has no model", agent.id()),
-                "configuration_error",
-            ),
-            Some(model) => {
-                let system = prompt::agent_system_prompt(agent);
-                let mut messages = Vec::with_capacity(history.len() + 2);
-                if !system.is_empty() {
-                    messages.push(Message::system(system));
-                }
-                messages.extend(history);
-                messages.push(Message::user(message.clone()));
-                let tools: Vec<ToolDefinition> = agent
-                    .get_tools()
-                    .iter()
-                    .map(|t| t.definition().clone())
-                    .collect();
-                converse(
-                    &source,
-                    model,
-                    messages,
-                    &tools,
-                    &AgentDispatcher { agent },
-                    env,
-                )
-                .await
-            }
+        let system = prompt::agent_system_prompt(agent);
+        let tools: Vec<ToolDefinition> = agent
+            .get_tools()
+            .iter()
+            .map(|t| t.definition().clone())
+            .collect();
+        let turn = Turn {
+            system,
+            history,
+            tools: &tools,
+            dispatcher: &AgentDispatcher { agent },
         };
-        finish(&source, &ids, message, conversation, started, env)
+        run_component(&source, &ids, agent.get_model(), message, turn, env).await
     })
+}
+
+/// What differs between a team leader's run and an agent's: the prompt and the tools.
+struct Turn<'a> {
+    system: String,
+    history: Vec<Message>,
+    tools: &'a [ToolDefinition],
+    dispatcher: &'a dyn Dispatcher,
+}
+
+/// One run of a team leader or an agent: started event, the conversation, the last events.
+async fn run_component(
+    source: &EventSource,
+    ids: &RunIds,
+    model: Option<&ModelHandle>,
+    message: String,
+    turn: Turn<'_>,
+    env: &RunEnv,
+) -> RunOutput {
+    let started = Instant::now();
+    env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
+    let conversation = match model {
+        None => {
+            let kind = if source.team { "team" } else { "agent" };
+            Conversation::failed(
+                format!("{kind} '{}' has no model", source.component_id),
+                "configuration_error",
+            )
+        }
+        Some(model) => {
+            let mut messages = Vec::with_capacity(turn.history.len() + 2);
+            if !turn.system.is_empty() {
+                messages.push(Message::system(turn.system));
+            }
+            messages.extend(turn.history);
+            messages.push(Message::user(message.clone()));
+            converse(source, model, messages, turn.tools, turn.dispatcher, env).await
+        }
+    };
+    finish(source, ids, message, conversation, started, env)
 }
 
 /// How a conversation ended.

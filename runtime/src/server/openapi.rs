@@ -1,9 +1,5 @@
 //! `/openapi.json`: the API, with each factory's input schema on its own run route.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use super::discovery::components;
@@ -80,8 +76,4 @@ pub(crate) fn document(state: &OsState) -> Value {
         "info": {"title": state.config.os_id, "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
     })
-}
-
-pub(crate) async fn openapi(State(document): State<Arc<Value>>) -> Json<Value> {
-    Json((*document).clone())
 }

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -165,7 +164,7 @@ pub(crate) async fn create_run<C: Servable>(
     );
     let stream = EventStream {
         events,
-        next_id: AtomicU64::new(0),
+        next_id: 0,
         // A client that goes away drops the stream, and with it this guard: the run stops.
         _cancel_on_drop: token.drop_guard(),
     };
@@ -219,7 +218,7 @@ async fn store_finished(state: &OsState, output: &RunOutput, events: Option<&[Ar
 /// SSE frames of a run's events: `id:` a sequence number, `event:` the name, `data:` the JSON.
 struct EventStream {
     events: mpsc::UnboundedReceiver<Arc<RunEvent>>,
-    next_id: AtomicU64,
+    next_id: u64,
     _cancel_on_drop: DropGuard,
 }
 
@@ -232,7 +231,8 @@ impl Stream for EventStream {
     ) -> std::task::Poll<Option<Self::Item>> {
         self.events.poll_recv(cx).map(|event| {
             event.map(|event| {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let id = self.next_id;
+                self.next_id += 1;
                 Ok(encode_event(&event, id))
             })
         })
