@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use agentos::prelude::*;
 use agentos::run::{EventName, RunEnv, RunRequest, run_team};
-use agentos::server::{JwtAuth, encode_event};
-use agentos::{RawInput, RequestParts, Resolver, TestModel};
+use agentos::server::{JwtAuth, event_frame};
+use agentos::{RawInput, RequestParts, Resolver, RunMeta, TestModel};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
@@ -28,18 +28,18 @@ fn support_team(ctx: RequestContext<TeamConfig>) -> Team {
     let tenant = ctx.user_id().unwrap_or("anonymous");
     let mut members = vec![
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(model.clone())
-            .instruction(format!("You help tenant {tenant} with invoices.")),
+            .with_role("Handle billing inquiries")
+            .with_model(model.clone())
+            .with_instruction(format!("You help tenant {tenant} with invoices.")),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(model.clone())
-            .instruction(format!("You help tenant {tenant} with outages.")),
+            .with_role("Handle technical issues")
+            .with_model(model.clone())
+            .with_instruction(format!("You help tenant {tenant} with outages.")),
     ];
     if ctx.input.include_reviewer {
-        members.push(Agent::new("Reviewer").model(model.clone()));
+        members.push(Agent::new("Reviewer").with_model(model.clone()));
     }
-    Team::new("Support Team").model(model).members(members)
+    Team::new("Support Team").with_model(model).with_members(members)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -56,8 +56,8 @@ fn resolution(c: &mut Criterion) {
         "resolve: parse + validate factory_input, build the two-member team",
         |b| {
             b.to_async(&rt).iter(|| async {
-                let parts = RequestParts::new("I need help with billing")
-                    .asserted_user(Some("tenant_42".into()));
+                let meta = RunMeta::new(None, Identity::Asserted("tenant_42".into()));
+                let parts = RequestParts::for_run(meta, "I need help with billing");
                 let input = RawInput::Text(r#"{"include_reviewer": false}"#.to_owned());
                 black_box(resolver.resolve(input, parts).await.unwrap())
             })
@@ -94,9 +94,7 @@ fn sse(c: &mut Criterion) {
     let env = RunEnv::new().with_events(sink).streaming(true);
     let request = RunRequest {
         message: "My router keeps rebooting".into(),
-        run_id: "run-1".into(),
-        session_id: "sess-1".into(),
-        user_id: Some("tenant_42".into()),
+        meta: RunMeta::new(None, Identity::Asserted("tenant_42".into())),
         history: Vec::new(),
     };
     rt.block_on(run_team(&team, &request, &env));
@@ -116,10 +114,10 @@ fn sse(c: &mut Criterion) {
         .unwrap()
         .clone();
     c.bench_function("sse: encode a RunContent event", |b| {
-        b.iter(|| black_box(encode_event(black_box(&content), 7)))
+        b.iter(|| black_box(event_frame(black_box(&content), 7)))
     });
     c.bench_function("sse: encode the TeamRunCompleted event", |b| {
-        b.iter(|| black_box(encode_event(black_box(&completed), 7)))
+        b.iter(|| black_box(event_frame(black_box(&completed), 7)))
     });
 }
 
@@ -133,9 +131,7 @@ fn team_run(c: &mut Criterion) {
     });
     let request = RunRequest {
         message: "I need help with billing and a technical issue".into(),
-        run_id: "run-1".into(),
-        session_id: "sess-1".into(),
-        user_id: Some("tenant_42".into()),
+        meta: RunMeta::new(None, Identity::Asserted("tenant_42".into())),
         history: Vec::new(),
     };
     c.bench_function("run: non-streaming team run, TestModel, no HTTP", |b| {

@@ -56,11 +56,11 @@ fn open_ticket(
 fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Agent {
     let tenant = ctx.user_id().unwrap_or("anonymous");
     Agent::new("Tenant Agent")
-        .model(from_env("gpt-4o-mini"))
-        .instruction(format!("You assist tenant {tenant}."))
-        .instruction(format!("Answer in a {} tone.", ctx.input.tone))
-        .tool(lookup_plan)
-        .tool(open_ticket)
+        .with_model(from_env("gpt-4o-mini"))
+        .with_instruction(format!("You assist tenant {tenant}."))
+        .with_instruction(format!("Answer in a {} tone.", ctx.input.tone))
+        .with_tool(lookup_plan)
+        .with_tool(open_ticket)
 }
 
 #[tokio::main]

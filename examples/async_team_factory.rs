@@ -48,12 +48,12 @@ async fn async_support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
         .into_iter()
         .map(|(name, role)| {
             Agent::new(name)
-                .role(role)
-                .model(model.clone())
-                .instruction(format!("You serve tenant {tenant}."))
+                .with_role(role)
+                .with_model(model.clone())
+                .with_instruction(format!("You serve tenant {tenant}."))
         })
         .collect();
-    Ok(Team::new("Support Team").model(model).members(members))
+    Ok(Team::new("Support Team").with_model(model).with_members(members))
 }
 
 #[tokio::main]

@@ -16,18 +16,18 @@ use agentos::store::Db;
 
 fn billing_agent(model: &ModelHandle, tenant: &str) -> Agent {
     Agent::new("Billing Agent")
-        .role("Handle billing inquiries")
-        .model(model.clone())
-        .instruction(format!(
+        .with_role("Handle billing inquiries")
+        .with_model(model.clone())
+        .with_instruction(format!(
             "You help tenant {tenant} with invoices, plans and refunds."
         ))
 }
 
 fn tech_support_agent(model: &ModelHandle, tenant: &str) -> Agent {
     Agent::new("Tech Support Agent")
-        .role("Handle technical issues")
-        .model(model.clone())
-        .instruction(format!(
+        .with_role("Handle technical issues")
+        .with_model(model.clone())
+        .with_instruction(format!(
             "You help tenant {tenant} with outages and devices."
         ))
 }
@@ -42,13 +42,13 @@ fn support_team(ctx: RequestContext) -> Team {
     let tenant = ctx.user_id().unwrap_or("anonymous");
     let model = from_env("gpt-5.4");
     Team::new("Support Team")
-        .model(model.clone())
-        .members([billing_agent(&model, tenant), tech_support_agent(&model, tenant)])
-        .instructions([
+        .with_model(model.clone())
+        .with_members([billing_agent(&model, tenant), tech_support_agent(&model, tenant)])
+        .with_instructions([
             format!("You are the support team leader for tenant {tenant}."),
             "Route billing questions to the Billing Agent and technical issues to the Tech Support Agent.".to_owned(),
         ])
-        .markdown(true)
+        .with_markdown(true)
 }
 
 #[tokio::main]

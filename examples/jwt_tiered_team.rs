@@ -64,10 +64,10 @@ fn invite_member(
 fn tiered_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let trusted = ctx.trusted();
     let workspace = match trusted.claim_str("role") {
-        Some("viewer") => Agent::new("Workspace Agent").tool(list_documents),
+        Some("viewer") => Agent::new("Workspace Agent").with_tool(list_documents),
         Some("admin") => Agent::new("Workspace Agent")
-            .tool(list_documents)
-            .tool(invite_member),
+            .with_tool(list_documents)
+            .with_tool(invite_member),
         Some(other) => {
             return Err(FactoryError::permission(format!(
                 "the role '{other}' may not use this team"
@@ -83,27 +83,27 @@ fn tiered_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     });
     let mut members = vec![
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(model.clone()),
+            .with_role("Handle billing inquiries")
+            .with_model(model.clone()),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(model.clone()),
+            .with_role("Handle technical issues")
+            .with_model(model.clone()),
     ];
     if enterprise {
         members.push(
             Agent::new("Reviewer Agent")
-                .role("Check every answer before it goes out")
-                .model(model.clone()),
+                .with_role("Check every answer before it goes out")
+                .with_model(model.clone()),
         );
     }
     members.push(
         workspace
-            .role("List documents and manage members of the workspace")
-            .model(model.clone()),
+            .with_role("List documents and manage members of the workspace")
+            .with_model(model.clone()),
     );
     Ok(Team::new("Tiered Support Team")
-        .model(model)
-        .members(members))
+        .with_model(model)
+        .with_members(members))
 }
 
 fn secret() -> String {

@@ -17,30 +17,30 @@ fn members(tenant: &str) -> Vec<Agent> {
     let model = from_env("gpt-5.4");
     vec![
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(model.clone())
-            .instruction(format!("You help tenant {tenant}.")),
+            .with_role("Handle billing inquiries")
+            .with_model(model.clone())
+            .with_instruction(format!("You help tenant {tenant}.")),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(model)
-            .instruction(format!("You help tenant {tenant}.")),
+            .with_role("Handle technical issues")
+            .with_model(model)
+            .with_instruction(format!("You help tenant {tenant}.")),
     ]
 }
 
 /// Built once, at start-up; every request gets a copy.
 fn static_support_team() -> Team {
     Team::new("Static Support Team")
-        .model(from_env("gpt-5.4"))
-        .members(members("static"))
-        .instruction("Route billing questions to billing and technical ones to tech support.")
+        .with_model(from_env("gpt-5.4"))
+        .with_members(members("static"))
+        .with_instruction("Route billing questions to billing and technical ones to tech support.")
 }
 
 /// Built for each request, for the caller.
 #[team_factory(id = "support-team", name = "Per-tenant Support Team")]
 fn support_team(ctx: RequestContext) -> Team {
     Team::new("Support Team")
-        .model(from_env("gpt-5.4"))
-        .members(members(ctx.user_id().unwrap_or("anonymous")))
+        .with_model(from_env("gpt-5.4"))
+        .with_members(members(ctx.user_id().unwrap_or("anonymous")))
 }
 
 #[tokio::main]

@@ -37,22 +37,22 @@ fn configurable_support_team(ctx: RequestContext<TeamConfig>) -> Team {
     let model = from_env("gpt-5.4");
     let mut members = vec![
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(model.clone()),
+            .with_role("Handle billing inquiries")
+            .with_model(model.clone()),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(model.clone()),
+            .with_role("Handle technical issues")
+            .with_model(model.clone()),
     ];
     if ctx.input.include_reviewer {
         members.push(
             Agent::new("Reviewer Agent")
-                .role("Check answers for accuracy and tone")
-                .model(model.clone()),
+                .with_role("Check answers for accuracy and tone")
+                .with_model(model.clone()),
         );
     }
     Team::new("Configurable Support Team")
-        .model(model)
-        .members(members)
+        .with_model(model)
+        .with_members(members)
 }
 
 /// The tone panelists write in.
@@ -88,13 +88,13 @@ fn panel_team(ctx: RequestContext<PanelConfig>) -> Team {
     };
     let members = (1..=ctx.input.panelists).map(|n| {
         Agent::new(format!("Panelist {n}"))
-            .model(model.clone())
-            .instruction(tone)
+            .with_model(model.clone())
+            .with_instruction(tone)
     });
     Team::new("Panel")
-        .mode(TeamMode::Broadcast)
-        .model(model.clone())
-        .members(members)
+        .with_mode(TeamMode::Broadcast)
+        .with_model(model.clone())
+        .with_members(members)
 }
 
 #[tokio::main]

@@ -26,10 +26,10 @@
 //! fn research_team(ctx: RequestContext<TeamConfig>) -> Team {
 //!     let model = TestModel::with_id("gpt-5.4"); // `agentos::model::from_env` in an app
 //!     let mut team = Team::new("Research")
-//!         .model(model)
-//!         .members([Agent::new("Researcher"), Agent::new("Writer")]);
+//!         .with_model(model)
+//!         .with_members([Agent::new("Researcher"), Agent::new("Writer")]);
 //!     if ctx.input.include_reviewer {
-//!         team = team.member(Agent::new("Reviewer"));
+//!         team = team.with_member(Agent::new("Reviewer"));
 //!     }
 //!     team
 //! }
@@ -38,7 +38,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let ctx = RequestContext::test(TeamConfig { include_reviewer: true }).with_verified_user("ada");
 //! let team = research_team.build(ctx).await.unwrap();
-//! assert_eq!(team.get_members().len(), 3);
+//! assert_eq!(team.members().len(), 3);
 //! # });
 //! ```
 //!
@@ -60,7 +60,7 @@
 //!     format!("order {order} shipped")
 //! }
 //!
-//! let agent = Agent::new("Clerk").tool(lookup_order);
+//! let agent = Agent::new("Clerk").with_tool(lookup_order);
 //! assert_eq!(lookup_order.definition().parameters["required"][0], "order");
 //! # let _ = agent;
 //! ```
@@ -111,7 +111,21 @@
 
 #![warn(missing_docs)]
 
-pub use agentos_runtime::*;
+pub use agentos_runtime::{
+    Agent, AgentFactory, AgentOs, AgentOsBuilder, BoxError, BuildError, Component, ComponentKind,
+    ComponentRef, Factory, FactoryError, FactoryInfo, FieldError, HistorySettings, Identity,
+    IntoModel, IntoTool, Member, Message, Model, ModelError, ModelHandle, ModelRequest,
+    ModelResponse, PathSegment, RawInput, Registration, RequestContext, RequestParts, Resolver,
+    Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, Team,
+    TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction,
+    Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input, run_agent,
+    run_team, slugify,
+};
+pub use agentos_runtime::{model, run, runs, server, store, tls};
+
+/// Test support (the `testing` feature): an in-process OpenAI-compatible server.
+#[cfg(feature = "testing")]
+pub use agentos_runtime::testing;
 
 #[cfg(feature = "macros")]
 pub use agentos_macros::{agent_factory, team_factory, tool};

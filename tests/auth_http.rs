@@ -33,15 +33,15 @@ fn echo_team(ctx: RequestContext) -> Team {
     });
     *SEEN.lock().unwrap() = Some(seen);
     Team::new("Echo")
-        .model(TestModel::new())
-        .members([Agent::new("Member").model(TestModel::new())])
+        .with_model(TestModel::new())
+        .with_members([Agent::new("Member").with_model(TestModel::new())])
 }
 
 #[team_factory(id = "admin-team", scopes = ["support:admin"])]
 fn admin_team() -> Team {
     Team::new("Admin")
-        .model(TestModel::new())
-        .members([Agent::new("Member").model(TestModel::new())])
+        .with_model(TestModel::new())
+        .with_members([Agent::new("Member").with_model(TestModel::new())])
 }
 
 fn now() -> i64 {

@@ -6,7 +6,7 @@ use serde_json::json;
 /// A support team that takes no input.
 #[team_factory(id = "support", name = "Support", description = "Answers questions")]
 fn support() -> Team {
-    Team::new("Support").member(Agent::new("Helper"))
+    Team::new("Support").with_member(Agent::new("Helper"))
 }
 
 #[derive(Debug, Deserialize, Validate, JsonSchema)]
@@ -29,9 +29,9 @@ struct ResearchConfig {
 async fn research_team(ctx: RequestContext<ResearchConfig>) -> Result<Team, FactoryError> {
     tokio::task::yield_now().await;
     let mut team = Team::new(format!("Research {}", ctx.input.topic))
-        .members([Agent::new("Researcher"), Agent::new("Writer")]);
+        .with_members([Agent::new("Researcher"), Agent::new("Writer")]);
     if ctx.input.include_reviewer {
-        team = team.member(Agent::new("Reviewer"));
+        team = team.with_member(Agent::new("Reviewer"));
     }
     Ok(team)
 }
@@ -65,7 +65,7 @@ fn helper(ctx: RequestContext) -> Agent {
 async fn a_sync_factory_without_input_builds() {
     let team = support.build(RequestContext::test(())).await.unwrap();
     assert_eq!(team.name(), "Support");
-    assert_eq!(team.get_members().len(), 1);
+    assert_eq!(team.members().len(), 1);
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn an_async_factory_receives_its_input() {
     });
     let team = research_team.build(ctx).await.unwrap();
     assert_eq!(team.name(), "Research rust");
-    assert_eq!(team.get_members().len(), 3);
+    assert_eq!(team.members().len(), 3);
 }
 
 #[tokio::test]

@@ -30,10 +30,10 @@ fn models(mock: &MockOpenAi, id: &str) -> Vec<ModelHandle> {
 }
 
 fn ask(text: &str) -> ModelRequest {
-    ModelRequest {
-        messages: vec![Message::system("You are terse."), Message::user(text)],
-        tools: vec![],
-    }
+    ModelRequest::new(
+        vec![Message::system("You are terse."), Message::user(text)],
+        vec![],
+    )
 }
 
 fn weather_tool() -> ToolDefinition {
@@ -121,7 +121,7 @@ async fn tool_call_round_trip() {
         for streamed in [false, true] {
             let label = format!("{} streamed={streamed}", model.provider_label());
             let mut request = ask("weather in Paris?");
-            request.tools = vec![weather_tool()];
+            request.tools = vec![weather_tool()].into();
             let first = if streamed {
                 collect(&model, request.clone()).await.unwrap().1
             } else {
@@ -134,13 +134,12 @@ async fn tool_call_round_trip() {
             let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
             assert_eq!(arguments, json!({"city": "example", "days": 1}), "{label}");
 
-            request.messages.push(Message::assistant_tool_calls(
+            let messages = std::sync::Arc::make_mut(&mut request.messages);
+            messages.push(Message::assistant_tool_calls(
                 first.content.clone(),
                 vec![call.clone()],
             ));
-            request
-                .messages
-                .push(Message::tool_result(call.id.clone(), "sunny, 21 C"));
+            messages.push(Message::tool_result(call.id.clone(), "sunny, 21 C"));
             let second = if streamed {
                 collect(&model, request).await.unwrap().1
             } else {
@@ -173,7 +172,7 @@ async fn delegation_names_the_member_from_the_message() {
     };
     for model in models(&mock, "gpt-5.4") {
         let mut request = ask("my router reboots, tech support please");
-        request.tools = vec![delegate.clone()];
+        request.tools = vec![delegate.clone()].into();
         let answer = model.complete(request).await.unwrap();
         let arguments: serde_json::Value =
             serde_json::from_str(&answer.tool_calls[0].arguments).unwrap();

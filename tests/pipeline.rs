@@ -46,13 +46,13 @@ fn configured_team(ctx: RequestContext<Settings>) -> Team {
         .input
         .agents
         .iter()
-        .map(|a| Agent::new(&a.name).model(TestModel::with_id(&a.model)))
+        .map(|a| Agent::new(&a.name).with_model(TestModel::with_id(&a.model)))
         .collect();
     if ctx.input.include_reviewer {
         members.push(Agent::new("Reviewer"));
     }
     // The team's own slug differs from the factory id on purpose.
-    Team::new("Some Other Name").members(members)
+    Team::new("Some Other Name").with_members(members)
 }
 
 #[team_factory(id = "vip-team")]
@@ -86,7 +86,7 @@ async fn absent_input_applies_the_defaults() {
     let team = resolve(&resolver, RawInput::Absent, &["teams:build"])
         .await
         .unwrap();
-    let names: Vec<&str> = team.get_members().iter().map(|m| m.name()).collect();
+    let names: Vec<&str> = team.members().iter().map(|m| m.name()).collect();
     assert_eq!(names, ["Writer"]);
 }
 
@@ -210,7 +210,7 @@ async fn the_built_component_carries_the_factory_id() {
     assert_eq!(team.id(), "configured-team");
 
     // A static team goes through the same pipeline and keeps its own id.
-    let prototype = Team::new("Static Team").members([Agent::new("A")]);
+    let prototype = Team::new("Static Team").with_members([Agent::new("A")]);
     let resolver = Resolver::new(prototype);
     assert!(!resolver.info().is_factory);
     let team = resolve(
@@ -221,7 +221,7 @@ async fn the_built_component_carries_the_factory_id() {
     .await
     .unwrap();
     assert_eq!(team.id(), "static-team");
-    assert_eq!(team.get_members().len(), 1);
+    assert_eq!(team.members().len(), 1);
 }
 
 #[tokio::test]

@@ -545,6 +545,8 @@ async fn agent_factories_run_streamed_and_whole() {
             ("message", "Stream me an answer"),
             ("stream", "true"),
             ("session_id", "sess-oracle-agent"),
+            // The session is tenant_42's: only tenant_42 continues it.
+            ("user_id", "tenant_42"),
         ],
     )
     .await;

@@ -12,7 +12,7 @@ use agentos::model::{Model, ModelError, ModelRequest, ModelResponse, ScriptedMod
 use agentos::prelude::*;
 use agentos::server::JwtAuth;
 use agentos::store::{NewRun, Store};
-use agentos::{ComponentKind, TestModel};
+use agentos::{ComponentKind, RunMeta, TestModel};
 use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -42,9 +42,9 @@ impl Model for Recorder {
 
 fn historian(recorder: &Arc<Recorder>) -> Agent {
     Agent::new("Historian")
-        .model(recorder.clone() as Arc<dyn Model>)
-        .add_history_to_context(true)
-        .num_history_runs(10)
+        .with_model(recorder.clone() as Arc<dyn Model>)
+        .with_add_history_to_context(true)
+        .with_num_history_runs(10)
 }
 
 async fn post(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
@@ -219,10 +219,10 @@ async fn sessions_and_runs_can_be_listed_read_and_deleted() {
     )
     .await;
     let configured_id = configured[0]["run_id"].as_str().unwrap();
-    let (row, _) = server
+    let row = server
         .os
         .store()
-        .get_run(configured_id)
+        .run(configured_id)
         .await
         .unwrap()
         .unwrap();
@@ -423,8 +423,8 @@ fn failing_team() -> Team {
         message: "upstream exploded".into(),
     });
     Team::new("Failing")
-        .model(leader)
-        .members([Agent::new("Member").model(TestModel::new())])
+        .with_model(leader)
+        .with_members([Agent::new("Member").with_model(TestModel::new())])
 }
 
 #[tokio::test]
@@ -457,6 +457,7 @@ async fn a_model_failure_is_stored_as_an_error_run() {
 #[tokio::test]
 async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_next_start() {
     let db = Arc::new(TestDb::new().await);
+    let meta = RunMeta::new(Some("sess-killed".into()), Identity::Anonymous);
     {
         // The "killed" process: it records a run as started and never finishes it.
         let store = Store::connect(&db.db()).await.unwrap();
@@ -464,9 +465,7 @@ async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_nex
             .start_run(NewRun {
                 kind: ComponentKind::Team,
                 component_id: "support-team",
-                run_id: "run-killed",
-                session_id: "sess-killed",
-                user_id: None,
+                meta: &meta,
                 input: "in flight when the power went",
                 factory_input: None,
             })
@@ -479,13 +478,14 @@ async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_nex
             .connection()
             .execute_raw(Statement::from_string(
                 backend,
-                "UPDATE agentos_runs SET heartbeat_at = 0 WHERE run_id = 'run-killed'",
+                "UPDATE agentos_runs SET heartbeat_at = 0",
             ))
             .await
             .unwrap();
     }
     let server = TestServer::on(builder(), db.clone()).await;
-    let (status, run) = get(&server, "/teams/support-team/runs/run-killed").await;
+    let path = format!("/teams/support-team/runs/{}", meta.run_id());
+    let (status, run) = get(&server, &path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(run["status"], "ERROR", "{run}");
     assert!(run["content"].as_str().unwrap().contains("interrupted"));

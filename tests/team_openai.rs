@@ -53,13 +53,13 @@ fn model(upstream: &Upstream) -> ModelHandle {
 #[team_factory(id = "support-team", input = Upstream)]
 fn support_team(ctx: RequestContext<Upstream>) -> Team {
     let model = model(&ctx.input);
-    Team::new("Support Team").model(model.clone()).members([
+    Team::new("Support Team").with_model(model.clone()).with_members([
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(model.clone()),
+            .with_role("Handle billing inquiries")
+            .with_model(model.clone()),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(model),
+            .with_role("Handle technical issues")
+            .with_model(model),
     ])
 }
 
@@ -78,9 +78,10 @@ async fn build(mock: &MockOpenAi, chat: bool, extra: Value) -> Team {
 fn request(message: &str) -> RunRequest {
     RunRequest {
         message: message.to_owned(),
-        run_id: agentos::new_id(),
-        session_id: "sess-mock".to_owned(),
-        user_id: Some("tenant_42".to_owned()),
+        meta: agentos::RunMeta::new(
+            Some("sess-mock".to_owned()),
+            agentos::Identity::Verified("tenant_42".to_owned()),
+        ),
         history: Vec::new(),
     }
 }
@@ -147,7 +148,7 @@ async fn the_leader_delegates_and_answers_in_both_apis() {
         assert_eq!(output.tools[0].tool_name, "delegate_task_to_member");
         assert_eq!(output.tools[0].tool_args["member_id"], "tech-support-agent");
         let member = &output.member_responses.as_ref().unwrap()[0];
-        assert_eq!(member.agent_id.as_deref(), Some("tech-support-agent"));
+        assert_eq!(member.component.agent_id(), Some("tech-support-agent"));
         assert!(
             member.content.starts_with("[fake-openai model="),
             "{}",
@@ -209,9 +210,9 @@ async fn parallel_delegations_are_in_flight_together() {
             ),
         ])
         .then_answer("both handled");
-    let team = Team::new("Support Team").model(leader).members([
-        Agent::new("Billing Agent").model(members.clone()),
-        Agent::new("Tech Support Agent").model(members),
+    let team = Team::new("Support Team").with_model(leader).with_members([
+        Agent::new("Billing Agent").with_model(members.clone()),
+        Agent::new("Tech Support Agent").with_model(members),
     ]);
     let output = run_team(&team, &request("both"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed, "{}", output.content);

@@ -31,7 +31,7 @@ use proc_macro::TokenStream;
 ///     scopes = ["teams:run"],
 /// )]
 /// pub async fn research_team(ctx: RequestContext<TeamConfig>) -> Result<Team, FactoryError> {
-///     Ok(Team::new("Research").member(Agent::new("Researcher")))
+///     Ok(Team::new("Research").with_member(Agent::new("Researcher")))
 /// }
 ///
 /// // Serve it ...
@@ -137,7 +137,7 @@ pub fn team_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// #[agent_factory(id = "helper", name = "Helper")]
 /// fn helper() -> Agent {
-///     Agent::new("Helper").instructions("Answer briefly.")
+///     Agent::new("Helper").with_instructions("Answer briefly.")
 /// }
 ///
 /// let os = AgentOs::builder().agent(helper).build().await?;
@@ -165,7 +165,7 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     Ok(vec![format!("{folder}/summary.md")])
 /// }
 ///
-/// let agent = Agent::new("Librarian").tool(list_documents);
+/// let agent = Agent::new("Librarian").with_tool(list_documents);
 /// ```
 ///
 /// # The function

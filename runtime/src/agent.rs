@@ -13,9 +13,9 @@ use crate::tool::{IntoTool, Tool};
 /// use agentos_runtime::{Agent, TestModel};
 ///
 /// let agent = Agent::new("Billing Agent")
-///     .role("Answers billing questions")
-///     .model(TestModel::new())
-///     .instructions(["Be brief."]);
+///     .with_role("Answers billing questions")
+///     .with_model(TestModel::new())
+///     .with_instructions(["Be brief."]);
 /// assert_eq!(agent.id(), "billing-agent");
 /// ```
 #[derive(Clone, Debug)]
@@ -55,26 +55,26 @@ impl Agent {
     }
 
     /// A description shown in discovery.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
     /// What the agent is for; it opens the system prompt and tells a team leader when to
     /// delegate to it.
-    pub fn role(mut self, role: impl Into<String>) -> Self {
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(role.into());
         self
     }
 
     /// The model the agent talks to.
-    pub fn model(mut self, model: impl IntoModel) -> Self {
+    pub fn with_model(mut self, model: impl IntoModel) -> Self {
         self.model = Some(model.into_model());
         self
     }
 
     /// Replaces the instructions.
-    pub fn instructions<S: Into<String>>(
+    pub fn with_instructions<S: Into<String>>(
         mut self,
         instructions: impl IntoIterator<Item = S>,
     ) -> Self {
@@ -83,38 +83,38 @@ impl Agent {
     }
 
     /// Adds one instruction.
-    pub fn instruction(mut self, instruction: impl Into<String>) -> Self {
+    pub fn with_instruction(mut self, instruction: impl Into<String>) -> Self {
         self.instructions.push(instruction.into());
         self
     }
 
     /// Adds a tool.
-    pub fn tool(mut self, tool: impl IntoTool) -> Self {
+    pub fn with_tool(mut self, tool: impl IntoTool) -> Self {
         self.tools.push(tool.into_tool());
         self
     }
 
     /// Adds tools.
-    pub fn tools<T: IntoTool>(mut self, tools: impl IntoIterator<Item = T>) -> Self {
+    pub fn with_tools<T: IntoTool>(mut self, tools: impl IntoIterator<Item = T>) -> Self {
         self.tools
             .extend(tools.into_iter().map(IntoTool::into_tool));
         self
     }
 
     /// Asks the model to format its answers as markdown.
-    pub fn markdown(mut self, markdown: bool) -> Self {
+    pub fn with_markdown(mut self, markdown: bool) -> Self {
         self.markdown = markdown;
         self
     }
 
     /// Adds the session's earlier runs to the model's context.
-    pub fn add_history_to_context(mut self, enabled: bool) -> Self {
+    pub fn with_add_history_to_context(mut self, enabled: bool) -> Self {
         self.history.add_history_to_context = enabled;
         self
     }
 
     /// How many earlier runs to add when history is on.
-    pub fn num_history_runs(mut self, runs: usize) -> Self {
+    pub fn with_num_history_runs(mut self, runs: usize) -> Self {
         self.history.num_history_runs = runs;
         self
     }
@@ -130,27 +130,27 @@ impl Agent {
     }
 
     /// The description, if set.
-    pub fn get_description(&self) -> Option<&str> {
+    pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
     /// The role, if set.
-    pub fn get_role(&self) -> Option<&str> {
+    pub fn role(&self) -> Option<&str> {
         self.role.as_deref()
     }
 
     /// The model, if set.
-    pub fn get_model(&self) -> Option<&ModelHandle> {
+    pub fn model(&self) -> Option<&ModelHandle> {
         self.model.as_ref()
     }
 
     /// The instructions.
-    pub fn get_instructions(&self) -> &[String] {
+    pub fn instructions(&self) -> &[String] {
         &self.instructions
     }
 
     /// The tools.
-    pub fn get_tools(&self) -> &[Tool] {
+    pub fn tools(&self) -> &[Tool] {
         &self.tools
     }
 

@@ -56,22 +56,144 @@ pub trait Component: Clone + Send + Sync + 'static + sealed::Sealed {
     fn set_id(&mut self, id: &str);
 }
 
-/// The two kinds of component.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The two kinds of component. Every place that tells a team from an agent (routes, stored
+/// rows, events, run outputs) goes through this one type, so nothing can be both or neither.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[serde(rename_all = "lowercase")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum ComponentKind {
     /// A [`crate::Team`].
+    #[sea_orm(string_value = "team")]
     Team,
     /// An [`crate::Agent`].
+    #[sea_orm(string_value = "agent")]
     Agent,
 }
 
 impl ComponentKind {
-    /// `team` or `agent`.
-    pub fn as_str(self) -> &'static str {
+    /// `team` or `agent`: the stored value and agno's `session_type`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             ComponentKind::Team => "team",
             ComponentKind::Agent => "agent",
         }
+    }
+
+    /// `teams` or `agents`: the route segment and the scope resource.
+    pub const fn plural(self) -> &'static str {
+        match self {
+            ComponentKind::Team => "teams",
+            ComponentKind::Agent => "agents",
+        }
+    }
+
+    /// `Team` or `Agent`, as agno's messages name them (`Team not found`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            ComponentKind::Team => "Team",
+            ComponentKind::Agent => "Agent",
+        }
+    }
+
+    /// The kind named `team` or `agent`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "team" => Some(ComponentKind::Team),
+            "agent" => Some(ComponentKind::Agent),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ComponentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which component a run or an event belongs to. agno's JSON spells it `team_id`/`team_name`
+/// or `agent_id`/`agent_name`; this type writes and reads exactly one of the two pairs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentRef {
+    /// Team or agent.
+    pub kind: ComponentKind,
+    /// The component's id.
+    pub id: std::sync::Arc<str>,
+    /// Its display name.
+    pub name: std::sync::Arc<str>,
+}
+
+impl ComponentRef {
+    /// The id, when the component is a team (agno's `team_id`).
+    pub fn team_id(&self) -> Option<&str> {
+        (self.kind == ComponentKind::Team).then_some(&*self.id)
+    }
+
+    /// The id, when the component is an agent (agno's `agent_id`).
+    pub fn agent_id(&self) -> Option<&str> {
+        (self.kind == ComponentKind::Agent).then_some(&*self.id)
+    }
+}
+
+impl Default for ComponentRef {
+    fn default() -> Self {
+        ComponentRef {
+            kind: ComponentKind::Agent,
+            id: std::sync::Arc::from(""),
+            name: std::sync::Arc::from(""),
+        }
+    }
+}
+
+impl serde::Serialize for ComponentRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (id_key, name_key) = match self.kind {
+            ComponentKind::Team => ("team_id", "team_name"),
+            ComponentKind::Agent => ("agent_id", "agent_name"),
+        };
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry(id_key, &*self.id)?;
+        map.serialize_entry(name_key, &*self.name)?;
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ComponentRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Pairs {
+            team_id: Option<String>,
+            team_name: Option<String>,
+            agent_id: Option<String>,
+            agent_name: Option<String>,
+        }
+        let pairs = Pairs::deserialize(deserializer)?;
+        let (kind, id, name) = match (pairs.team_id, pairs.agent_id) {
+            (Some(id), None) => (ComponentKind::Team, id, pairs.team_name),
+            (None, Some(id)) => (ComponentKind::Agent, id, pairs.agent_name),
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "exactly one of team_id and agent_id must be set",
+                ));
+            }
+        };
+        Ok(ComponentRef {
+            kind,
+            name: std::sync::Arc::from(name.unwrap_or_else(|| id.clone())),
+            id: std::sync::Arc::from(id),
+        })
     }
 }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
+use crate::run::RunMeta;
+
 /// Where the user id of a request came from.
 ///
 /// Factories should only make security decisions on [`Identity::Verified`]: an asserted id is
@@ -51,7 +53,9 @@ impl Trusted {
         Trusted { claims, scopes }
     }
 
-    /// Claims and scopes for a unit test of a factory. The server never calls this.
+    /// Claims and scopes for a unit test of a factory (the `testing` feature). The server
+    /// never calls this.
+    #[cfg(feature = "testing")]
     pub fn for_test<S: Into<String>>(claims: Value, scopes: impl IntoIterator<Item = S>) -> Self {
         let claims = match claims {
             Value::Object(map) => map,
@@ -107,9 +111,7 @@ impl Trusted {
 pub struct RequestContext<I = ()> {
     /// The validated `factory_input`.
     pub input: I,
-    identity: Identity,
-    session_id: String,
-    run_id: String,
+    meta: RunMeta,
     trusted: Arc<Trusted>,
     headers: Arc<HeaderMap>,
     message: Arc<str>,
@@ -119,38 +121,31 @@ impl<I> RequestContext<I> {
     pub(crate) fn from_parts(input: I, parts: RequestParts) -> Self {
         RequestContext {
             input,
-            identity: parts.identity,
-            session_id: parts.session_id,
-            run_id: parts.run_id,
+            meta: parts.meta,
             trusted: parts.trusted,
             headers: parts.headers,
             message: parts.message,
         }
     }
 
-    /// A context for unit tests: anonymous, no claims, fresh session and run ids, no message.
-    pub fn test(input: I) -> Self {
-        Self::from_parts(input, RequestParts::new(""))
-    }
-
     /// The user id, verified or asserted; see [`RequestContext::identity`].
     pub fn user_id(&self) -> Option<&str> {
-        self.identity.user_id()
+        self.meta.user_id()
     }
 
     /// The user id with its provenance.
     pub fn identity(&self) -> &Identity {
-        &self.identity
+        self.meta.identity()
     }
 
     /// The session this run belongs to.
     pub fn session_id(&self) -> &str {
-        &self.session_id
+        self.meta.session_id()
     }
 
     /// The id the run will carry.
     pub fn run_id(&self) -> &str {
-        &self.run_id
+        self.meta.run_id()
     }
 
     /// Verified claims and scopes (empty when authentication is off).
@@ -167,16 +162,26 @@ impl<I> RequestContext<I> {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+/// Constructors for unit tests of factories (the `testing` feature): contexts with the
+/// identity and claims a test chooses. A production build has no way to make them.
+#[cfg(feature = "testing")]
+impl<I> RequestContext<I> {
+    /// A context for unit tests: anonymous, no claims, fresh session and run ids, no message.
+    pub fn test(input: I) -> Self {
+        Self::from_parts(input, RequestParts::new(""))
+    }
 
     /// Test helper: a subject as if verified from a token.
     pub fn with_verified_user(mut self, user_id: impl Into<String>) -> Self {
-        self.identity = Identity::Verified(user_id.into());
+        self.meta = self.meta.with_identity(Identity::Verified(user_id.into()));
         self
     }
 
     /// Test helper: a `user_id` as if sent by a client without authentication.
     pub fn with_asserted_user(mut self, user_id: impl Into<String>) -> Self {
-        self.identity = Identity::Asserted(user_id.into());
+        self.meta = self.meta.with_identity(Identity::Asserted(user_id.into()));
         self
     }
 
@@ -188,7 +193,7 @@ impl<I> RequestContext<I> {
 
     /// Test helper: the session id.
     pub fn with_session_id(mut self, session_id: impl Into<String>) -> Self {
-        self.session_id = session_id.into();
+        self.meta = self.meta.with_session(session_id.into());
         self
     }
 
@@ -208,55 +213,38 @@ impl<I> RequestContext<I> {
 /// The request-derived part of a context, gathered by the server before the input is known.
 #[derive(Clone, Debug)]
 pub struct RequestParts {
-    pub(crate) identity: Identity,
-    pub(crate) session_id: String,
-    pub(crate) run_id: String,
+    pub(crate) meta: RunMeta,
     pub(crate) trusted: Arc<Trusted>,
     pub(crate) headers: Arc<HeaderMap>,
     pub(crate) message: Arc<str>,
 }
 
 impl RequestParts {
-    /// An anonymous request for `message` with fresh session and run ids.
+    /// An anonymous request for `message`, as a new run in a new session.
     pub fn new(message: &str) -> Self {
+        Self::for_run(RunMeta::new(None, Identity::Anonymous), message)
+    }
+
+    /// A request for `message` as the run `meta`.
+    pub fn for_run(meta: RunMeta, message: &str) -> Self {
         RequestParts {
-            identity: Identity::Anonymous,
-            session_id: new_id(),
-            run_id: new_id(),
+            meta,
             trusted: Arc::default(),
             headers: Arc::default(),
             message: Arc::from(message),
         }
     }
 
-    /// The session id the client chose, if any; otherwise the generated one stays.
-    pub fn session_id(mut self, session_id: Option<String>) -> Self {
-        if let Some(id) = session_id.filter(|id| !id.is_empty()) {
-            self.session_id = id;
-        }
-        self
-    }
-
-    /// A user id the client asserted (authentication off).
-    pub fn asserted_user(mut self, user_id: Option<String>) -> Self {
-        self.identity = match user_id.filter(|id| !id.is_empty()) {
-            Some(id) => Identity::Asserted(id),
-            None => Identity::Anonymous,
-        };
-        self
-    }
-
-    /// The identity and claims of a verified token.
-    pub(crate) fn verified(mut self, subject: Option<String>, trusted: Trusted) -> Self {
-        if let Some(subject) = subject {
-            self.identity = Identity::Verified(subject);
-        }
-        self.trusted = Arc::new(trusted);
+    /// The claims and scopes of a verified token. Only the run service calls this, with what
+    /// the auth layer verified.
+    pub(crate) fn verified(mut self, trusted: Arc<Trusted>) -> Self {
+        self.trusted = trusted;
         self
     }
 
     /// Test helper: claims and scopes as if verified from a token. The server never calls
     /// this; it builds `Trusted` only from tokens it verified.
+    #[cfg(feature = "testing")]
     pub fn with_trusted_for_test(mut self, trusted: Trusted) -> Self {
         self.trusted = Arc::new(trusted);
         self
@@ -268,19 +256,9 @@ impl RequestParts {
         self
     }
 
-    /// The identity the run will record.
-    pub fn identity(&self) -> &Identity {
-        &self.identity
-    }
-
-    /// The run id generated for this request.
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    /// The session id of this request.
-    pub fn session(&self) -> &str {
-        &self.session_id
+    /// The run's ids.
+    pub fn meta(&self) -> &RunMeta {
+        &self.meta
     }
 
     /// The verified claims and scopes.

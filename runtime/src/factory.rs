@@ -122,7 +122,7 @@ macro_rules! prototype_factory {
 
             fn info(&self) -> FactoryInfo {
                 let info = FactoryInfo::prototype(self.id()).with_name(self.name());
-                match self.get_description() {
+                match self.description() {
                     Some(description) => info.with_description(description),
                     None => info,
                 }

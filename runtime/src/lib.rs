@@ -16,9 +16,11 @@ pub mod model;
 mod os;
 pub mod resolve;
 pub mod run;
+pub mod runs;
 pub mod server;
 pub mod store;
 mod team;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
 mod tool;
@@ -27,7 +29,7 @@ mod tool;
 pub mod private;
 
 pub use agent::Agent;
-pub use component::{Component, ComponentKind, HistorySettings, slugify};
+pub use component::{Component, ComponentKind, ComponentRef, HistorySettings, slugify};
 pub use context::{Identity, RequestContext, RequestParts, Trusted, new_id};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
@@ -38,6 +40,8 @@ pub use model::{
 };
 pub use os::{AgentOs, AgentOsBuilder, BuildError, Registration, is_valid_id};
 pub use resolve::{RawInput, Resolver};
-pub use run::{RunEnv, RunEvent, RunOutput, RunRequest, RunStatus, run_agent, run_team};
+pub use run::{
+    RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, run_agent, run_team,
+};
 pub use team::{Member, Team, TeamMode};
 pub use tool::{IntoTool, Tool, ToolError, ToolFunction};

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
+use crate::runs::{RunService, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Store};
 use crate::team::Team;
@@ -183,20 +183,25 @@ impl AgentOsBuilder {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
         let store = Store::connect(&self.db.unwrap_or(Db::Memory)).await?;
-        let state = OsState {
-            teams,
-            agents,
+        let components = Arc::new(Components { teams, agents });
+        let runs = RunService::new(components, store.clone(), self.config.factory_timeout);
+        // The watcher holds no handle to the OS: it stops when the last handle is dropped.
+        let background = CancellationToken::new();
+        tokio::spawn(watch_runs(
             store,
+            Arc::clone(runs.registry()),
+            background.clone(),
+        ));
+        let state = OsState {
+            runs,
             config: self.config,
             auth: self.auth.map(Arc::new),
-            runs: Default::default(),
-            tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
             started_at: server::now_rfc3339(),
+            _background: background.drop_guard(),
         };
-        let state = Arc::new(state);
-        tokio::spawn(server::watch_runs(Arc::clone(&state)));
-        Ok(AgentOs { state })
+        Ok(AgentOs {
+            state: Arc::new(state),
+        })
     }
 }
 
@@ -241,6 +246,12 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The components an OS serves, each behind its resolver, in registration order.
+pub(crate) struct Components {
+    pub(crate) teams: Vec<Resolver<Team>>,
+    pub(crate) agents: Vec<Resolver<Agent>>,
+}
+
 /// The components a server serves, each behind its resolver, and the server around them.
 ///
 /// `router()` gives an axum [`Router`] to nest in an application and layer with tower
@@ -258,27 +269,32 @@ impl AgentOs {
 
     /// The team (factory or static) served under `id`.
     pub fn team(&self, id: &str) -> Option<&Resolver<Team>> {
-        self.state.teams.iter().find(|r| r.info().id == id)
+        self.teams().iter().find(|r| r.info().id == id)
     }
 
     /// The agent (factory or static) served under `id`.
     pub fn agent(&self, id: &str) -> Option<&Resolver<Agent>> {
-        self.state.agents.iter().find(|r| r.info().id == id)
+        self.agents().iter().find(|r| r.info().id == id)
     }
 
     /// Every team, in registration order.
     pub fn teams(&self) -> &[Resolver<Team>] {
-        &self.state.teams
+        &self.state.runs.components().teams
     }
 
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Resolver<Agent>] {
-        &self.state.agents
+        &self.state.runs.components().agents
     }
 
     /// The session store.
     pub fn store(&self) -> &Store {
-        &self.state.store
+        self.state.runs.store()
+    }
+
+    /// How many runs this process is running now.
+    pub fn runs_in_flight(&self) -> usize {
+        self.state.runs.registry().len()
     }
 
     /// The HTTP API as a router.

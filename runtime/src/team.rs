@@ -64,11 +64,11 @@ impl From<Team> for Member {
 /// use agentos_runtime::{Agent, Team, TeamMode, TestModel};
 ///
 /// let team = Team::new("Support Team")
-///     .model(TestModel::new())
-///     .members([Agent::new("Billing Agent"), Agent::new("Tech Support Agent")])
-///     .mode(TeamMode::Coordinate);
+///     .with_model(TestModel::new())
+///     .with_members([Agent::new("Billing Agent"), Agent::new("Tech Support Agent")])
+///     .with_mode(TeamMode::Coordinate);
 /// assert_eq!(team.id(), "support-team");
-/// assert_eq!(team.get_members().len(), 2);
+/// assert_eq!(team.members().len(), 2);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Team {
@@ -107,31 +107,31 @@ impl Team {
     }
 
     /// A description shown in discovery.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
     /// The leader's model.
-    pub fn model(mut self, model: impl IntoModel) -> Self {
+    pub fn with_model(mut self, model: impl IntoModel) -> Self {
         self.model = Some(model.into_model());
         self
     }
 
     /// Replaces the members.
-    pub fn members<M: Into<Member>>(mut self, members: impl IntoIterator<Item = M>) -> Self {
+    pub fn with_members<M: Into<Member>>(mut self, members: impl IntoIterator<Item = M>) -> Self {
         self.members = members.into_iter().map(Into::into).collect();
         self
     }
 
     /// Adds one member.
-    pub fn member(mut self, member: impl Into<Member>) -> Self {
+    pub fn with_member(mut self, member: impl Into<Member>) -> Self {
         self.members.push(member.into());
         self
     }
 
     /// Replaces the leader's instructions.
-    pub fn instructions<S: Into<String>>(
+    pub fn with_instructions<S: Into<String>>(
         mut self,
         instructions: impl IntoIterator<Item = S>,
     ) -> Self {
@@ -140,31 +140,31 @@ impl Team {
     }
 
     /// Adds one instruction for the leader.
-    pub fn instruction(mut self, instruction: impl Into<String>) -> Self {
+    pub fn with_instruction(mut self, instruction: impl Into<String>) -> Self {
         self.instructions.push(instruction.into());
         self
     }
 
     /// How the leader uses its members.
-    pub fn mode(mut self, mode: TeamMode) -> Self {
+    pub fn with_mode(mut self, mode: TeamMode) -> Self {
         self.mode = mode;
         self
     }
 
     /// Asks the leader to format its answers as markdown.
-    pub fn markdown(mut self, markdown: bool) -> Self {
+    pub fn with_markdown(mut self, markdown: bool) -> Self {
         self.markdown = markdown;
         self
     }
 
     /// Adds the session's earlier runs to the leader's context.
-    pub fn add_history_to_context(mut self, enabled: bool) -> Self {
+    pub fn with_add_history_to_context(mut self, enabled: bool) -> Self {
         self.history.add_history_to_context = enabled;
         self
     }
 
     /// How many earlier runs to add when history is on.
-    pub fn num_history_runs(mut self, runs: usize) -> Self {
+    pub fn with_num_history_runs(mut self, runs: usize) -> Self {
         self.history.num_history_runs = runs;
         self
     }
@@ -180,27 +180,27 @@ impl Team {
     }
 
     /// The description, if set.
-    pub fn get_description(&self) -> Option<&str> {
+    pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
     /// The leader's model, if set.
-    pub fn get_model(&self) -> Option<&ModelHandle> {
+    pub fn model(&self) -> Option<&ModelHandle> {
         self.model.as_ref()
     }
 
     /// The members.
-    pub fn get_members(&self) -> &[Member] {
+    pub fn members(&self) -> &[Member] {
         &self.members
     }
 
     /// The leader's instructions.
-    pub fn get_instructions(&self) -> &[String] {
+    pub fn instructions(&self) -> &[String] {
         &self.instructions
     }
 
     /// The mode.
-    pub fn get_mode(&self) -> TeamMode {
+    pub fn mode(&self) -> TeamMode {
         self.mode
     }
 

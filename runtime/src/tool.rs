@@ -77,7 +77,7 @@ impl std::fmt::Debug for Tool {
     }
 }
 
-/// Anything `.tool(...)` accepts: a `#[tool]` function, a [`ToolFunction`], or a [`Tool`].
+/// Anything `.with_tool(...)` accepts: a `#[tool]` function, a [`ToolFunction`], or a [`Tool`].
 pub trait IntoTool {
     /// The tool handle.
     fn into_tool(self) -> Tool;

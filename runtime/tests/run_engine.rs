@@ -10,7 +10,9 @@ use agentos_runtime::model::{
 use agentos_runtime::run::{
     EventName, RunEnv, RunEvent, RunRequest, RunStatus, run_agent, run_team,
 };
-use agentos_runtime::{Agent, Team, TeamMode, ToolDefinition, ToolError, ToolFunction};
+use agentos_runtime::{
+    Agent, Identity, RunMeta, Team, TeamMode, ToolDefinition, ToolError, ToolFunction,
+};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -19,21 +21,23 @@ use tokio_util::sync::CancellationToken;
 fn request(message: &str) -> RunRequest {
     RunRequest {
         message: message.to_owned(),
-        run_id: "run-1".to_owned(),
-        session_id: "sess-1".to_owned(),
-        user_id: Some("tenant_42".to_owned()),
+        meta: RunMeta::for_test(
+            "run-1",
+            "sess-1",
+            Identity::Verified("tenant_42".to_owned()),
+        ),
         history: Vec::new(),
     }
 }
 
 fn support_team(model: impl agentos_runtime::IntoModel + Clone) -> Team {
-    Team::new("Support Team").model(model.clone()).members([
+    Team::new("Support Team").with_model(model.clone()).with_members([
         Agent::new("Billing Agent")
-            .role("Billing questions")
-            .model(model.clone()),
+            .with_role("Billing questions")
+            .with_model(model.clone()),
         Agent::new("Tech Support Agent")
-            .role("Technical questions")
-            .model(model),
+            .with_role("Technical questions")
+            .with_model(model),
     ])
 }
 
@@ -53,7 +57,7 @@ async fn coordinate_team_delegates_to_every_member_with_the_test_model() {
     let output = run_team(&team, &request("billing and router help"), &RunEnv::new()).await;
 
     assert_eq!(output.status, RunStatus::Completed, "{}", output.content);
-    assert_eq!(output.team_id.as_deref(), Some("support-team"));
+    assert_eq!(output.component.team_id(), Some("support-team"));
     let members = output
         .member_responses
         .as_ref()
@@ -74,8 +78,8 @@ async fn coordinate_team_delegates_to_every_member_with_the_test_model() {
             output.content
         );
     }
-    assert_eq!(members[0].agent_id.as_deref(), Some("billing-agent"));
-    assert_eq!(members[1].agent_id.as_deref(), Some("tech-support-agent"));
+    assert_eq!(members[0].component.agent_id(), Some("billing-agent"));
+    assert_eq!(members[1].component.agent_id(), Some("tech-support-agent"));
     // The leader's two calls are counted; members' are in their own outputs.
     assert_eq!(
         output.metrics.details.as_ref().unwrap().model[0].id,
@@ -93,9 +97,9 @@ async fn streamed_events_follow_agnos_order() {
         )
         .then_answer("the router is fixed");
     let member: Arc<dyn Model> = Arc::new(TestModel::new());
-    let team = Team::new("Support Team").model(leader).members([
-        Agent::new("Billing Agent").model(member.clone()),
-        Agent::new("Tech Support Agent").model(member),
+    let team = Team::new("Support Team").with_model(leader).with_members([
+        Agent::new("Billing Agent").with_model(member.clone()),
+        Agent::new("Tech Support Agent").with_model(member),
     ]);
     let (sink, events) = mpsc::unbounded_channel();
     let env = RunEnv::new().with_events(sink).streaming(true);
@@ -131,7 +135,7 @@ async fn streamed_events_follow_agnos_order() {
     let member_started = events.iter().find(|e| e.event == RunStarted).unwrap();
     assert_eq!(member_started.parent_run_id.as_deref(), Some("run-1"));
     assert_eq!(
-        member_started.agent_id.as_deref(),
+        member_started.component.agent_id(),
         Some("tech-support-agent")
     );
     let json = serde_json::to_value(events.last().unwrap().as_ref()).unwrap();
@@ -165,10 +169,10 @@ async fn an_unknown_member_id_returns_the_valid_ids_to_the_leader() {
     );
     let member: Arc<dyn Model> = Arc::new(TestModel::new());
     let team = Team::new("Support Team")
-        .model(leader.clone() as Arc<dyn Model>)
-        .members([
-            Agent::new("Billing Agent").model(member.clone()),
-            Agent::new("Tech Support Agent").model(member),
+        .with_model(leader.clone() as Arc<dyn Model>)
+        .with_members([
+            Agent::new("Billing Agent").with_model(member.clone()),
+            Agent::new("Tech Support Agent").with_model(member),
         ]);
     let output = run_team(&team, &request("hi"), &RunEnv::new()).await;
 
@@ -194,9 +198,9 @@ async fn route_mode_answers_with_the_chosen_members_reply() {
     );
     let member = ScriptedModel::new().then_answer("refund issued");
     let team = Team::new("Router")
-        .mode(TeamMode::Route)
-        .model(leader)
-        .members([Agent::new("Billing Agent").model(member)]);
+        .with_mode(TeamMode::Route)
+        .with_model(leader)
+        .with_members([Agent::new("Billing Agent").with_model(member)]);
     let output = run_team(&team, &request("refund please"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
     assert_eq!(output.content, "refund issued");
@@ -255,9 +259,9 @@ async fn parallel_delegations_run_members_concurrently() {
         peak: AtomicUsize::new(0),
         expected: 2,
     });
-    let team = Team::new("Support Team").model(leader).members([
-        Agent::new("Billing Agent").model(members.clone() as Arc<dyn Model>),
-        Agent::new("Tech Support Agent").model(members.clone() as Arc<dyn Model>),
+    let team = Team::new("Support Team").with_model(leader).with_members([
+        Agent::new("Billing Agent").with_model(members.clone() as Arc<dyn Model>),
+        Agent::new("Tech Support Agent").with_model(members.clone() as Arc<dyn Model>),
     ]);
     let output = run_team(&team, &request("both"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
@@ -276,11 +280,11 @@ async fn broadcast_sends_the_task_to_every_member_at_once() {
         expected: 2,
     });
     let team = Team::new("Panel")
-        .mode(TeamMode::Broadcast)
-        .model(TestModel::new())
-        .members([
-            Agent::new("Optimist").model(members.clone() as Arc<dyn Model>),
-            Agent::new("Pessimist").model(members.clone() as Arc<dyn Model>),
+        .with_mode(TeamMode::Broadcast)
+        .with_model(TestModel::new())
+        .with_members([
+            Agent::new("Optimist").with_model(members.clone() as Arc<dyn Model>),
+            Agent::new("Pessimist").with_model(members.clone() as Arc<dyn Model>),
         ]);
     let output = run_team(&team, &request("will it rain"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed, "{}", output.content);
@@ -298,17 +302,17 @@ async fn broadcast_sends_the_task_to_every_member_at_once() {
 async fn nested_teams_run_their_own_members() {
     let model: Arc<dyn Model> = Arc::new(TestModel::new());
     let inner = Team::new("Research")
-        .model(model.clone())
-        .members([Agent::new("Researcher").model(model.clone())]);
-    let outer = Team::new("Company").model(model.clone()).members([inner]);
+        .with_model(model.clone())
+        .with_members([Agent::new("Researcher").with_model(model.clone())]);
+    let outer = Team::new("Company").with_model(model.clone()).with_members([inner]);
     let output = run_team(&outer, &request("study this"), &RunEnv::new()).await;
 
     assert_eq!(output.status, RunStatus::Completed);
     let inner_run = &output.member_responses.as_ref().unwrap()[0];
-    assert_eq!(inner_run.team_id.as_deref(), Some("research"));
+    assert_eq!(inner_run.component.team_id(), Some("research"));
     assert_eq!(inner_run.parent_run_id.as_deref(), Some("run-1"));
     let researcher = &inner_run.member_responses.as_ref().unwrap()[0];
-    assert_eq!(researcher.agent_id.as_deref(), Some("researcher"));
+    assert_eq!(researcher.component.agent_id(), Some("researcher"));
     assert_eq!(
         researcher.parent_run_id.as_deref(),
         Some(inner_run.run_id.as_str())
@@ -322,8 +326,8 @@ async fn a_model_failure_ends_the_run_as_error_with_an_error_event() {
         message: "upstream exploded".into(),
     });
     let team = Team::new("Support Team")
-        .model(leader)
-        .members([Agent::new("A").model(TestModel::new())]);
+        .with_model(leader)
+        .with_members([Agent::new("A").with_model(TestModel::new())]);
     let (sink, events) = mpsc::unbounded_channel();
     let env = RunEnv::new().with_events(sink).streaming(true);
     let output = run_team(&team, &request("x"), &env).await;
@@ -341,7 +345,7 @@ async fn a_model_failure_ends_the_run_as_error_with_an_error_event() {
 
 #[tokio::test]
 async fn a_team_without_a_model_fails_cleanly() {
-    let team = Team::new("Modelless").members([Agent::new("A")]);
+    let team = Team::new("Modelless").with_members([Agent::new("A")]);
     let output = run_team(&team, &request("x"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Error);
     assert!(output.content.contains("no model"));
@@ -365,8 +369,8 @@ impl Model for Silent {
 #[tokio::test]
 async fn cancelling_a_run_ends_it_as_cancelled() {
     let team = Team::new("Slow")
-        .model(Silent)
-        .members([Agent::new("A").model(Silent)]);
+        .with_model(Silent)
+        .with_members([Agent::new("A").with_model(Silent)]);
     let token = CancellationToken::new();
     let env = RunEnv::new().with_cancel(token.clone());
     let canceller = tokio::spawn(async move {
@@ -415,7 +419,7 @@ impl ToolFunction for Lookup {
 
 #[tokio::test]
 async fn the_test_model_calls_each_tool_and_answers_from_the_result() {
-    let agent = Agent::new("Clerk").model(TestModel::new()).tool(Lookup);
+    let agent = Agent::new("Clerk").with_model(TestModel::new()).with_tool(Lookup);
     let output = run_agent(&agent, &request("where is my order"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
     assert_eq!(output.tools.len(), 1);
@@ -433,8 +437,8 @@ async fn a_failing_tool_reports_its_error_to_the_model() {
             .then_answer("that order is unavailable"),
     );
     let agent = Agent::new("Clerk")
-        .model(model.clone() as Arc<dyn Model>)
-        .tool(Lookup);
+        .with_model(model.clone() as Arc<dyn Model>)
+        .with_tool(Lookup);
     let output = run_agent(&agent, &request("order 13?"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
     assert_eq!(output.tools[0].tool_call_error, Some(true));
@@ -448,7 +452,7 @@ async fn a_model_that_never_stops_calling_tools_is_stopped() {
     for _ in 0..20 {
         script = script.then_call("lookup", json!({"order": 1}));
     }
-    let agent = Agent::new("Loop").model(script).tool(Lookup);
+    let agent = Agent::new("Loop").with_model(script).with_tool(Lookup);
     let output = run_agent(&agent, &request("loop"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Error);
     assert!(output.content.contains("without answering"));

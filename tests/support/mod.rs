@@ -17,15 +17,15 @@ pub static COUNTED_CALLS: AtomicUsize = AtomicUsize::new(0);
 fn support_members(tenant: &str) -> Vec<Agent> {
     vec![
         Agent::new("Billing Agent")
-            .role("Handle billing inquiries")
-            .model(TestModel::with_id("gpt-5.4"))
-            .instruction(format!(
+            .with_role("Handle billing inquiries")
+            .with_model(TestModel::with_id("gpt-5.4"))
+            .with_instruction(format!(
                 "You help tenant {tenant} with invoices and refunds."
             )),
         Agent::new("Tech Support Agent")
-            .role("Handle technical issues")
-            .model(TestModel::with_id("gpt-5.4"))
-            .instruction(format!("You help tenant {tenant} with technical problems.")),
+            .with_role("Handle technical issues")
+            .with_model(TestModel::with_id("gpt-5.4"))
+            .with_instruction(format!("You help tenant {tenant} with technical problems.")),
     ]
 }
 
@@ -38,9 +38,9 @@ fn support_members(tenant: &str) -> Vec<Agent> {
 pub fn support_team(ctx: RequestContext) -> Team {
     let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
     Team::new("Support Team")
-        .model(TestModel::with_id("gpt-5.4"))
-        .members(support_members(&tenant))
-        .instruction(format!(
+        .with_model(TestModel::with_id("gpt-5.4"))
+        .with_members(support_members(&tenant))
+        .with_instruction(format!(
             "You are the support team leader for tenant {tenant}."
         ))
 }
@@ -66,18 +66,18 @@ fn default_rounds() -> u8 {
 pub async fn configurable_team(ctx: RequestContext<TeamConfig>) -> Result<Team, FactoryError> {
     let mut members = support_members(ctx.user_id().unwrap_or("anonymous"));
     if ctx.input.include_reviewer {
-        members.push(Agent::new("Reviewer Agent").model(TestModel::with_id("gpt-5.4")));
+        members.push(Agent::new("Reviewer Agent").with_model(TestModel::with_id("gpt-5.4")));
     }
     Ok(Team::new("Configurable Support Team")
-        .model(TestModel::with_id("gpt-5.4"))
-        .members(members))
+        .with_model(TestModel::with_id("gpt-5.4"))
+        .with_members(members))
 }
 
 #[team_factory(id = "secure-support-team", scopes = ["support:admin"])]
 pub fn secure_team() -> Team {
     Team::new("Secure Support Team")
-        .model(TestModel::with_id("gpt-5.4"))
-        .members(support_members("secure"))
+        .with_model(TestModel::with_id("gpt-5.4"))
+        .with_members(support_members("secure"))
 }
 
 #[team_factory(id = "refusing-team")]
@@ -102,7 +102,7 @@ pub async fn slow_team() -> Team {
 #[team_factory(id = "counted-team", input = TeamConfig)]
 pub fn counted_team(_ctx: RequestContext<TeamConfig>) -> Team {
     COUNTED_CALLS.fetch_add(1, Ordering::SeqCst);
-    Team::new("Counted").model(TestModel::new())
+    Team::new("Counted").with_model(TestModel::new())
 }
 
 #[derive(Deserialize, Validate, JsonSchema)]
@@ -119,8 +119,8 @@ fn neutral() -> String {
 #[agent_factory(id = "tenant-agent", input = AgentConfig, name = "Per-tenant assistant")]
 pub fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Agent {
     Agent::new("Tenant Agent")
-        .model(TestModel::with_id("gpt-4o-mini"))
-        .instruction(format!("Answer in a {} tone.", ctx.input.tone))
+        .with_model(TestModel::with_id("gpt-4o-mini"))
+        .with_instruction(format!("Answer in a {} tone.", ctx.input.tone))
 }
 
 /// Every test factory, and a static team beside them.
@@ -135,8 +135,8 @@ pub fn builder() -> AgentOsBuilder {
         .team(counted_team)
         .team(
             Team::new("Static Support Team")
-                .model(TestModel::with_id("gpt-5.4"))
-                .members(support_members("static")),
+                .with_model(TestModel::with_id("gpt-5.4"))
+                .with_members(support_members("static")),
         )
         .agent(tenant_agent)
         .factory_timeout(Duration::from_millis(500))
@@ -284,6 +284,6 @@ impl agentos::model::Model for Sleepy {
 /// A team whose every model call takes `delay`.
 pub fn sleepy_team(name: &str, delay: Duration) -> Team {
     Team::new(name)
-        .model(Sleepy(delay))
-        .members([Agent::new("Worker").model(Sleepy(delay))])
+        .with_model(Sleepy(delay))
+        .with_members([Agent::new("Worker").with_model(Sleepy(delay))])
 }

@@ -7,5 +7,5 @@ fn researcher() -> Agent {
 
 fn main() {
     // A factory builds a member per request; it is not a member itself.
-    let _ = Team::new("Research").member(researcher);
+    let _ = Team::new("Research").with_member(researcher);
 }

@@ -9,7 +9,7 @@ pub struct Persona {
 /// An agent with a configurable style.
 #[agent_factory(id = "writer", input = Persona, description = "Writes")]
 pub async fn writer(ctx: RequestContext<Persona>) -> Agent {
-    Agent::new("Writer").instructions([format!("Write in a {} style.", ctx.input.style)])
+    Agent::new("Writer").with_instructions([format!("Write in a {} style.", ctx.input.style)])
 }
 
 #[agent_factory(id = "helper", blocking)]

@@ -9,7 +9,7 @@ struct Config {
 #[team_factory(id = "from-disk", input = Config, blocking)]
 fn from_disk(ctx: RequestContext<Config>) -> Result<Team, FactoryError> {
     std::thread::sleep(std::time::Duration::from_millis(1));
-    Ok(Team::new("Disk").members((0..ctx.input.agents).map(|i| Agent::new(format!("A{i}")))))
+    Ok(Team::new("Disk").with_members((0..ctx.input.agents).map(|i| Agent::new(format!("A{i}")))))
 }
 
 fn main() {

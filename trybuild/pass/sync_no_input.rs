@@ -2,7 +2,7 @@ use agentos::prelude::*;
 
 #[team_factory(id = "support")]
 fn support() -> Team {
-    Team::new("Support").member(Agent::new("Helper"))
+    Team::new("Support").with_member(Agent::new("Helper"))
 }
 
 /// A context parameter without `input` is `RequestContext<()>`, or just `RequestContext`.

@@ -42,8 +42,8 @@ mod renamed {
 
 fn main() {
     let _ = Agent::new("Tools")
-        .tool(echo)
-        .tool(count)
-        .tool(ping)
-        .tool(renamed::shout);
+        .with_tool(echo)
+        .with_tool(count)
+        .with_tool(ping)
+        .with_tool(renamed::shout);
 }

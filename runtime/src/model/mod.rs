@@ -130,12 +130,25 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// What is sent to a model for one turn.
+///
+/// The conversation and the tools are shared with the run, not copied into every turn: a
+/// model reads them and drops the request when it has answered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ModelRequest {
     /// The conversation so far, system prompt first.
-    pub messages: Vec<Message>,
+    pub messages: Arc<Vec<Message>>,
     /// The tools the model may call this turn.
-    pub tools: Vec<ToolDefinition>,
+    pub tools: Arc<[ToolDefinition]>,
+}
+
+impl ModelRequest {
+    /// A request of `messages` with `tools`.
+    pub fn new(messages: Vec<Message>, tools: Vec<ToolDefinition>) -> Self {
+        ModelRequest {
+            messages: Arc::new(messages),
+            tools: Arc::from(tools),
+        }
+    }
 }
 
 /// A model's whole answer to one turn.
@@ -234,7 +247,7 @@ pub trait Model: Send + Sync + 'static {
 /// A shared handle to a model.
 pub type ModelHandle = Arc<dyn Model>;
 
-/// Anything that can be given to `.model(...)` of an agent or team.
+/// Anything that can be given to `.with_model(...)` of an agent or team.
 pub trait IntoModel {
     /// The shared handle.
     fn into_model(self) -> ModelHandle;

@@ -243,10 +243,10 @@ mod tests {
     #[test]
     fn delegates_to_every_member_then_answers_from_the_results() {
         let model = TestModel::new();
-        let mut request = ModelRequest {
-            messages: vec![Message::system("lead"), Message::user("help me")],
-            tools: vec![delegate_tool(&["billing", "tech"])],
-        };
+        let mut request = ModelRequest::new(
+            vec![Message::system("lead"), Message::user("help me")],
+            vec![delegate_tool(&["billing", "tech"])],
+        );
         let first = model.respond(&request);
         let members: Vec<Value> = first
             .tool_calls
@@ -255,11 +255,10 @@ mod tests {
             .collect();
         assert_eq!(members, [json!("billing"), json!("tech")]);
 
-        request
-            .messages
-            .push(Message::assistant_tool_calls("", first.tool_calls.clone()));
+        let messages = std::sync::Arc::make_mut(&mut request.messages);
+        messages.push(Message::assistant_tool_calls("", first.tool_calls.clone()));
         for call in &first.tool_calls {
-            request.messages.push(Message::tool_result(
+            messages.push(Message::tool_result(
                 &call.id,
                 format!("answer of {}", call.id),
             ));

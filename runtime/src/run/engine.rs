@@ -21,7 +21,8 @@ use super::output::{RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution, T
 use super::prompt::{self, DELEGATE_ALL, DELEGATE_ONE};
 use super::{now_unix, now_unix_f64};
 use crate::agent::Agent;
-use crate::context::new_id;
+use super::meta::RunMeta;
+use crate::component::{ComponentKind, ComponentRef};
 use crate::model::{
     Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, ToolCall,
     ToolDefinition,
@@ -105,138 +106,135 @@ impl RunEnv {
     }
 }
 
-/// What to run: the message and the ids the run carries.
+/// What to run: the message, the run's ids, and the history it continues.
 #[derive(Clone, Debug)]
 pub struct RunRequest {
     /// The user's message.
     pub message: String,
-    /// The run's id (the one the factory saw).
-    pub run_id: String,
-    /// The session.
-    pub session_id: String,
-    /// The user, if known.
-    pub user_id: Option<String>,
+    /// The run's ids (the ones the factory saw).
+    pub meta: RunMeta,
     /// Earlier turns of the session, oldest first, when the component asks for history.
     pub history: Vec<Message>,
 }
 
-/// Runs a team to its end. Failures and cancellation are part of the output, never a panic.
+impl RunRequest {
+    /// A request for `message` as a new run in a new session, without history.
+    pub fn new(message: impl Into<String>) -> Self {
+        RunRequest {
+            message: message.into(),
+            meta: RunMeta::new(None, crate::context::Identity::Anonymous),
+            history: Vec::new(),
+        }
+    }
+}
+
+/// Runs a team to its end. Failures and cancellation are part of the output, never a panic
+/// from the engine itself (a panic in a model or a tool is the run service's to catch).
 pub async fn run_team(team: &Team, request: &RunRequest, env: &RunEnv) -> RunOutput {
-    let ids = RunIds::top(request);
     run_team_at(
         team,
         request.message.clone(),
-        ids,
+        request.meta.clone(),
         request.history.clone(),
         env,
     )
     .await
 }
 
-/// Runs an agent to its end. Failures and cancellation are part of the output, never a panic.
+/// Runs an agent to its end. Failures and cancellation are part of the output.
 pub async fn run_agent(agent: &Agent, request: &RunRequest, env: &RunEnv) -> RunOutput {
-    let ids = RunIds::top(request);
     run_agent_at(
         agent,
         request.message.clone(),
-        ids,
+        request.meta.clone(),
         request.history.clone(),
         env,
     )
     .await
 }
 
-/// The ids of one run within a tree of runs.
-#[derive(Clone, Debug)]
-struct RunIds {
-    run_id: Arc<str>,
-    parent_run_id: Option<Arc<str>>,
-    session_id: Arc<str>,
-    user_id: Option<String>,
-    depth: u32,
+/// The output of a run that could not go on (its task panicked): an error in the shape of
+/// every failed run, its error event sent to whoever listens. What went wrong is for the log.
+pub(crate) fn failed_run(
+    kind: ComponentKind,
+    id: &str,
+    name: &str,
+    model: Option<&ModelHandle>,
+    request: &RunRequest,
+    env: &RunEnv,
+) -> RunOutput {
+    let source = source(kind, id, name, &request.meta, model);
+    let conversation = Conversation::failed(
+        "the run failed because of an internal error".to_owned(),
+        "internal_error",
+    );
+    finish(&source, request.message.clone(), conversation, Instant::now(), env)
 }
 
-impl RunIds {
-    fn top(request: &RunRequest) -> Self {
-        RunIds {
-            run_id: Arc::from(request.run_id.as_str()),
-            parent_run_id: None,
-            session_id: Arc::from(request.session_id.as_str()),
-            user_id: request.user_id.clone(),
-            depth: 0,
-        }
-    }
-
-    /// A member's run: same session and user, a fresh id, this run as parent.
-    fn child(&self, depth: u32) -> Self {
-        RunIds {
-            run_id: Arc::from(new_id()),
-            parent_run_id: Some(self.run_id.clone()),
-            session_id: self.session_id.clone(),
-            user_id: self.user_id.clone(),
-            depth,
-        }
-    }
-
-    fn source(&self, team: bool, id: &str, name: &str, model: Option<&ModelHandle>) -> EventSource {
-        EventSource {
-            team,
-            component_id: Arc::from(id),
-            component_name: Arc::from(name),
-            run_id: self.run_id.clone(),
-            parent_run_id: self.parent_run_id.clone(),
-            session_id: self.session_id.clone(),
-            nested_depth: self.depth,
-            model: model.map(|m| Arc::from(m.id())),
-            model_provider: model.map(|m| Arc::from(m.provider())),
-        }
+/// The source of a component's events.
+fn source(
+    kind: ComponentKind,
+    id: &str,
+    name: &str,
+    meta: &RunMeta,
+    model: Option<&ModelHandle>,
+) -> EventSource {
+    EventSource {
+        component: ComponentRef {
+            kind,
+            id: Arc::from(id),
+            name: Arc::from(name),
+        },
+        meta: meta.clone(),
+        model: model.map(|m| Arc::from(m.id())),
+        model_provider: model.map(|m| Arc::from(m.provider())),
     }
 }
 
 fn run_team_at<'a>(
     team: &'a Team,
     message: String,
-    ids: RunIds,
+    meta: RunMeta,
     history: Vec<Message>,
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let source = ids.source(true, team.id(), team.name(), team.get_model());
+        let source = source(ComponentKind::Team, team.id(), team.name(), &meta, team.model());
         let system = prompt::leader_system_prompt(team);
-        let tools = [prompt::delegation_tool(team)];
-        let dispatcher = TeamDispatcher { team, ids: &ids };
+        let tools: Arc<[ToolDefinition]> = Arc::new([prompt::delegation_tool(team)]);
+        let dispatcher = TeamDispatcher { team, meta: &meta };
         let turn = Turn {
             system,
             history,
-            tools: &tools,
+            tools,
             dispatcher: &dispatcher,
         };
-        run_component(&source, &ids, team.get_model(), message, turn, env).await
+        run_component(&source, team.model(), message, turn, env).await
     })
 }
 
 fn run_agent_at<'a>(
     agent: &'a Agent,
     message: String,
-    ids: RunIds,
+    meta: RunMeta,
     history: Vec<Message>,
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let source = ids.source(false, agent.id(), agent.name(), agent.get_model());
+        let source = source(ComponentKind::Agent, agent.id(), agent.name(), &meta, agent.model());
         let system = prompt::agent_system_prompt(agent);
-        let tools: Vec<ToolDefinition> = agent
-            .get_tools()
+        let tools: Arc<[ToolDefinition]> = agent
+            .tools()
             .iter()
             .map(|t| t.definition().clone())
             .collect();
         let turn = Turn {
             system,
             history,
-            tools: &tools,
+            tools,
             dispatcher: &AgentDispatcher { agent },
         };
-        run_component(&source, &ids, agent.get_model(), message, turn, env).await
+        run_component(&source, agent.model(), message, turn, env).await
     })
 }
 
@@ -244,14 +242,13 @@ fn run_agent_at<'a>(
 struct Turn<'a> {
     system: String,
     history: Vec<Message>,
-    tools: &'a [ToolDefinition],
+    tools: Arc<[ToolDefinition]>,
     dispatcher: &'a dyn Dispatcher,
 }
 
 /// One run of a team leader or an agent: started event, the conversation, the last events.
 async fn run_component(
     source: &EventSource,
-    ids: &RunIds,
     model: Option<&ModelHandle>,
     message: String,
     turn: Turn<'_>,
@@ -261,9 +258,11 @@ async fn run_component(
     env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
     let conversation = match model {
         None => {
-            let kind = if source.team { "team" } else { "agent" };
             Conversation::failed(
-                format!("{kind} '{}' has no model", source.component_id),
+                format!(
+                    "{} '{}' has no model",
+                    source.component.kind, source.component.id
+                ),
                 "configuration_error",
             )
         }
@@ -277,7 +276,7 @@ async fn run_component(
             converse(source, model, messages, turn.tools, turn.dispatcher, env).await
         }
     };
-    finish(source, ids, message, conversation, started, env)
+    finish(source, message, conversation, started, env)
 }
 
 /// How a conversation ended.
@@ -365,12 +364,15 @@ trait Dispatcher: Sync {
 async fn converse(
     source: &EventSource,
     model: &ModelHandle,
-    mut messages: Vec<Message>,
-    tools: &[ToolDefinition],
+    messages: Vec<Message>,
+    tools: Arc<[ToolDefinition]>,
     dispatcher: &dyn Dispatcher,
     env: &RunEnv,
 ) -> Conversation {
     let mut conversation = Conversation::new();
+    // The conversation is shared with each model request instead of copied into it; a model
+    // drops its request when it answers, so the next push does not copy either.
+    let mut messages = Arc::new(messages);
     for _ in 0..MAX_MODEL_TURNS {
         if env.cancel.is_cancelled() {
             return conversation.cancelled();
@@ -382,8 +384,8 @@ async fn converse(
             )
         });
         let request = ModelRequest {
-            messages: messages.clone(),
-            tools: tools.to_vec(),
+            messages: Arc::clone(&messages),
+            tools: Arc::clone(&tools),
         };
         let turn = tokio::select! {
             biased;
@@ -392,7 +394,7 @@ async fn converse(
                 "model_call",
                 model = model.id(),
                 provider = model.provider_label(),
-                run_id = %source.run_id,
+                run_id = source.meta.run_id(),
             )) => turn,
         };
         let (response, time_to_first_token) = match turn {
@@ -423,7 +425,7 @@ async fn converse(
         }
 
         let calls = response.tool_calls;
-        messages.push(Message::assistant_tool_calls(
+        Arc::make_mut(&mut messages).push(Message::assistant_tool_calls(
             response.content,
             calls.clone(),
         ));
@@ -473,7 +475,7 @@ async fn converse(
                 event.tool = Some(execution.clone());
                 event
             });
-            messages.push(Message::tool_result(&call.id, text.clone()));
+            Arc::make_mut(&mut messages).push(Message::tool_result(&call.id, text.clone()));
             conversation.members.extend(dispatched.children);
             if dispatched.is_final_answer && !failed && final_answer.is_none() {
                 final_answer = Some(text);
@@ -550,7 +552,6 @@ fn started_execution(call: &ToolCall) -> ToolExecution {
 /// Turns a conversation into the run's output and emits the run's last events.
 fn finish(
     source: &EventSource,
-    ids: &RunIds,
     message: String,
     conversation: Conversation,
     started: Instant,
@@ -561,11 +562,13 @@ fn finish(
     let model_provider_data = conversation
         .response_id
         .map(|id| serde_json::json!({ "response_id": id }));
+    let meta = &source.meta;
     let mut output = RunOutput {
-        run_id: ids.run_id.to_string(),
-        session_id: ids.session_id.to_string(),
-        parent_run_id: ids.parent_run_id.as_ref().map(|id| id.to_string()),
-        user_id: ids.user_id.clone(),
+        run_id: meta.run_id().to_owned(),
+        component: source.component.clone(),
+        session_id: meta.session_id().to_owned(),
+        parent_run_id: meta.parent_run_id().map(str::to_owned),
+        user_id: meta.user_id().map(str::to_owned),
         content_type: "str".to_owned(),
         model: source.model.as_ref().map(|m| m.to_string()),
         model_provider: source.model_provider.as_ref().map(|p| p.to_string()),
@@ -576,13 +579,8 @@ fn finish(
         },
         ..RunOutput::default()
     };
-    if source.team {
-        output.team_id = Some(source.component_id.to_string());
-        output.team_name = Some(source.component_name.to_string());
+    if source.component.kind == ComponentKind::Team {
         output.member_responses = Some(conversation.members);
-    } else {
-        output.agent_id = Some(source.component_id.to_string());
-        output.agent_name = Some(source.component_name.to_string());
     }
 
     match conversation.ending {
@@ -611,7 +609,7 @@ fn finish(
             message,
             error_type,
         } => {
-            tracing::warn!(run_id = %ids.run_id, error = %message, "run failed");
+            tracing::warn!(run_id = meta.run_id(), error = %message, "run failed");
             let mut event = source.event(EventName::TeamRunError, EventName::RunError);
             event.content = Some(message.clone());
             event.error_type = Some(error_type);
@@ -641,7 +639,7 @@ fn finish(
 /// A leader's tool calls: delegation to members.
 struct TeamDispatcher<'a> {
     team: &'a Team,
-    ids: &'a RunIds,
+    meta: &'a RunMeta,
 }
 
 #[derive(Deserialize)]
@@ -659,7 +657,7 @@ impl Dispatcher for TeamDispatcher<'_> {
     fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
         Box::pin(async move {
             match call.name.as_str() {
-                DELEGATE_ONE if self.team.get_mode() != TeamMode::Broadcast => {
+                DELEGATE_ONE if self.team.mode() != TeamMode::Broadcast => {
                     let args: DelegateOne = match serde_json::from_str(&call.arguments) {
                         Ok(args) => args,
                         Err(error) => {
@@ -670,7 +668,7 @@ impl Dispatcher for TeamDispatcher<'_> {
                     };
                     let Some(member) = self
                         .team
-                        .get_members()
+                        .members()
                         .iter()
                         .find(|m| m.id() == args.member_id)
                     else {
@@ -684,10 +682,10 @@ impl Dispatcher for TeamDispatcher<'_> {
                     Dispatched {
                         result: member_result(&child),
                         children: vec![child],
-                        is_final_answer: self.team.get_mode() == TeamMode::Route,
+                        is_final_answer: self.team.mode() == TeamMode::Route,
                     }
                 }
-                DELEGATE_ALL if self.team.get_mode() == TeamMode::Broadcast => {
+                DELEGATE_ALL if self.team.mode() == TeamMode::Broadcast => {
                     let args: DelegateAll = match serde_json::from_str(&call.arguments) {
                         Ok(args) => args,
                         Err(error) => {
@@ -698,18 +696,14 @@ impl Dispatcher for TeamDispatcher<'_> {
                     };
                     let runs = self
                         .team
-                        .get_members()
+                        .members()
                         .iter()
                         .map(|member| self.run_member(member, args.task.clone(), env));
                     let children = join_all(runs).await;
                     let report = children
                         .iter()
                         .map(|child| {
-                            let name = child
-                                .agent_name
-                                .as_deref()
-                                .or(child.team_name.as_deref())
-                                .unwrap_or("member");
+                            let name = &child.component.name;
                             match member_result(child) {
                                 Ok(text) => format!("{name}: {text}"),
                                 Err(text) => format!("{name} failed: {text}"),
@@ -732,7 +726,7 @@ impl Dispatcher for TeamDispatcher<'_> {
 impl TeamDispatcher<'_> {
     fn member_ids(&self) -> String {
         self.team
-            .get_members()
+            .members()
             .iter()
             .map(Member::id)
             .collect::<Vec<_>>()
@@ -743,17 +737,12 @@ impl TeamDispatcher<'_> {
         match member {
             // Members of this team report at this team's depth, as agno does.
             Member::Agent(agent) => {
-                run_agent_at(agent, task, self.ids.child(self.ids.depth), Vec::new(), env).await
+                let meta = self.meta.child(self.meta.depth());
+                run_agent_at(agent, task, meta, Vec::new(), env).await
             }
             Member::Team(team) => {
-                run_team_at(
-                    team,
-                    task,
-                    self.ids.child(self.ids.depth + 1),
-                    Vec::new(),
-                    env,
-                )
-                .await
+                let meta = self.meta.child(self.meta.depth() + 1);
+                run_team_at(team, task, meta, Vec::new(), env).await
             }
         }
     }
@@ -780,11 +769,11 @@ impl Dispatcher for AgentDispatcher<'_> {
         Box::pin(async move {
             let Some(tool) = self
                 .agent
-                .get_tools()
+                .tools()
                 .iter()
                 .find(|t| t.name() == call.name)
             else {
-                let names: Vec<&str> = self.agent.get_tools().iter().map(|t| t.name()).collect();
+                let names: Vec<&str> = self.agent.tools().iter().map(|t| t.name()).collect();
                 return Dispatched::error(format!(
                     "there is no tool named '{}'; available tools: {}",
                     call.name,

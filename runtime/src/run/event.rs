@@ -5,7 +5,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::meta::RunMeta;
 use super::output::{RunMetrics, RunOutput, ToolExecution};
+use crate::component::{ComponentKind, ComponentRef};
 use crate::model::Usage;
 
 /// The name of an event, as the `event:` line of an SSE frame and the `event` field carry it.
@@ -94,16 +96,11 @@ impl EventName {
     }
 }
 
-/// Who an event is about: a team or an agent run, with its ids.
+/// Who an event is about: the component, the run's ids, and the model it talks to.
 #[derive(Clone, Debug)]
 pub(crate) struct EventSource {
-    pub(crate) team: bool,
-    pub(crate) component_id: Arc<str>,
-    pub(crate) component_name: Arc<str>,
-    pub(crate) run_id: Arc<str>,
-    pub(crate) parent_run_id: Option<Arc<str>>,
-    pub(crate) session_id: Arc<str>,
-    pub(crate) nested_depth: u32,
+    pub(crate) component: ComponentRef,
+    pub(crate) meta: RunMeta,
     pub(crate) model: Option<Arc<str>>,
     pub(crate) model_provider: Option<Arc<str>>,
 }
@@ -115,18 +112,9 @@ pub struct RunEvent {
     pub created_at: i64,
     /// The event's name.
     pub event: EventName,
-    /// Set on team events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub team_id: Option<Arc<str>>,
-    /// Set on team events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub team_name: Option<Arc<str>>,
-    /// Set on agent events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<Arc<str>>,
-    /// Set on agent events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_name: Option<Arc<str>>,
+    /// The team or agent of the run (`team_id`/`team_name` or `agent_id`/`agent_name`).
+    #[serde(flatten)]
+    pub component: ComponentRef,
     /// The run the event belongs to.
     pub run_id: Arc<str>,
     /// For a member's run: the team run that delegated to it.
@@ -208,32 +196,17 @@ impl EventUsage {
 impl EventSource {
     /// A bare event of this source; the caller fills the event's own fields.
     pub(crate) fn event(&self, team_name: EventName, agent_name: EventName) -> RunEvent {
-        let (team_id, team_name_field, agent_id, agent_name_field) = if self.team {
-            (
-                Some(self.component_id.clone()),
-                Some(self.component_name.clone()),
-                None,
-                None,
-            )
-        } else {
-            (
-                None,
-                None,
-                Some(self.component_id.clone()),
-                Some(self.component_name.clone()),
-            )
-        };
         RunEvent {
             created_at: super::now_unix(),
-            event: if self.team { team_name } else { agent_name },
-            team_id,
-            team_name: team_name_field,
-            agent_id,
-            agent_name: agent_name_field,
-            run_id: self.run_id.clone(),
-            parent_run_id: self.parent_run_id.clone(),
-            session_id: self.session_id.clone(),
-            nested_depth: self.nested_depth,
+            event: match self.component.kind {
+                ComponentKind::Team => team_name,
+                ComponentKind::Agent => agent_name,
+            },
+            component: self.component.clone(),
+            run_id: Arc::clone(self.meta.run_id_arc()),
+            parent_run_id: self.meta.parent_run_id_arc().cloned(),
+            session_id: Arc::clone(self.meta.session_id_arc()),
+            nested_depth: self.meta.depth(),
             model: None,
             model_provider: None,
             content: None,

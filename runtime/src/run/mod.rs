@@ -2,10 +2,13 @@
 
 mod engine;
 mod event;
+mod meta;
 mod output;
 mod prompt;
 
+pub(crate) use engine::failed_run;
 pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
+pub use meta::RunMeta;
 pub use event::{EventName, EventUsage, RunEvent};
 pub use output::{
     MetricsDetails, ModelMetrics, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,

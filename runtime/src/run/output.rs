@@ -3,22 +3,44 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::component::ComponentRef;
 use crate::model::Usage;
 
-/// Where a run stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a run stands. Stored as its agno name (`RUNNING`, ...).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum RunStatus {
     /// Accepted, not yet running.
     #[default]
+    #[sea_orm(string_value = "PENDING")]
     Pending,
     /// Running.
+    #[sea_orm(string_value = "RUNNING")]
     Running,
+    /// Stopped until a person answers (human in the loop).
+    #[sea_orm(string_value = "PAUSED")]
+    Paused,
     /// Finished with an answer.
+    #[sea_orm(string_value = "COMPLETED")]
     Completed,
     /// Failed; `content` says why.
+    #[sea_orm(string_value = "ERROR")]
     Error,
     /// Stopped by a cancel request or a client that went away.
+    #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
 
@@ -28,6 +50,7 @@ impl RunStatus {
         match self {
             RunStatus::Pending => "PENDING",
             RunStatus::Running => "RUNNING",
+            RunStatus::Paused => "PAUSED",
             RunStatus::Completed => "COMPLETED",
             RunStatus::Error => "ERROR",
             RunStatus::Cancelled => "CANCELLED",
@@ -155,21 +178,13 @@ pub struct RunInput {
 
 /// The output of a team or agent run: agno's run JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunOutput {
     /// The run's id.
     pub run_id: String,
-    /// Set for a team run.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub team_id: Option<String>,
-    /// Set for a team run.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub team_name: Option<String>,
-    /// Set for an agent run.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub agent_id: Option<String>,
-    /// Set for an agent run.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub agent_name: Option<String>,
+    /// The team or agent that ran (`team_id`/`team_name` or `agent_id`/`agent_name`).
+    #[serde(flatten)]
+    pub component: ComponentRef,
     /// The session.
     pub session_id: String,
     /// For a member run: the team run that delegated to it.

@@ -15,13 +15,13 @@ pub(crate) const DELEGATE_ALL: &str = "delegate_task_to_members";
 
 pub(crate) fn agent_system_prompt(agent: &Agent) -> String {
     let mut prompt = String::new();
-    if let Some(role) = agent.get_role() {
+    if let Some(role) = agent.role() {
         let _ = writeln!(prompt, "Your role: {role}");
     }
-    if let Some(description) = agent.get_description() {
+    if let Some(description) = agent.description() {
         let _ = writeln!(prompt, "{description}");
     }
-    push_instructions(&mut prompt, agent.get_instructions());
+    push_instructions(&mut prompt, agent.instructions());
     if agent.is_markdown() {
         prompt.push_str("\nFormat your answers in markdown.\n");
     }
@@ -33,11 +33,11 @@ pub(crate) fn leader_system_prompt(team: &Team) -> String {
         "You lead the team \"{}\". Answer the user by working with your team members.\n",
         team.name()
     );
-    if let Some(description) = team.get_description() {
+    if let Some(description) = team.description() {
         let _ = writeln!(prompt, "{description}");
     }
     prompt.push_str("\nTeam members:\n");
-    for member in team.get_members() {
+    for member in team.members() {
         let _ = write!(prompt, "- id: {}, name: {}", member.id(), member.name());
         if let Some(role) = member_role(member) {
             let _ = write!(prompt, ", role: {role}");
@@ -45,7 +45,7 @@ pub(crate) fn leader_system_prompt(team: &Team) -> String {
         prompt.push('\n');
     }
     prompt.push('\n');
-    prompt.push_str(match team.get_mode() {
+    prompt.push_str(match team.mode() {
         TeamMode::Coordinate => {
             "Delegate tasks to the members best suited to them with the \
             delegate_task_to_member tool, as often as you need, then write the final answer \
@@ -62,7 +62,7 @@ pub(crate) fn leader_system_prompt(team: &Team) -> String {
             reports.\n"
         }
     });
-    push_instructions(&mut prompt, team.get_instructions());
+    push_instructions(&mut prompt, team.instructions());
     if team.is_markdown() {
         prompt.push_str("\nFormat your answers in markdown.\n");
     }
@@ -71,8 +71,8 @@ pub(crate) fn leader_system_prompt(team: &Team) -> String {
 
 fn member_role(member: &Member) -> Option<&str> {
     match member {
-        Member::Agent(agent) => agent.get_role(),
-        Member::Team(team) => team.get_description(),
+        Member::Agent(agent) => agent.role(),
+        Member::Team(team) => team.description(),
     }
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn delegation_tool(team: &Team) -> ToolDefinition {
         "type": "string",
         "description": "The task, with everything the member needs to carry it out."
     });
-    if team.get_mode() == TeamMode::Broadcast {
+    if team.mode() == TeamMode::Broadcast {
         return ToolDefinition {
             name: DELEGATE_ALL.to_owned(),
             description: "Send one task to every team member at once and get all their answers."
@@ -105,7 +105,7 @@ pub(crate) fn delegation_tool(team: &Team) -> ToolDefinition {
             }),
         };
     }
-    let ids: Vec<&str> = team.get_members().iter().map(Member::id).collect();
+    let ids: Vec<&str> = team.members().iter().map(Member::id).collect();
     ToolDefinition {
         name: DELEGATE_ONE.to_owned(),
         description: "Give a task to one team member and get the member's answer.".to_owned(),

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::component::ComponentKind;
 use crate::context::Trusted;
+use crate::runs::Caller;
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 10;
@@ -276,12 +277,13 @@ impl JwtAuth {
             .get(&self.scopes_claim)
             .map(scope_set)
             .unwrap_or_default();
-        Ok(Caller {
+        let admin = scopes.contains(&self.admin_scope);
+        Ok(Caller::verified(
             user_id,
             session_id,
-            is_admin: scopes.contains(&self.admin_scope),
-            trusted: Trusted::verified(claims, scopes),
-        })
+            Trusted::verified(claims, scopes),
+            admin,
+        ))
     }
 
     fn find_token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, AuthError> {
@@ -342,52 +344,6 @@ fn scope_set(value: &Value) -> BTreeSet<String> {
     }
 }
 
-/// Who is calling, as verified from the token.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The verified user id.
-    pub user_id: Option<String>,
-    /// The session id the token binds, if any.
-    pub session_id: Option<String>,
-    /// Whether the caller holds the admin scope.
-    pub is_admin: bool,
-    /// Claims and scopes.
-    pub trusted: Trusted,
-}
-
-impl Caller {
-    /// Whether the caller may do `action` on `resource` (`teams`, `agents`, `sessions`) with
-    /// the id `id`: `resource:action`, `resource:<id>:action`, `resource:*:action`, or admin.
-    pub fn may(&self, resource: &str, action: &str, id: Option<&str>) -> bool {
-        if self.is_admin {
-            return true;
-        }
-        let scopes = self.trusted.scopes();
-        if scopes.contains(&format!("{resource}:{action}"))
-            || scopes.contains(&format!("{resource}:*:{action}"))
-        {
-            return true;
-        }
-        match id {
-            Some(id) => scopes.contains(&format!("{resource}:{id}:{action}")),
-            None => false,
-        }
-    }
-
-    /// Whether the caller may do `action` on at least one `resource` (for list routes, which
-    /// then show only what the caller may see).
-    pub fn may_any(&self, resource: &str, action: &str) -> bool {
-        self.may(resource, action, None)
-            || self.trusted.scopes().iter().any(|scope| {
-                let mut parts = scope.split(':');
-                parts.next() == Some(resource)
-                    && parts.next().is_some()
-                    && parts.next() == Some(action)
-                    && parts.next().is_none()
-            })
-    }
-}
-
 /// Why a request was not authenticated or authorized.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -435,10 +391,7 @@ pub(crate) struct RouteScope {
 impl RouteScope {
     pub(crate) const fn of(kind: ComponentKind, action: &'static str) -> Self {
         RouteScope {
-            resource: match kind {
-                ComponentKind::Team => "teams",
-                ComponentKind::Agent => "agents",
-            },
+            resource: kind.plural(),
             action,
         }
     }
@@ -471,6 +424,6 @@ pub(crate) async fn authorize(
             return Err(AuthError::MissingScope(needed));
         }
     }
-    request.extensions_mut().insert(Arc::new(caller));
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

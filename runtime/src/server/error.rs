@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::component::ComponentKind;
 use crate::error::FactoryError;
+use crate::runs::RunError;
 
 /// An error answered before a run starts (errors during a run are run events).
 ///
@@ -15,7 +16,7 @@ use crate::error::FactoryError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No component of this kind has that id.
-    #[error("{} not found", kind_label(*.0))]
+    #[error("{} not found", .0.label())]
     NotFound(ComponentKind),
     /// No run with that id is in flight here.
     #[error("run not found")]
@@ -49,12 +50,24 @@ pub enum ApiError {
     /// No session with that id (or none the caller may see).
     #[error("Session not found")]
     SessionNotFound,
+    /// The run's task stopped before it answered.
+    #[error("the run was interrupted; read it back with GET .../runs/{{run_id}}")]
+    Interrupted,
 }
 
-fn kind_label(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::Team => "Team",
-        ComponentKind::Agent => "Agent",
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::UnknownComponent(kind) => ApiError::NotFound(kind),
+            RunError::RunNotFound => ApiError::RunNotFound,
+            RunError::SessionNotFound => ApiError::SessionNotFound,
+            RunError::Invalid(detail) => ApiError::BadBody(detail),
+            RunError::Factory(error) => ApiError::Factory(error),
+            RunError::FactoryTimeout(seconds) => ApiError::FactoryTimeout(seconds),
+            RunError::ShuttingDown => ApiError::ShuttingDown,
+            RunError::Interrupted => ApiError::Interrupted,
+            RunError::Store(error) => ApiError::StoreUnavailable(error),
+        }
     }
 }
 
@@ -73,6 +86,7 @@ impl ApiError {
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
+            ApiError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -89,6 +103,7 @@ impl ApiError {
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::SessionNotFound => "session_not_found",
+            ApiError::Interrupted => "run_interrupted",
         }
     }
 

@@ -9,6 +9,7 @@ mod playground;
 mod runs;
 mod sessions;
 mod state;
+mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,12 +22,12 @@ use axum::serve::ListenerExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::{AuthConfigError, AuthError, Caller, JwtAuth, TokenSource};
+pub use auth::{AuthConfigError, AuthError, JwtAuth, TokenSource};
 pub use body::RunBody;
 pub use error::ApiError;
-pub use runs::encode_event;
 pub use state::ServerConfig;
-pub(crate) use state::{OsState, watch_runs};
+pub(crate) use state::OsState;
+pub use wire::event_frame;
 
 use crate::agent::Agent;
 use crate::component::ComponentKind;
@@ -58,13 +59,13 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     Router::new()
         .route("/health", get(discovery::health))
         .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
-        .route("/teams", guard(get(discovery::list_teams), RouteScope::of(team, "read")))
+        .route("/teams", guard(get(discovery::list_components::<Team>), RouteScope::of(team, "read")))
         .route("/teams/{id}", guard(get(discovery::get_component::<Team>), RouteScope::of(team, "read")))
         .route("/teams/{id}/runs", guard(post(runs::create_run::<Team>), RouteScope::of(team, "run")))
         .route("/teams/{id}/runs", guard(get(runs::list_runs::<Team>), RouteScope::new("sessions", "read")))
         .route("/teams/{id}/runs/{run_id}", guard(get(runs::get_run::<Team>), RouteScope::new("sessions", "read")))
         .route("/teams/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Team>), RouteScope::of(team, "run")))
-        .route("/agents", guard(get(discovery::list_agents), RouteScope::of(agent, "read")))
+        .route("/agents", guard(get(discovery::list_components::<Agent>), RouteScope::of(agent, "read")))
         .route("/agents/{id}", guard(get(discovery::get_component::<Agent>), RouteScope::of(agent, "read")))
         .route("/agents/{id}/runs", guard(post(runs::create_run::<Agent>), RouteScope::of(agent, "run")))
         .route("/agents/{id}/runs", guard(get(runs::list_runs::<Agent>), RouteScope::new("sessions", "read")))
@@ -106,7 +107,7 @@ pub(crate) async fn serve_until(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shutdown = state.shutdown.clone();
+    let shutdown = state.runs.shutdown_token().clone();
     let signal = async move {
         tokio::select! {
             _ = stop => {},
@@ -125,8 +126,8 @@ pub(crate) async fn serve_until(
     axum::serve(listener, router)
         .with_graceful_shutdown(signal)
         .await?;
-    state.tracker.close();
-    if tokio::time::timeout(state.config.shutdown_grace, state.tracker.wait())
+    let in_flight = state.runs.begin_shutdown();
+    if tokio::time::timeout(state.config.shutdown_grace, in_flight.wait())
         .await
         .is_err()
     {

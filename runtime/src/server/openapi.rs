@@ -10,14 +10,14 @@ use crate::component::ComponentKind;
 pub(crate) fn document(state: &OsState) -> Value {
     let mut paths = Map::new();
     for kind in [ComponentKind::Team, ComponentKind::Agent] {
-        let plural = format!("{}s", kind.as_str());
+        let plural = kind.plural();
         paths.insert(
             format!("/{plural}"),
             json!({"get": {"summary": format!("List {plural}"), "responses": {"200": {"description": "The list"}}}}),
         );
     }
     for (kind, id, schema) in components(state) {
-        let plural = format!("{}s", kind.as_str());
+        let plural = kind.plural();
         let factory_input = match schema {
             Some(schema) => json!({
                 "description": "JSON text of the factory's input (an object in a JSON body).",

@@ -6,12 +6,13 @@
 
 pub mod entity;
 mod migration;
+mod rows;
+mod writer;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
     DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -21,10 +22,12 @@ use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::component::ComponentKind;
+use crate::component::{ComponentKind, ComponentRef};
 use crate::model::Message;
-use crate::run::{RunEvent, RunOutput, RunStatus};
+use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{run, session};
+pub use rows::{StoredRun, StoredSession};
+use writer::{MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop};
 
 /// Where sessions and runs are kept. Nothing connects until the OS is built.
 ///
@@ -86,6 +89,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("a stored value is unreadable: {0}")]
     Corrupt(String),
+    /// The run names a session that belongs to another user or component.
+    #[error("the session belongs to someone else")]
+    ForeignSession,
 }
 
 impl From<DbErr> for StoreError {
@@ -101,12 +107,9 @@ pub struct NewRun<'a> {
     pub kind: ComponentKind,
     /// The component's id.
     pub component_id: &'a str,
-    /// The run id.
-    pub run_id: &'a str,
-    /// The session.
-    pub session_id: &'a str,
-    /// The user, if known.
-    pub user_id: Option<&'a str>,
+    /// The run's ids; its session is created if new, and must otherwise belong to the same
+    /// user and component.
+    pub meta: &'a RunMeta,
     /// The message.
     pub input: &'a str,
     /// The validated `factory_input`, when the component is a factory.
@@ -116,12 +119,12 @@ pub struct NewRun<'a> {
 /// Filters and paging of a session listing.
 #[derive(Clone, Debug, Default)]
 pub struct SessionQuery {
-    /// `team` or `agent`.
-    pub session_type: Option<ComponentKind>,
+    /// Team or agent sessions only.
+    pub kind: Option<ComponentKind>,
     /// The component id.
     pub component_id: Option<String>,
-    /// The user id.
-    pub user_id: Option<String>,
+    /// The user id; `Some(None)` means sessions without a user.
+    pub user_id: Option<Option<String>>,
     /// Page number, from 1.
     pub page: u64,
     /// Rows a page.
@@ -136,7 +139,7 @@ pub struct SessionQuery {
 #[derive(Clone, Debug)]
 pub struct SessionPage {
     /// The sessions of this page.
-    pub sessions: Vec<session::Model>,
+    pub sessions: Vec<StoredSession>,
     /// How many sessions match in all.
     pub total: u64,
 }
@@ -251,43 +254,54 @@ impl Store {
         self.conn.get_database_backend()
     }
 
-    /// Records a run as running, creating its session if it is new.
+    /// Records a run as running, creating its session if it is new. Refused with
+    /// [`StoreError::ForeignSession`], writing nothing, when the session exists and belongs to
+    /// another user or component; the check and the write are one transaction.
     pub async fn start_run(&self, new: NewRun<'_>) -> Result<(), StoreError> {
-        let now = now_micros();
-        let session = session::ActiveModel {
-            session_id: Set(new.session_id.to_owned()),
-            session_type: Set(new.kind.as_str().to_owned()),
-            component_id: Set(new.component_id.to_owned()),
-            user_id: Set(new.user_id.map(str::to_owned)),
-            session_name: Set(Some(session_name(new.input))),
-            session_state: Set(json!({})),
-            metadata: Set(json!({})),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let run = run::ActiveModel {
-            run_id: Set(new.run_id.to_owned()),
-            session_id: Set(new.session_id.to_owned()),
-            parent_run_id: Set(None),
-            component_type: Set(new.kind.as_str().to_owned()),
-            component_id: Set(new.component_id.to_owned()),
-            user_id: Set(new.user_id.map(str::to_owned)),
-            status: Set(RunStatus::Running.as_str().to_owned()),
-            factory_input: Set(new.factory_input),
-            input: Set(new.input.to_owned()),
-            output: Set(None),
-            events: Set(None),
-            metrics: Set(None),
-            cancel_requested: Set(false),
-            owner: Set(self.owner.to_string()),
-            heartbeat_at: Set(now),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        self.write(WriteOp::StartRun {
-            session_id: new.session_id.to_owned(),
-            session: Box::new(session),
-            run: Box::new(run),
+        self.write_retrying_alone(|| {
+            let now = now_micros();
+            let meta = new.meta;
+            let user_id = meta.user_id().map(str::to_owned);
+            let session = session::ActiveModel {
+                session_id: Set(meta.session_id().to_owned()),
+                session_type: Set(new.kind),
+                component_id: Set(new.component_id.to_owned()),
+                user_id: Set(user_id.clone()),
+                session_name: Set(Some(session_name(new.input))),
+                session_state: Set(json!({})),
+                metadata: Set(json!({})),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            let run = run::ActiveModel {
+                run_id: Set(meta.run_id().to_owned()),
+                session_id: Set(meta.session_id().to_owned()),
+                parent_run_id: Set(meta.parent_run_id().map(str::to_owned)),
+                component_type: Set(new.kind),
+                component_id: Set(new.component_id.to_owned()),
+                user_id: Set(user_id.clone()),
+                status: Set(RunStatus::Running),
+                factory_input: Set(new.factory_input.clone()),
+                input: Set(new.input.to_owned()),
+                output: Set(None),
+                events: Set(None),
+                metrics: Set(None),
+                cancel_requested: Set(false),
+                owner: Set(self.owner.to_string()),
+                heartbeat_at: Set(now),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            Ok(WriteOp::StartRun {
+                owner: SessionOwner {
+                    session_id: meta.session_id().to_owned(),
+                    kind: new.kind,
+                    component_id: new.component_id.to_owned(),
+                    user_id,
+                },
+                session: Box::new(session),
+                run: Box::new(run),
+            })
         })
         .await
     }
@@ -298,119 +312,128 @@ impl Store {
         output: &RunOutput,
         events: Option<&[Arc<RunEvent>]>,
     ) -> Result<(), StoreError> {
-        let now = now_micros();
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-        let output_json = serde_json::to_value(output).map_err(corrupt)?;
-        let events_json = events
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(corrupt)?;
-        let metrics_json = serde_json::to_value(&output.metrics).map_err(corrupt)?;
-
-        // The run's own row is written as an upsert of the columns that change; its members
-        // are new rows, written whole.
         let mut runs = vec![output];
         collect_members(output, &mut runs);
-        let (mut own_output, mut own_metrics, mut own_events) =
-            (Some(output_json), Some(metrics_json), events_json);
-        let rows = runs
-            .iter()
-            .enumerate()
-            .map(|(index, run)| {
-                let (run_kind, component_id) = match (&run.team_id, &run.agent_id) {
-                    (Some(team), _) => (ComponentKind::Team, team.clone()),
-                    (None, Some(agent)) => (ComponentKind::Agent, agent.clone()),
-                    (None, None) => (ComponentKind::Agent, String::new()),
+        // PostgreSQL's text cannot hold NUL, and a model may still produce one.
+        let scrub = self.backend() == DatabaseBackend::Postgres;
+        let json = |value: Result<Value, serde_json::Error>| {
+            let mut value = value.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if scrub {
+                scrub_nul(&mut value);
+            }
+            Ok::<_, StoreError>(value)
+        };
+        self.write_retrying_alone(|| {
+            let now = now_micros();
+            let mut rows = Vec::with_capacity(runs.len());
+            for (index, run) in runs.iter().enumerate() {
+                let events = match events {
+                    Some(events) if index == 0 => Some(json(serde_json::to_value(events))?),
+                    _ => None,
                 };
-                let (output, metrics, events) = if index == 0 {
-                    (own_output.take(), own_metrics.take(), own_events.take())
+                let input = if scrub {
+                    run.input.input_content.replace('\0', "\u{fffd}")
                 } else {
-                    (
-                        serde_json::to_value(run).ok(),
-                        serde_json::to_value(&run.metrics).ok(),
-                        None,
-                    )
+                    run.input.input_content.clone()
                 };
                 let row = run::ActiveModel {
                     run_id: Set(run.run_id.clone()),
                     session_id: Set(run.session_id.clone()),
                     parent_run_id: Set(run.parent_run_id.clone()),
-                    component_type: Set(run_kind.as_str().to_owned()),
-                    component_id: Set(component_id),
+                    component_type: Set(run.component.kind),
+                    component_id: Set(run.component.id.to_string()),
                     user_id: Set(run.user_id.clone()),
-                    status: Set(run.status.as_str().to_owned()),
+                    status: Set(run.status),
                     factory_input: Set(None),
-                    input: Set(run.input.input_content.clone()),
-                    output: Set(output),
+                    input: Set(input),
+                    output: Set(Some(json(serde_json::to_value(run))?)),
                     events: Set(events),
-                    metrics: Set(metrics),
+                    metrics: Set(Some(json(serde_json::to_value(&run.metrics))?)),
                     cancel_requested: Set(false),
                     owner: Set(self.owner.to_string()),
                     heartbeat_at: Set(now),
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
-                (run.run_id.clone(), row)
-            })
-            .collect();
-        self.write(WriteOp::FinishRun { rows }).await
+                rows.push((run.run_id.clone(), row));
+            }
+            Ok(WriteOp::FinishRun { rows })
+        })
+        .await
     }
 
-    /// Hands a write to the writer task and waits for its commit.
-    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+    /// Hands a write to the writer task and waits for its commit; when its batch was refused,
+    /// sends it again alone, so a bad write fails only itself.
+    async fn write_retrying_alone(
+        &self,
+        op: impl Fn() -> Result<WriteOp, StoreError>,
+    ) -> Result<(), StoreError> {
+        match self.write(op()?, false).await {
+            Err(WriteError::BatchRefused) => match self.write(op()?, true).await {
+                Ok(()) => Ok(()),
+                Err(WriteError::Failed(error)) => Err(error),
+                Err(WriteError::BatchRefused) => Err(StoreError::Closed),
+            },
+            Err(WriteError::Failed(error)) => Err(error),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    async fn write(&self, op: WriteOp, alone: bool) -> Result<(), WriteError> {
         let (done, committed) = oneshot::channel();
         self.writes
-            .send(WriteJob { op, done })
+            .send(WriteJob { op, alone, done })
             .await
-            .map_err(|_| StoreError::Closed)?;
-        committed.await.map_err(|_| StoreError::Closed)?
+            .map_err(|_| WriteError::Failed(StoreError::Closed))?;
+        committed
+            .await
+            .map_err(|_| WriteError::Failed(StoreError::Closed))?
     }
 
-    /// The last `limit` completed exchanges of a session with `component_id`, oldest first, as
-    /// messages for a model's context.
+    /// The last `limit` completed exchanges of a session with one component and one user,
+    /// oldest first, as messages for a model's context.
     pub async fn history(
         &self,
         session_id: &str,
+        kind: ComponentKind,
         component_id: &str,
+        user_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let user = match user_id {
+            Some(user) => run::Column::UserId.eq(user),
+            None => run::Column::UserId.is_null(),
+        };
         let rows = run::Entity::find()
             .filter(run::Column::SessionId.eq(session_id))
+            .filter(run::Column::ComponentType.eq(kind))
             .filter(run::Column::ComponentId.eq(component_id))
+            .filter(user)
             .filter(run::Column::ParentRunId.is_null())
-            .filter(run::Column::Status.eq(RunStatus::Completed.as_str()))
+            .filter(run::Column::Status.eq(RunStatus::Completed))
             .order_by_desc(run::Column::CreatedAt)
             .limit(limit as u64)
             .all(&self.conn)
             .await?;
         let mut messages = Vec::with_capacity(rows.len() * 2);
-        for row in rows.into_iter().rev() {
-            let answer = row
-                .output
-                .as_ref()
-                .and_then(|o| o.get("content"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+        for row in rows::runs(rows)?.into_iter().rev() {
+            let answer = row.answer().unwrap_or_default().to_owned();
             messages.push(Message::user(row.input));
             messages.push(Message::assistant(answer));
         }
         Ok(messages)
     }
 
-    /// One run as agno's run JSON: the stored output when it has ended, a summary while it runs.
-    pub async fn get_run(&self, run_id: &str) -> Result<Option<(run::Model, Value)>, StoreError> {
-        let Some(row) = run::Entity::find_by_id(run_id.to_owned())
+    /// One run, a member run included.
+    pub async fn run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
+        run::Entity::find_by_id(run_id.to_owned())
             .one(&self.conn)
             .await?
-        else {
-            return Ok(None);
-        };
-        let json = run_json(&row);
-        Ok(Some((row, json)))
+            .map(StoredRun::try_from)
+            .transpose()
     }
 
     /// Top-level runs of a component in a session, oldest first.
@@ -419,39 +442,41 @@ impl Store {
         kind: ComponentKind,
         component_id: &str,
         session_id: &str,
-    ) -> Result<Vec<Value>, StoreError> {
+    ) -> Result<Vec<StoredRun>, StoreError> {
         let rows = run::Entity::find()
             .filter(run::Column::SessionId.eq(session_id))
-            .filter(run::Column::ComponentType.eq(kind.as_str()))
+            .filter(run::Column::ComponentType.eq(kind))
             .filter(run::Column::ComponentId.eq(component_id))
             .filter(run::Column::ParentRunId.is_null())
             .order_by_asc(run::Column::CreatedAt)
             .all(&self.conn)
             .await?;
-        Ok(rows.iter().map(run_json).collect())
+        rows::runs(rows)
     }
 
     /// Every run of a session, member runs included, oldest first.
-    pub async fn session_runs(&self, session_id: &str) -> Result<Vec<Value>, StoreError> {
+    pub async fn session_runs(&self, session_id: &str) -> Result<Vec<StoredRun>, StoreError> {
         let rows = run::Entity::find()
             .filter(run::Column::SessionId.eq(session_id))
             .order_by_asc(run::Column::CreatedAt)
             .all(&self.conn)
             .await?;
-        Ok(rows.iter().map(run_json).collect())
+        rows::runs(rows)
     }
 
     /// A page of sessions.
     pub async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
         let mut select = session::Entity::find();
-        if let Some(kind) = query.session_type {
-            select = select.filter(session::Column::SessionType.eq(kind.as_str()));
+        if let Some(kind) = query.kind {
+            select = select.filter(session::Column::SessionType.eq(kind));
         }
         if let Some(component) = &query.component_id {
             select = select.filter(session::Column::ComponentId.eq(component.as_str()));
         }
-        if let Some(user) = &query.user_id {
-            select = select.filter(session::Column::UserId.eq(user.as_str()));
+        match &query.user_id {
+            Some(Some(user)) => select = select.filter(session::Column::UserId.eq(user.as_str())),
+            Some(None) => select = select.filter(session::Column::UserId.is_null()),
+            None => {}
         }
         let column = if query.by_created {
             session::Column::CreatedAt
@@ -467,17 +492,18 @@ impl Store {
         let paginator = select.paginate(&self.conn, limit);
         let total = paginator.num_items().await?;
         let sessions = paginator.fetch_page(query.page.max(1) - 1).await?;
-        Ok(SessionPage { sessions, total })
+        Ok(SessionPage {
+            sessions: sessions.into_iter().map(StoredSession::from).collect(),
+            total,
+        })
     }
 
     /// One session.
-    pub async fn get_session(
-        &self,
-        session_id: &str,
-    ) -> Result<Option<session::Model>, StoreError> {
+    pub async fn session(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
         Ok(session::Entity::find_by_id(session_id.to_owned())
             .one(&self.conn)
-            .await?)
+            .await?
+            .map(StoredSession::from))
     }
 
     /// Deletes a session and its runs; deleting what is not there is not an error.
@@ -499,7 +525,7 @@ impl Store {
         let result = run::Entity::update_many()
             .col_expr(run::Column::CancelRequested, Expr::value(true))
             .filter(run::Column::RunId.eq(run_id))
-            .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+            .filter(run::Column::Status.eq(RunStatus::Running))
             .exec(&self.writer)
             .await?;
         Ok(result.rows_affected > 0)
@@ -532,29 +558,20 @@ impl Store {
     /// interrupted: their process stopped without finishing them.
     pub async fn mark_interrupted(&self, stale_before: i64) -> Result<u64, StoreError> {
         let stale = run::Entity::find()
-            .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+            .filter(run::Column::Status.eq(RunStatus::Running))
             .filter(run::Column::HeartbeatAt.lt(stale_before))
             .all(&self.conn)
             .await?;
         let mut count = 0;
-        for row in stale {
-            let mut output = run_json(&row);
-            let message = "Run interrupted: the server stopped while it was running";
-            output["status"] = json!(RunStatus::Error.as_str());
-            output["content"] = json!(message);
-            output["events"] = json!([{
-                "event": if row.component_type == "team" { "TeamRunError" } else { "RunError" },
-                "run_id": row.run_id,
-                "session_id": row.session_id,
-                "content": message,
-                "error_type": "interrupted",
-            }]);
+        for row in rows::runs(stale)? {
+            let output = serde_json::to_value(interrupted_output(&row))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let result = run::Entity::update_many()
-                .col_expr(run::Column::Status, Expr::value(RunStatus::Error.as_str()))
+                .col_expr(run::Column::Status, Expr::value(RunStatus::Error))
                 .col_expr(run::Column::Output, Expr::value(output))
                 .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
                 .filter(run::Column::RunId.eq(row.run_id.as_str()))
-                .filter(run::Column::Status.eq(RunStatus::Running.as_str()))
+                .filter(run::Column::Status.eq(RunStatus::Running))
                 .exec(&self.writer)
                 .await?;
             count += result.rows_affected;
@@ -568,51 +585,39 @@ impl Store {
     }
 }
 
-/// One write of the run lifecycle, prepared by the caller so the writer only executes it.
-enum WriteOp {
-    /// A run begins: its session (created by its first run) and its row.
-    StartRun {
-        session_id: String,
-        session: Box<session::ActiveModel>,
-        run: Box<run::ActiveModel>,
-    },
-    /// A run ended: its row, then one row per member run, keyed by run id.
-    FinishRun {
-        rows: Vec<(String, run::ActiveModel)>,
-    },
-}
-
-/// A write and who waits for its commit.
-struct WriteJob {
-    op: WriteOp,
-    done: oneshot::Sender<Result<(), StoreError>>,
-}
-
-/// The most writes committed together.
-const MAX_BATCH: usize = 256;
-
-/// Commits writes in batches: under load, one transaction carries every write that arrived
-/// while the previous one committed (group commit), so the database sees far fewer commits
-/// than runs. If a batch fails, every write in it reports the failure; callers retry (a
-/// finished run is retried until stored) or answer 503 (a run that could not start).
-async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJob>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (ops, waiters): (Vec<WriteOp>, Vec<_>) =
-            batch.drain(..).map(|job| (job.op, job.done)).unzip();
-        match commit(&writer, ops).await {
-            Ok(()) => {
-                for done in waiters {
-                    let _ = done.send(Ok(()));
-                }
-            }
-            Err(error) => {
-                let message = error.to_string();
-                for done in waiters {
-                    let _ = done.send(Err(StoreError::Unavailable(DbErr::Custom(message.clone()))));
-                }
-            }
-        }
+/// The output of a run whose process stopped while it ran: an error, with agno's error event.
+fn interrupted_output(row: &StoredRun) -> RunOutput {
+    const MESSAGE: &str = "Run interrupted: the server stopped while it was running";
+    let component = ComponentRef {
+        kind: row.kind,
+        id: Arc::from(row.component_id.as_str()),
+        name: Arc::from(row.component_id.as_str()),
+    };
+    let event = json!({
+        "event": match row.kind {
+            ComponentKind::Team => EventName::TeamRunError,
+            ComponentKind::Agent => EventName::RunError,
+        }.as_str(),
+        "run_id": row.run_id,
+        "session_id": row.session_id,
+        "content": MESSAGE,
+        "error_type": "interrupted",
+    });
+    RunOutput {
+        run_id: row.run_id.clone(),
+        component,
+        session_id: row.session_id.clone(),
+        parent_run_id: row.parent_run_id.clone(),
+        user_id: row.user_id.clone(),
+        content: MESSAGE.to_owned(),
+        content_type: "str".to_owned(),
+        created_at: row.created_at / 1_000_000,
+        status: RunStatus::Error,
+        input: crate::run::RunInput {
+            input_content: row.input.clone(),
+        },
+        events: Some(vec![event]),
+        ..RunOutput::default()
     }
 }
 
@@ -636,84 +641,13 @@ async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<Write
     }
 }
 
-/// Commits `ops` in one transaction of at most three statements, however many runs they
-/// carry: one upsert of sessions, one insert of started runs, one upsert of finished runs.
-async fn commit(writer: &DatabaseConnection, ops: Vec<WriteOp>) -> Result<(), DbErr> {
-    let mut session_ids = std::collections::HashSet::new();
-    let mut sessions = Vec::new();
-    let mut started = Vec::new();
-    // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
-    let mut finished: HashMap<String, run::ActiveModel> = HashMap::new();
-    for op in ops {
-        match op {
-            WriteOp::StartRun {
-                session_id,
-                session,
-                run,
-            } => {
-                if session_ids.insert(session_id) {
-                    sessions.push(*session);
-                }
-                started.push(*run);
-            }
-            WriteOp::FinishRun { rows } => finished.extend(rows),
-        }
-    }
-    let txn = writer.begin().await?;
-    if !sessions.is_empty() {
-        session::Entity::insert_many(sessions)
-            .on_conflict(
-                OnConflict::column(session::Column::SessionId)
-                    .update_column(session::Column::UpdatedAt)
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    if !started.is_empty() {
-        run::Entity::insert_many(started)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    if !finished.is_empty() {
-        run::Entity::insert_many(finished.into_values())
-            .on_conflict(
-                OnConflict::column(run::Column::RunId)
-                    .update_columns([
-                        run::Column::Status,
-                        run::Column::Output,
-                        run::Column::Events,
-                        run::Column::Metrics,
-                        run::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await
-}
-
-/// The stored output, or for a run still going, the fields known so far.
-fn run_json(row: &run::Model) -> Value {
-    match &row.output {
-        Some(output) => output.clone(),
-        None => {
-            let id_field = if row.component_type == "team" {
-                "team_id"
-            } else {
-                "agent_id"
-            };
-            json!({
-                "run_id": row.run_id,
-                id_field: row.component_id,
-                "session_id": row.session_id,
-                "user_id": row.user_id,
-                "status": row.status,
-                "input": {"input_content": row.input},
-                "created_at": row.created_at / 1_000_000,
-            })
-        }
+/// Replaces NUL characters in every string of `value`.
+fn scrub_nul(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('\0') => *text = text.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(scrub_nul),
+        Value::Object(fields) => fields.values_mut().for_each(scrub_nul),
+        _ => {}
     }
 }
 

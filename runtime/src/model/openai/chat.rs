@@ -76,13 +76,13 @@ impl OpenAIChat {
     fn build_request(&self, request: ModelRequest, stream: bool) -> CreateChatCompletionRequest {
         let tools: Vec<ChatCompletionTools> = request
             .tools
-            .into_iter()
+            .iter()
             .map(|tool| {
                 ChatCompletionTools::Function(ChatCompletionTool {
                     function: FunctionObject {
-                        name: tool.name,
-                        description: Some(tool.description),
-                        parameters: Some(tool.parameters),
+                        name: tool.name.clone(),
+                        description: Some(tool.description.clone()),
+                        parameters: Some(tool.parameters.clone()),
                         strict: None,
                     },
                 })
@@ -90,7 +90,7 @@ impl OpenAIChat {
             .collect();
         CreateChatCompletionRequest {
             model: self.id.clone(),
-            messages: request.messages.into_iter().map(chat_message).collect(),
+            messages: request.messages.iter().map(chat_message).collect(),
             tools: (!tools.is_empty()).then_some(tools),
             stream: stream.then_some(true),
             // Without this a stream carries no token counts.
@@ -105,34 +105,34 @@ impl OpenAIChat {
 
 /// One message in Chat Completions form: tool calls on the assistant message, results as
 /// `tool` messages naming the call they answer.
-fn chat_message(message: Message) -> ChatCompletionRequestMessage {
+fn chat_message(message: &Message) -> ChatCompletionRequestMessage {
+    let content = message.content.clone();
     match message.role {
         Role::System => ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-            content: ChatCompletionRequestSystemMessageContent::Text(message.content),
+            content: ChatCompletionRequestSystemMessageContent::Text(content),
             name: None,
         }),
         Role::User => ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-            content: ChatCompletionRequestUserMessageContent::Text(message.content),
+            content: ChatCompletionRequestUserMessageContent::Text(content),
             name: None,
         }),
         Role::Assistant => {
             let tool_calls: Vec<ChatCompletionMessageToolCalls> = message
                 .tool_calls
-                .into_iter()
+                .iter()
                 .map(|call| {
                     ChatCompletionMessageToolCalls::Function(ChatCompletionMessageToolCall {
-                        id: call.id,
+                        id: call.id.clone(),
                         function: FunctionCall {
-                            name: call.name,
-                            arguments: call.arguments,
+                            name: call.name.clone(),
+                            arguments: call.arguments.clone(),
                         },
                     })
                 })
                 .collect();
             // A turn that only calls tools has no content; some servers refuse `""` there.
-            let content = (!message.content.is_empty()).then_some(
-                ChatCompletionRequestAssistantMessageContent::Text(message.content),
-            );
+            let content = (!content.is_empty())
+                .then_some(ChatCompletionRequestAssistantMessageContent::Text(content));
             ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
                 content,
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
@@ -140,8 +140,8 @@ fn chat_message(message: Message) -> ChatCompletionRequestMessage {
             })
         }
         Role::Tool => ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
-            content: ChatCompletionRequestToolMessageContent::Text(message.content),
-            tool_call_id: message.tool_call_id.unwrap_or_default(),
+            content: ChatCompletionRequestToolMessageContent::Text(content),
+            tool_call_id: message.tool_call_id.clone().unwrap_or_default(),
         }),
     }
 }

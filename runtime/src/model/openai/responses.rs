@@ -73,12 +73,12 @@ impl OpenAIResponses {
     fn build_request(&self, request: ModelRequest, stream: bool) -> CreateResponse {
         let tools: Vec<Tool> = request
             .tools
-            .into_iter()
+            .iter()
             .map(|tool| {
                 Tool::Function(FunctionTool {
-                    name: tool.name,
-                    description: Some(tool.description),
-                    parameters: Some(tool.parameters),
+                    name: tool.name.clone(),
+                    description: Some(tool.description.clone()),
+                    parameters: Some(tool.parameters.clone()),
                     // Schemas from user types are not always strict-mode compatible.
                     strict: Some(false),
                     ..Default::default()
@@ -87,7 +87,7 @@ impl OpenAIResponses {
             .collect();
         CreateResponse {
             model: Some(self.id.clone()),
-            input: InputParam::Items(input_items(request.messages)),
+            input: InputParam::Items(input_items(&request.messages)),
             tools: (!tools.is_empty()).then_some(tools),
             stream: stream.then_some(true),
             // agentos keeps the conversation itself; nothing needs to live at the provider.
@@ -99,7 +99,7 @@ impl OpenAIResponses {
 
 /// The conversation as Responses input items: messages as messages, tool calls as
 /// `function_call` items and their results as `function_call_output` items.
-fn input_items(messages: Vec<Message>) -> Vec<InputItem> {
+fn input_items(messages: &[Message]) -> Vec<InputItem> {
     let mut items = Vec::with_capacity(messages.len());
     for message in messages {
         match message.role {
@@ -109,17 +109,17 @@ fn input_items(messages: Vec<Message>) -> Vec<InputItem> {
                 } else {
                     InputRole::User
                 };
-                items.push(easy_message(role, message.content));
+                items.push(easy_message(role, message.content.clone()));
             }
             Role::Assistant => {
                 if !message.content.is_empty() {
-                    items.push(easy_message(InputRole::Assistant, message.content));
+                    items.push(easy_message(InputRole::Assistant, message.content.clone()));
                 }
-                for call in message.tool_calls {
+                for call in &message.tool_calls {
                     items.push(InputItem::Item(Item::FunctionCall(FunctionToolCall {
-                        arguments: call.arguments,
-                        call_id: call.id,
-                        name: call.name,
+                        arguments: call.arguments.clone(),
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
                         ..Default::default()
                     })));
                 }
@@ -127,8 +127,8 @@ fn input_items(messages: Vec<Message>) -> Vec<InputItem> {
             Role::Tool => {
                 items.push(InputItem::Item(Item::FunctionCallOutput(
                     FunctionCallOutputItemParam {
-                        call_id: message.tool_call_id,
-                        output: FunctionCallOutput::Text(message.content),
+                        call_id: message.tool_call_id.clone(),
+                        output: FunctionCallOutput::Text(message.content.clone()),
                         id: None,
                         status: None,
                         name: None,

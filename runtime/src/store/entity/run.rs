@@ -3,6 +3,9 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::component::ComponentKind;
+use crate::run::RunStatus;
+
 /// A run.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "agentos_runs")]
@@ -14,14 +17,14 @@ pub struct Model {
     pub session_id: String,
     /// For a member run: the run that delegated to it.
     pub parent_run_id: Option<String>,
-    /// `team` or `agent`.
-    pub component_type: String,
+    /// Team or agent.
+    pub component_type: ComponentKind,
     /// The team or agent id.
     pub component_id: String,
     /// The user, if known.
     pub user_id: Option<String>,
-    /// `RUNNING`, `COMPLETED`, `ERROR`, `CANCELLED`.
-    pub status: String,
+    /// Where the run stands.
+    pub status: RunStatus,
     /// The validated `factory_input`, so the run can be replayed with the same input.
     pub factory_input: Option<Json>,
     /// The message.

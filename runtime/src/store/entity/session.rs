@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::component::ComponentKind;
+
 /// A session: the conversation a run belongs to.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "agentos_sessions")]
@@ -9,8 +11,8 @@ pub struct Model {
     /// The session id.
     #[sea_orm(primary_key, auto_increment = false)]
     pub session_id: String,
-    /// `team` or `agent`.
-    pub session_type: String,
+    /// The kind of component the session was created for.
+    pub session_type: ComponentKind,
     /// The team or agent id.
     pub component_id: String,
     /// The user, if known.

@@ -1,0 +1,121 @@
+//! `RunMeta`: who a run belongs to and where it sits, built once per run and shared by the
+//! factory's context, the engine, its events, and the store.
+
+use std::sync::Arc;
+
+use crate::context::{Identity, new_id};
+
+/// The ids of one run: its own, its session's, its user's, and its place in a tree of runs
+/// (a member run has the team run as parent, one level deeper for a nested team).
+///
+/// Cheap to clone: the ids are shared.
+///
+/// ```
+/// use agentos_runtime::Identity;
+/// use agentos_runtime::run::RunMeta;
+///
+/// let meta = RunMeta::new(Some("sess-1".into()), Identity::Asserted("ada".into()));
+/// assert_eq!(meta.session_id(), "sess-1");
+/// assert_eq!(meta.user_id(), Some("ada"));
+/// assert_eq!(meta.depth(), 0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunMeta {
+    run_id: Arc<str>,
+    session_id: Arc<str>,
+    identity: Identity,
+    parent_run_id: Option<Arc<str>>,
+    depth: u32,
+}
+
+impl RunMeta {
+    /// A top-level run with a fresh id, in `session_id` (a fresh session when `None`).
+    pub fn new(session_id: Option<String>, identity: Identity) -> Self {
+        RunMeta {
+            run_id: Arc::from(new_id()),
+            session_id: Arc::from(session_id.unwrap_or_else(new_id)),
+            identity,
+            parent_run_id: None,
+            depth: 0,
+        }
+    }
+
+    /// A top-level run with the ids a test chooses.
+    #[cfg(feature = "testing")]
+    pub fn for_test(run_id: &str, session_id: &str, identity: Identity) -> Self {
+        RunMeta {
+            run_id: Arc::from(run_id),
+            session_id: Arc::from(session_id),
+            identity,
+            parent_run_id: None,
+            depth: 0,
+        }
+    }
+
+    /// A member's run: the same session and user, a fresh id, this run as parent.
+    pub(crate) fn child(&self, depth: u32) -> Self {
+        RunMeta {
+            run_id: Arc::from(new_id()),
+            session_id: Arc::clone(&self.session_id),
+            identity: self.identity.clone(),
+            parent_run_id: Some(Arc::clone(&self.run_id)),
+            depth,
+        }
+    }
+
+    /// The same run for another user (for tests of factories).
+    #[cfg(feature = "testing")]
+    pub(crate) fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The same run in another session (for tests of factories).
+    #[cfg(feature = "testing")]
+    pub(crate) fn with_session(mut self, session_id: String) -> Self {
+        self.session_id = Arc::from(session_id);
+        self
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The session the run belongs to.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Who the run is for, with the provenance of the id.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The user id, verified or asserted.
+    pub fn user_id(&self) -> Option<&str> {
+        self.identity.user_id()
+    }
+
+    /// For a member run: the run that delegated to it.
+    pub fn parent_run_id(&self) -> Option<&str> {
+        self.parent_run_id.as_deref()
+    }
+
+    /// How deep in nested teams the run is (0 for the top-level run and its direct members).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    pub(crate) fn run_id_arc(&self) -> &Arc<str> {
+        &self.run_id
+    }
+
+    pub(crate) fn session_id_arc(&self) -> &Arc<str> {
+        &self.session_id
+    }
+
+    pub(crate) fn parent_run_id_arc(&self) -> Option<&Arc<str>> {
+        self.parent_run_id.as_ref()
+    }
+}

@@ -1,0 +1,198 @@
+//! The run service: one owner for a run's life, between the HTTP layer and the engine and
+//! store.
+//!
+//! ```text
+//! server (extract, call, shape)  ->  RunService  ->  resolve -> run engine
+//!                                        |                         |
+//!                                        +------> store <----------+
+//! ```
+//!
+//! Every route goes through it, so every route applies the same rules: a session belongs to
+//! the user and the component it was created for, and a foreign session, run or history is
+//! answered as if it did not exist; nothing the store cannot hold gets past the edge; a run is
+//! stored when it starts and when it ends, however it ends (a panic included), and is
+//! registered for cancellation exactly as long as its task lives.
+
+mod caller;
+mod limits;
+mod reads;
+mod registry;
+mod start;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use caller::Caller;
+pub use limits::MAX_ID_BYTES;
+pub use reads::Cancelled;
+pub(crate) use registry::RunRegistry;
+pub use start::{RunAnswer, RunAsk, RunEvents};
+pub(crate) use watch::watch_runs;
+
+use crate::agent::Agent;
+use crate::component::{Component, ComponentKind, HistorySettings};
+use crate::error::FactoryError;
+use crate::model::ModelHandle;
+use crate::os::Components;
+use crate::resolve::Resolver;
+use crate::run::{RunEnv, RunOutput, RunRequest, run_agent, run_team};
+use crate::store::{Store, StoreError};
+use crate::team::Team;
+
+/// Why the run service refused a request or could not answer it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No component of this kind has that id.
+    #[error("{} not found", .0.label())]
+    UnknownComponent(ComponentKind),
+    /// No such run, or not one the caller may see.
+    #[error("run not found")]
+    RunNotFound,
+    /// No such session, or not one the caller may use.
+    #[error("Session not found")]
+    SessionNotFound,
+    /// A value the store could not hold or that breaks a rule of the API.
+    #[error("{0}")]
+    Invalid(String),
+    /// The factory refused or failed.
+    #[error(transparent)]
+    Factory(#[from] FactoryError),
+    /// The factory did not return within the configured bound.
+    #[error("the factory did not finish within {0} s")]
+    FactoryTimeout(u64),
+    /// The server is shutting down and takes no new runs.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The run's task was stopped before it could answer (the runtime is going away).
+    #[error("the run was interrupted")]
+    Interrupted,
+    /// The store did not answer.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RunError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // Told apart from absence nowhere: a foreign session is answered as a missing one.
+            StoreError::ForeignSession => RunError::SessionNotFound,
+            other => RunError::Store(other),
+        }
+    }
+}
+
+/// What the service needs of a component kind: where its resolvers are, and how to run it.
+pub(crate) trait Runnable: Component {
+    fn resolvers(components: &Components) -> &[Resolver<Self>];
+    fn history(&self) -> HistorySettings;
+    fn model(&self) -> Option<&ModelHandle>;
+    fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
+}
+
+impl Runnable for Team {
+    fn resolvers(components: &Components) -> &[Resolver<Self>] {
+        &components.teams
+    }
+
+    fn history(&self) -> HistorySettings {
+        Team::history(self)
+    }
+
+    fn model(&self) -> Option<&ModelHandle> {
+        Team::model(self)
+    }
+
+    fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
+        Box::pin(run_team(self, request, env))
+    }
+}
+
+impl Runnable for Agent {
+    fn resolvers(components: &Components) -> &[Resolver<Self>] {
+        &components.agents
+    }
+
+    fn history(&self) -> HistorySettings {
+        Agent::history(self)
+    }
+
+    fn model(&self) -> Option<&ModelHandle> {
+        Agent::model(self)
+    }
+
+    fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
+        Box::pin(run_agent(self, request, env))
+    }
+}
+
+/// The run service of one [`crate::AgentOs`].
+pub(crate) struct RunService {
+    components: Arc<Components>,
+    store: Store,
+    registry: Arc<RunRegistry>,
+    /// Every run's task, so shutdown can wait for them.
+    tracker: TaskTracker,
+    /// Cancelled when the server begins to shut down: no new runs.
+    shutdown: CancellationToken,
+    factory_timeout: Duration,
+}
+
+impl RunService {
+    pub(crate) fn new(
+        components: Arc<Components>,
+        store: Store,
+        factory_timeout: Duration,
+    ) -> Self {
+        RunService {
+            components,
+            store,
+            registry: Arc::default(),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            factory_timeout,
+        }
+    }
+
+    pub(crate) fn components(&self) -> &Components {
+        &self.components
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<RunRegistry> {
+        &self.registry
+    }
+
+    /// Stops taking runs and returns what to wait on for the ones in flight.
+    pub(crate) fn begin_shutdown(&self) -> &TaskTracker {
+        self.shutdown.cancel();
+        self.tracker.close();
+        &self.tracker
+    }
+
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    fn resolver<C: Runnable>(&self, id: &str) -> Result<&Resolver<C>, RunError> {
+        C::resolvers(&self.components)
+            .iter()
+            .find(|r| r.info().id == id)
+            .ok_or(RunError::UnknownComponent(C::KIND))
+    }
+
+    /// Whether a component of `kind` is served under `id`.
+    pub(crate) fn serves(&self, kind: ComponentKind, id: &str) -> bool {
+        match kind {
+            ComponentKind::Team => self.resolver::<Team>(id).is_ok(),
+            ComponentKind::Agent => self.resolver::<Agent>(id).is_ok(),
+        }
+    }
+}

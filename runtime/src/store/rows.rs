@@ -1,0 +1,127 @@
+//! What the store returns: typed rows. The HTTP layer turns them into agno's JSON shapes
+//! (`server/wire.rs`); nothing here knows those shapes.
+
+use serde_json::Value;
+
+use super::StoreError;
+use super::entity::{run, session};
+use crate::component::ComponentKind;
+use crate::run::{RunOutput, RunStatus};
+
+/// A stored session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSession {
+    /// The session id.
+    pub session_id: String,
+    /// The kind of component the session belongs to.
+    pub kind: ComponentKind,
+    /// The id of that component.
+    pub component_id: String,
+    /// The user who owns it, if any.
+    pub user_id: Option<String>,
+    /// Its name (the first message, unless renamed).
+    pub name: Option<String>,
+    /// State a component keeps across runs.
+    pub state: Value,
+    /// Free-form metadata.
+    pub metadata: Value,
+    /// Unix microseconds.
+    pub created_at: i64,
+    /// Unix microseconds.
+    pub updated_at: i64,
+}
+
+impl StoredSession {
+    /// Whether the session belongs to `user_id` and the component `kind`/`component_id`.
+    pub fn is_owned_by(&self, kind: ComponentKind, component_id: &str, user_id: Option<&str>) -> bool {
+        self.kind == kind && self.component_id == component_id && self.user_id.as_deref() == user_id
+    }
+}
+
+impl From<session::Model> for StoredSession {
+    fn from(row: session::Model) -> Self {
+        StoredSession {
+            session_id: row.session_id,
+            kind: row.session_type,
+            component_id: row.component_id,
+            user_id: row.user_id,
+            name: row.session_name,
+            state: row.session_state,
+            metadata: row.metadata,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// A stored run: a top-level run or a member run.
+#[derive(Clone, Debug)]
+pub struct StoredRun {
+    /// The run id.
+    pub run_id: String,
+    /// The session.
+    pub session_id: String,
+    /// For a member run: the run that delegated to it.
+    pub parent_run_id: Option<String>,
+    /// Team or agent.
+    pub kind: ComponentKind,
+    /// The component's id.
+    pub component_id: String,
+    /// The user, if known.
+    pub user_id: Option<String>,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// The validated `factory_input` of a factory's run.
+    pub factory_input: Option<Value>,
+    /// The message.
+    pub input: String,
+    /// The whole output, once the run has ended.
+    pub output: Option<RunOutput>,
+    /// Unix microseconds.
+    pub created_at: i64,
+    /// Unix microseconds.
+    pub updated_at: i64,
+}
+
+impl StoredRun {
+    /// The answer of a completed run.
+    pub fn answer(&self) -> Option<&str> {
+        match (&self.output, self.status) {
+            (Some(output), RunStatus::Completed) => Some(&output.content),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<run::Model> for StoredRun {
+    type Error = StoreError;
+
+    fn try_from(row: run::Model) -> Result<Self, StoreError> {
+        let output = row
+            .output
+            .map(serde_json::from_value::<RunOutput>)
+            .transpose()
+            .map_err(|error| {
+                StoreError::Corrupt(format!("the output of run {}: {error}", row.run_id))
+            })?;
+        Ok(StoredRun {
+            run_id: row.run_id,
+            session_id: row.session_id,
+            parent_run_id: row.parent_run_id,
+            kind: row.component_type,
+            component_id: row.component_id,
+            user_id: row.user_id,
+            status: row.status,
+            factory_input: row.factory_input,
+            input: row.input,
+            output,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Converts rows, failing on the first unreadable one.
+pub(super) fn runs(rows: Vec<run::Model>) -> Result<Vec<StoredRun>, StoreError> {
+    rows.into_iter().map(StoredRun::try_from).collect()
+}
