@@ -39,7 +39,9 @@ fn support_team(ctx: RequestContext<TeamConfig>) -> Team {
     if ctx.input.include_reviewer {
         members.push(Agent::new("Reviewer").with_model(model.clone()));
     }
-    Team::new("Support Team").with_model(model).with_members(members)
+    Team::new("Support Team")
+        .with_model(model)
+        .with_members(members)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

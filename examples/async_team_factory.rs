@@ -53,7 +53,9 @@ async fn async_support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
                 .with_instruction(format!("You serve tenant {tenant}."))
         })
         .collect();
-    Ok(Team::new("Support Team").with_model(model).with_members(members))
+    Ok(Team::new("Support Team")
+        .with_model(model)
+        .with_members(members))
 }
 
 #[tokio::main]

@@ -5,47 +5,18 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use agentos::model::{Model, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+use agentos::model::{ModelError, ScriptedModel};
 use agentos::prelude::*;
 use agentos::server::JwtAuth;
 use agentos::store::{NewRun, Store};
 use agentos::{ComponentKind, RunMeta, TestModel};
-use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::db::TestDb;
-use support::{TestServer, builder, client, form, sleepy_team};
-
-/// A test model that keeps every request it answers.
-#[derive(Default)]
-struct Recorder {
-    requests: Mutex<Vec<ModelRequest>>,
-    inner: TestModel,
-}
-
-impl Model for Recorder {
-    fn id(&self) -> &str {
-        "recorder"
-    }
-    fn provider(&self) -> &str {
-        "Test"
-    }
-    fn complete(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelResponse, ModelError>> {
-        let answer = self.inner.respond(&request);
-        self.requests.lock().unwrap().push(request);
-        Box::pin(std::future::ready(Ok(answer)))
-    }
-}
-
-fn historian(recorder: &Arc<Recorder>) -> Agent {
-    Agent::new("Historian")
-        .with_model(recorder.clone() as Arc<dyn Model>)
-        .with_add_history_to_context(true)
-        .with_num_history_runs(10)
-}
+use support::{Recorder, TestServer, builder, client, form, historian, sleepy_team};
 
 async fn post(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = client()
@@ -219,13 +190,7 @@ async fn sessions_and_runs_can_be_listed_read_and_deleted() {
     )
     .await;
     let configured_id = configured[0]["run_id"].as_str().unwrap();
-    let row = server
-        .os
-        .store()
-        .run(configured_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = server.os.store().run(configured_id).await.unwrap().unwrap();
     assert_eq!(row.factory_input, Some(json!({"include_reviewer": true})));
 
     for _ in 0..2 {

@@ -53,14 +53,16 @@ fn model(upstream: &Upstream) -> ModelHandle {
 #[team_factory(id = "support-team", input = Upstream)]
 fn support_team(ctx: RequestContext<Upstream>) -> Team {
     let model = model(&ctx.input);
-    Team::new("Support Team").with_model(model.clone()).with_members([
-        Agent::new("Billing Agent")
-            .with_role("Handle billing inquiries")
-            .with_model(model.clone()),
-        Agent::new("Tech Support Agent")
-            .with_role("Handle technical issues")
-            .with_model(model),
-    ])
+    Team::new("Support Team")
+        .with_model(model.clone())
+        .with_members([
+            Agent::new("Billing Agent")
+                .with_role("Handle billing inquiries")
+                .with_model(model.clone()),
+            Agent::new("Tech Support Agent")
+                .with_role("Handle technical issues")
+                .with_model(model),
+        ])
 }
 
 async fn build(mock: &MockOpenAi, chat: bool, extra: Value) -> Team {

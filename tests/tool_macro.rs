@@ -132,6 +132,8 @@ async fn a_sync_tool_returns_json_or_text() {
 
 #[test]
 fn a_tool_attaches_to_an_agent() {
-    let agent = Agent::new("Librarian").with_tool(list_documents).with_tool(add);
+    let agent = Agent::new("Librarian")
+        .with_tool(list_documents)
+        .with_tool(add);
     let _ = agent;
 }

@@ -155,3 +155,12 @@ impl fmt::Display for ValidationErrors {
         f.write_str(&self.detail)
     }
 }
+
+/// The text of a panic's payload, for the log only: it never reaches a client.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}

@@ -40,8 +40,6 @@ pub use model::{
 };
 pub use os::{AgentOs, AgentOsBuilder, BuildError, Registration, is_valid_id};
 pub use resolve::{RawInput, Resolver};
-pub use run::{
-    RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, run_agent, run_team,
-};
+pub use run::{RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, run_agent, run_team};
 pub use team::{Member, Team, TeamMode};
 pub use tool::{IntoTool, Tool, ToolError, ToolFunction};

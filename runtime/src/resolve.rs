@@ -189,11 +189,6 @@ impl<F: Factory> ErasedFactory<F::Output> for F {
 
 /// A panic inside a factory: the message is logged, the client gets a plain internal error.
 pub(crate) fn factory_panicked(panic: Box<dyn Any + Send>) -> FactoryError {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    tracing::error!(panic = %message, "factory panicked");
+    tracing::error!(panic = %crate::error::panic_message(&*panic), "factory panicked");
     FactoryError::internal("factory panicked")
 }

@@ -31,14 +31,16 @@ fn request(message: &str) -> RunRequest {
 }
 
 fn support_team(model: impl agentos_runtime::IntoModel + Clone) -> Team {
-    Team::new("Support Team").with_model(model.clone()).with_members([
-        Agent::new("Billing Agent")
-            .with_role("Billing questions")
-            .with_model(model.clone()),
-        Agent::new("Tech Support Agent")
-            .with_role("Technical questions")
-            .with_model(model),
-    ])
+    Team::new("Support Team")
+        .with_model(model.clone())
+        .with_members([
+            Agent::new("Billing Agent")
+                .with_role("Billing questions")
+                .with_model(model.clone()),
+            Agent::new("Tech Support Agent")
+                .with_role("Technical questions")
+                .with_model(model),
+        ])
 }
 
 async fn collect(env_events: mpsc::UnboundedReceiver<Arc<RunEvent>>) -> Vec<Arc<RunEvent>> {
@@ -304,7 +306,9 @@ async fn nested_teams_run_their_own_members() {
     let inner = Team::new("Research")
         .with_model(model.clone())
         .with_members([Agent::new("Researcher").with_model(model.clone())]);
-    let outer = Team::new("Company").with_model(model.clone()).with_members([inner]);
+    let outer = Team::new("Company")
+        .with_model(model.clone())
+        .with_members([inner]);
     let output = run_team(&outer, &request("study this"), &RunEnv::new()).await;
 
     assert_eq!(output.status, RunStatus::Completed);
@@ -419,7 +423,9 @@ impl ToolFunction for Lookup {
 
 #[tokio::test]
 async fn the_test_model_calls_each_tool_and_answers_from_the_result() {
-    let agent = Agent::new("Clerk").with_model(TestModel::new()).with_tool(Lookup);
+    let agent = Agent::new("Clerk")
+        .with_model(TestModel::new())
+        .with_tool(Lookup);
     let output = run_agent(&agent, &request("where is my order"), &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed);
     assert_eq!(output.tools.len(), 1);

@@ -60,6 +60,13 @@ impl TestDb {
     pub fn db(&self) -> Db {
         self.db.clone()
     }
+
+    /// For PostgreSQL: the admin URL and the name of the test's database.
+    pub fn postgres_names(&self) -> Option<(&str, &str)> {
+        self.postgres
+            .as_ref()
+            .map(|(admin, name)| (admin.as_str(), name.as_str()))
+    }
 }
 
 impl Drop for TestDb {

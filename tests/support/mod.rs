@@ -287,3 +287,64 @@ pub fn sleepy_team(name: &str, delay: Duration) -> Team {
         .with_model(Sleepy(delay))
         .with_members([Agent::new("Worker").with_model(Sleepy(delay))])
 }
+
+/// A test model that keeps every request it answers.
+#[derive(Default)]
+pub struct Recorder {
+    pub requests: std::sync::Mutex<Vec<agentos::model::ModelRequest>>,
+    inner: TestModel,
+}
+
+impl agentos::model::Model for Recorder {
+    fn id(&self) -> &str {
+        "recorder"
+    }
+
+    fn provider(&self) -> &str {
+        "Test"
+    }
+
+    fn complete(
+        &self,
+        request: agentos::model::ModelRequest,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<agentos::model::ModelResponse, agentos::model::ModelError>,
+    > {
+        let answer = self.inner.respond(&request);
+        self.requests.lock().unwrap().push(request);
+        Box::pin(std::future::ready(Ok(answer)))
+    }
+}
+
+impl Recorder {
+    /// Every message text the model was ever sent, joined.
+    pub fn everything_seen(&self) -> String {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.messages.iter().map(|m| m.content.clone()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// An agent that sees its session's history, on a recording model.
+pub fn historian(recorder: &std::sync::Arc<Recorder>) -> Agent {
+    Agent::new("Historian")
+        .with_model(recorder.clone() as std::sync::Arc<dyn agentos::model::Model>)
+        .with_add_history_to_context(true)
+        .with_num_history_runs(10)
+}
+
+/// An HS256 token for `sub` with `scopes`, valid for a long time.
+pub fn token(secret: &[u8], sub: &str, scopes: Value) -> String {
+    let claims = serde_json::json!({"sub": sub, "scopes": scopes, "exp": 4_000_000_000u64});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("token")
+}

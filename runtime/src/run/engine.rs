@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::event::{EventName, EventSource, EventUsage, RunEvent};
+use super::meta::RunMeta;
 use super::output::{RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics};
 use super::prompt::{self, DELEGATE_ALL, DELEGATE_ONE};
 use super::{now_unix, now_unix_f64};
 use crate::agent::Agent;
-use super::meta::RunMeta;
 use crate::component::{ComponentKind, ComponentRef};
 use crate::model::{
     Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, ToolCall,
@@ -168,7 +168,13 @@ pub(crate) fn failed_run(
         "the run failed because of an internal error".to_owned(),
         "internal_error",
     );
-    finish(&source, request.message.clone(), conversation, Instant::now(), env)
+    finish(
+        &source,
+        request.message.clone(),
+        conversation,
+        Instant::now(),
+        env,
+    )
 }
 
 /// The source of a component's events.
@@ -199,7 +205,13 @@ fn run_team_at<'a>(
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let source = source(ComponentKind::Team, team.id(), team.name(), &meta, team.model());
+        let source = source(
+            ComponentKind::Team,
+            team.id(),
+            team.name(),
+            &meta,
+            team.model(),
+        );
         let system = prompt::leader_system_prompt(team);
         let tools: Arc<[ToolDefinition]> = Arc::new([prompt::delegation_tool(team)]);
         let dispatcher = TeamDispatcher { team, meta: &meta };
@@ -221,7 +233,13 @@ fn run_agent_at<'a>(
     env: &'a RunEnv,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
-        let source = source(ComponentKind::Agent, agent.id(), agent.name(), &meta, agent.model());
+        let source = source(
+            ComponentKind::Agent,
+            agent.id(),
+            agent.name(),
+            &meta,
+            agent.model(),
+        );
         let system = prompt::agent_system_prompt(agent);
         let tools: Arc<[ToolDefinition]> = agent
             .tools()
@@ -257,15 +275,13 @@ async fn run_component(
     let started = Instant::now();
     env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
     let conversation = match model {
-        None => {
-            Conversation::failed(
-                format!(
-                    "{} '{}' has no model",
-                    source.component.kind, source.component.id
-                ),
-                "configuration_error",
-            )
-        }
+        None => Conversation::failed(
+            format!(
+                "{} '{}' has no model",
+                source.component.kind, source.component.id
+            ),
+            "configuration_error",
+        ),
         Some(model) => {
             let mut messages = Vec::with_capacity(turn.history.len() + 2);
             if !turn.system.is_empty() {
@@ -767,12 +783,7 @@ struct AgentDispatcher<'a> {
 impl Dispatcher for AgentDispatcher<'_> {
     fn dispatch<'a>(&'a self, call: &'a ToolCall, _env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
         Box::pin(async move {
-            let Some(tool) = self
-                .agent
-                .tools()
-                .iter()
-                .find(|t| t.name() == call.name)
-            else {
+            let Some(tool) = self.agent.tools().iter().find(|t| t.name() == call.name) else {
                 let names: Vec<&str> = self.agent.tools().iter().map(|t| t.name()).collect();
                 return Dispatched::error(format!(
                     "there is no tool named '{}'; available tools: {}",

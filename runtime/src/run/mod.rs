@@ -8,8 +8,8 @@ mod prompt;
 
 pub(crate) use engine::failed_run;
 pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
-pub use meta::RunMeta;
 pub use event::{EventName, EventUsage, RunEvent};
+pub use meta::RunMeta;
 pub use output::{
     MetricsDetails, ModelMetrics, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
     ToolMetrics,

@@ -14,11 +14,7 @@ pub(crate) struct RunRegistry {
 
 impl RunRegistry {
     /// Registers `run_id` with the token that cancels it, until the guard is dropped.
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        run_id: &str,
-        token: CancellationToken,
-    ) -> Registered {
+    pub(crate) fn register(self: &Arc<Self>, run_id: &str, token: CancellationToken) -> Registered {
         self.lock().insert(run_id.to_owned(), token);
         Registered {
             registry: Arc::clone(self),

@@ -207,7 +207,7 @@ impl RunService {
                 let output = match ran {
                     Ok(output) => output,
                     Err(panic) => {
-                        tracing::error!(panic = %panic_message(&*panic), "run panicked");
+                        tracing::error!(panic = %crate::error::panic_message(&*panic), "run panicked");
                         failed_run(
                             C::KIND,
                             component.id(),
@@ -226,15 +226,6 @@ impl RunService {
             .instrument(span),
         )
     }
-}
-
-/// The text of a panic, for the log only.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
 /// Stores a finished run, retrying while the database is away: a run that happened is not

@@ -14,7 +14,12 @@ use crate::resolve::Resolver;
 use crate::runs::{Caller, Runnable};
 
 /// Whether the caller may see `id` (always, when route scopes are not checked).
-fn visible(state: &OsState, caller: &Option<Extension<Caller>>, kind: ComponentKind, id: &str) -> bool {
+fn visible(
+    state: &OsState,
+    caller: &Option<Extension<Caller>>,
+    kind: ComponentKind,
+    id: &str,
+) -> bool {
     match (state.auth.as_ref(), caller) {
         (Some(auth), Some(Extension(caller))) if auth.checks_route_scopes() => {
             caller.may(kind.plural(), "read", Some(id))

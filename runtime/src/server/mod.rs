@@ -25,8 +25,8 @@ use tower_http::trace::TraceLayer;
 pub use auth::{AuthConfigError, AuthError, JwtAuth, TokenSource};
 pub use body::RunBody;
 pub use error::ApiError;
-pub use state::ServerConfig;
 pub(crate) use state::OsState;
+pub use state::ServerConfig;
 pub use wire::event_frame;
 
 use crate::agent::Agent;

@@ -58,9 +58,9 @@ pub(crate) async fn create_run<C: Runnable>(
         )
             .into_response(),
         RunAnswer::Stream(events) => {
-            let frames = events.enumerate().map(|(index, event)| {
-                Ok::<_, Infallible>(wire::event_frame(&event, index as u64))
-            });
+            let frames = events
+                .enumerate()
+                .map(|(index, event)| Ok::<_, Infallible>(wire::event_frame(&event, index as u64)));
             Sse::new(frames)
                 .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
                 .into_response()

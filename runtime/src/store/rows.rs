@@ -33,7 +33,12 @@ pub struct StoredSession {
 
 impl StoredSession {
     /// Whether the session belongs to `user_id` and the component `kind`/`component_id`.
-    pub fn is_owned_by(&self, kind: ComponentKind, component_id: &str, user_id: Option<&str>) -> bool {
+    pub fn is_owned_by(
+        &self,
+        kind: ComponentKind,
+        component_id: &str,
+        user_id: Option<&str>,
+    ) -> bool {
         self.kind == kind && self.component_id == component_id && self.user_id.as_deref() == user_id
     }
 }

@@ -182,9 +182,13 @@ async fn commit(
                 .collect();
         let mut accepted = Vec::with_capacity(starts.len());
         for (index, owner, run) in starts {
-            let matches = owners.get(&owner.session_id).is_some_and(|(kind, component, user)| {
-                *kind == owner.kind && *component == owner.component_id && *user == owner.user_id
-            });
+            let matches = owners
+                .get(&owner.session_id)
+                .is_some_and(|(kind, component, user)| {
+                    *kind == owner.kind
+                        && *component == owner.component_id
+                        && *user == owner.user_id
+                });
             if matches {
                 accepted.push(run);
             } else {
