@@ -12,7 +12,7 @@ use agentos::model::{ModelError, ScriptedModel};
 use agentos::prelude::*;
 use agentos::server::JwtAuth;
 use agentos::store::{NewRun, Store};
-use agentos::{ComponentKind, RunMeta, TestModel};
+use agentos::{ComponentKind, RunMeta, RunStatus, TestModel};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::db::TestDb;
@@ -433,6 +433,9 @@ async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_nex
                 meta: &meta,
                 input: "in flight when the power went",
                 factory_input: None,
+                status: RunStatus::Running,
+                reject_if_busy: false,
+                idempotency: None,
             })
             .await
             .unwrap();

@@ -53,6 +53,15 @@ pub enum ApiError {
     /// The run's task stopped before it answered.
     #[error("the run was interrupted; read it back with GET .../runs/{{run_id}}")]
     Interrupted,
+    /// Another run of the session is in progress and the strategy is `reject`.
+    #[error("another run of this session is in progress")]
+    SessionBusy,
+    /// The idempotency key was used with another request.
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    /// The run finished but its end could not be stored.
+    #[error("the run finished but could not be recorded; read it back later as run {0}")]
+    NotRecorded(String),
 }
 
 impl From<RunError> for ApiError {
@@ -66,6 +75,9 @@ impl From<RunError> for ApiError {
             RunError::FactoryTimeout(seconds) => ApiError::FactoryTimeout(seconds),
             RunError::ShuttingDown => ApiError::ShuttingDown,
             RunError::Interrupted => ApiError::Interrupted,
+            RunError::SessionBusy => ApiError::SessionBusy,
+            RunError::KeyReused => ApiError::KeyReused,
+            RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
         }
     }
@@ -87,6 +99,9 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
             ApiError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SessionBusy => StatusCode::CONFLICT,
+            ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -104,6 +119,9 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::SessionNotFound => "session_not_found",
             ApiError::Interrupted => "run_interrupted",
+            ApiError::SessionBusy => "session_busy",
+            ApiError::KeyReused => "idempotency_key_reused",
+            ApiError::NotRecorded(_) => "run_not_recorded",
         }
     }
 
