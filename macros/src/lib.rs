@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+mod attr;
 mod errors;
 mod factory;
 mod respan;
@@ -104,8 +105,9 @@ use proc_macro::TokenStream;
 /// defined so the rest of the crate does not report more errors:
 ///
 /// - missing `id`; `id`, `name` or `description` not a string literal; an `id` that is not a
-///   slug or is longer than 64 characters; `scopes` not an array of string literals; an unknown
-///   or repeated key; `blocking` on an `async fn`;
+///   slug or is longer than 64 characters (the rule of `agentos_core::check_id`); `scopes` not
+///   an array of string literals; an unknown or repeated key; a value given to `blocking`;
+///   `blocking` on an `async fn`;
 /// - the attribute on something other than a function; a `self` parameter, generics, a `where`
 ///   clause, more than one parameter, `unsafe`, `extern`, no return type;
 /// - an `input` type missing `Deserialize`, `Validate` or `JsonSchema` (reported at `input = T`);
@@ -200,7 +202,9 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Errors
 ///
-/// Compile errors at the offending token: the attribute on something other than a function,
+/// Compile errors at the offending token: an unknown or repeated key (the message lists the
+/// valid keys, and names the likely one for a misspelling); the attribute on something other
+/// than a function,
 /// a `self` parameter, generics, a pattern instead of a parameter name (`(a, b): (u8, u8)`), a
 /// parameter type that is not `Deserialize`/`JsonSchema`, a return type that is neither
 /// `Serialize` nor a `Result` of one, a non-`Send` future.

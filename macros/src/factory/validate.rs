@@ -10,7 +10,8 @@ use syn::{FnArg, ItemFn, Path, ReturnType, Type};
 use agentos_core::{IdError, MAX_ID_LEN, check_id, slugify};
 
 use super::Kind;
-use super::args::{FactoryArgs, StrArg};
+use super::args::FactoryArgs;
+use crate::attr::StrArg;
 use crate::errors::Errors;
 
 /// A factory whose arguments and function passed every syntactic check.
@@ -51,7 +52,7 @@ pub fn validate(
             }
         }
         // Given, but not as a string literal: already reported.
-        None if args.seen.iter().any(|key| key == "id") => {}
+        None if args.id_written => {}
         None => fail(syn::Error::new(
             Span::call_site(),
             format!(

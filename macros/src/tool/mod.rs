@@ -12,7 +12,7 @@ use crate::errors::{Errors, describe_item};
 /// Expands `#[tool(args)]` on `item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let krate = parse::parse_args(args, &mut errors);
+    let args = parse::parse_args(args, &mut errors);
 
     let func: ItemFn = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(func)) => func,
@@ -27,14 +27,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => return item,
     };
 
-    let tool = parse::validate(&func, krate.clone(), &mut errors);
+    let tool = parse::validate(&func, &args, &mut errors);
     match (tool, errors.is_empty()) {
         (Some(tool), true) => expand::tool(&tool),
         _ if func.sig.receiver().is_some() => with_errors(item, errors),
-        _ => with_errors(
-            expand::fallback(&func, &parse::krate_or_default(krate)),
-            errors,
-        ),
+        _ => with_errors(expand::fallback(&func, &args.krate()), errors),
     }
 }
 

@@ -1,11 +1,17 @@
-//! Parsing and validation of a `#[tool]` function.
+//! Parsing and validation of a `#[tool]` function and of its arguments.
 
 use proc_macro2::TokenStream;
-use syn::ext::IdentExt;
-use syn::parse::{ParseStream, Parser};
-use syn::{Attribute, FnArg, Ident, ItemFn, LitStr, Pat, Path, ReturnType, Token, Type};
+use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
+use crate::attr::{self, keep_first};
 use crate::errors::Errors;
+
+attr::keys! {
+    /// The keys `#[tool]` takes.
+    enum Key {
+        Crate(syn::token::Crate) = "crate",
+    }
+}
 
 /// One parameter: a field of the arguments struct.
 pub struct Param {
@@ -23,46 +29,31 @@ pub struct Tool {
     pub output: Option<Type>,
 }
 
-pub fn krate_or_default(krate: Option<Path>) -> Path {
-    krate.unwrap_or_else(|| syn::parse_quote!(::agentos))
+/// The arguments of `#[tool(...)]`, as written.
+#[derive(Default)]
+pub struct ToolArgs {
+    pub krate: Option<Path>,
 }
 
-/// `#[tool]` or `#[tool(crate = path)]`.
-pub fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<Path> {
-    let mut krate = None;
-    let parser = |input: ParseStream| {
-        while !input.is_empty() {
-            let key = Ident::parse_any(input)?;
-            if key != "crate" {
-                errors.push(syn::Error::new(
-                    key.span(),
-                    format!("unknown key `{key}`; `#[tool]` only takes `crate = path`"),
-                ));
-                while !input.is_empty() && !input.peek(Token![,]) {
-                    input.parse::<proc_macro2::TokenTree>()?;
-                }
-            } else {
-                input.parse::<Token![=]>()?;
-                let path = if input.peek(LitStr) {
-                    input.parse::<LitStr>()?.parse::<Path>()?
-                } else {
-                    Path::parse_mod_style(input)?
-                };
-                if krate.replace(path).is_some() {
-                    errors.push(syn::Error::new(key.span(), "duplicate key `crate`"));
-                }
-            }
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
+impl ToolArgs {
+    /// The path of the `agentos` crate: `crate = path`, or `::agentos`.
+    pub fn krate(&self) -> Path {
+        self.krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::agentos))
+    }
+}
+
+/// Parses `#[tool(...)]`'s arguments, pushing every mistake into `errors`.
+pub fn parse_args(args: TokenStream, errors: &mut Errors) -> ToolArgs {
+    let mut parsed = ToolArgs::default();
+    attr::parse(args, errors, |key: Key, input, errors| {
+        match key {
+            Key::Crate(_) => keep_first(&mut parsed.krate, attr::path_value(input, key, errors)?),
         }
         Ok(())
-    };
-    if let Err(error) = parser.parse2(args) {
-        errors.push(error);
-    }
-    krate
+    });
+    parsed
 }
 
 fn is_doc(attr: &Attribute) -> bool {
@@ -70,7 +61,7 @@ fn is_doc(attr: &Attribute) -> bool {
 }
 
 /// Checks the function; pushes every mistake into `errors`.
-pub fn validate(func: &ItemFn, krate: Option<Path>, errors: &mut Errors) -> Option<Tool> {
+pub fn validate(func: &ItemFn, args: &ToolArgs, errors: &mut Errors) -> Option<Tool> {
     let mut ok = true;
     let mut fail = |error: syn::Error| {
         ok = false;
@@ -139,7 +130,7 @@ pub fn validate(func: &ItemFn, krate: Option<Path>, errors: &mut Errors) -> Opti
         ReturnType::Default => None,
     };
     Some(Tool {
-        krate: krate_or_default(krate),
+        krate: args.krate(),
         func: func.clone(),
         params,
         output,
