@@ -135,3 +135,42 @@ fn a_tool_attaches_to_an_agent() {
     let agent = Agent::new("Librarian").tool(list_documents).tool(add);
     let _ = agent;
 }
+
+/// Names the type of a value.
+#[tool]
+fn r#type(
+    /// The value to look at.
+    r#for: String,
+    r#in: Option<String>,
+) -> String {
+    match r#in {
+        Some(place) => format!("{for_} in {place}: string", for_ = r#for),
+        None => format!("{}: string", r#for),
+    }
+}
+
+#[tokio::test]
+async fn raw_identifiers_are_named_without_their_prefix() {
+    let definition = r#type.definition();
+    assert_eq!(definition.name, "type");
+    let parameters = &definition.parameters;
+    assert_eq!(
+        parameters["properties"]["for"]["description"],
+        "The value to look at."
+    );
+    assert!(parameters["properties"].get("in").is_some());
+    assert!(parameters["properties"].get("r#for").is_none());
+    assert_eq!(parameters["required"], json!(["for"]));
+
+    assert_eq!(r#type.call(json!({"for": "x"})).await.unwrap(), "x: string");
+    assert_eq!(
+        r#type.call(json!({"for": "x", "in": "y"})).await.unwrap(),
+        "x in y: string"
+    );
+    // The model only ever sees `for`; the Rust spelling is not an alias of it.
+    let error = r#type.call(json!({"r#for": "x"})).await.unwrap_err();
+    assert!(
+        matches!(&error, ToolError::InvalidArguments { tool, .. } if tool == "type"),
+        "{error:?}"
+    );
+}

@@ -196,6 +196,9 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Arguments that do not fit the schema give `ToolError::InvalidArguments` (the model sees
 /// the message and can retry); they never panic.
 ///
+/// A raw identifier loses its `r#` in what the model sees: `fn r#type(r#for: String)` is the
+/// tool `type` with the argument `for`.
+///
 /// # Arguments
 ///
 /// `crate = path` where the `agentos` crate is, as for [`macro@team_factory`].

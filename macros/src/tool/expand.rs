@@ -74,7 +74,7 @@ pub fn tool(tool: &Tool) -> TokenStream {
     let krate: &Path = &tool.krate;
     let private = quote!(#krate::__private);
     let ident = &tool.func.sig.ident;
-    let name = ident.to_string();
+    let name = &tool.name;
     let description = doc_text(&tool.func.attrs);
     let inner = inner_ident();
     let args_struct = Ident::new("__AgentosToolArgs", Span::call_site());
@@ -82,15 +82,21 @@ pub fn tool(tool: &Tool) -> TokenStream {
     let schemars_crate = path_string(&quote!(#private::schemars));
 
     let fields = tool.params.iter().map(|param| {
-        let name = &param.name;
+        let ident = &param.ident;
         let ty = &param.ty;
         let docs = &param.docs;
-        quote!(#(#docs)* #name: #ty)
+        // serde names a field `r#for` "for" already; saying so keeps the schema and the
+        // deserializer agreeing whatever the derives do with raw identifiers.
+        let rename = ident.to_string().starts_with("r#").then(|| {
+            let name = &param.name;
+            quote!(#[serde(rename = #name)])
+        });
+        quote!(#(#docs)* #rename #ident: #ty)
     });
     let arguments = Ident::new("__agentos_arguments", Span::call_site());
     let values = tool.params.iter().map(|param| {
-        let name = &param.name;
-        quote!(#arguments.#name)
+        let ident = &param.ident;
+        quote!(#arguments.#ident)
     });
     let call = quote!(Self::#inner(#(#values),*));
     let call = if tool.func.sig.asyncness.is_some() {

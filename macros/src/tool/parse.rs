@@ -1,6 +1,7 @@
 //! Parsing and validation of a `#[tool]` function and of its arguments.
 
 use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
 use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
 use crate::attr::{self, keep_first};
@@ -15,7 +16,10 @@ attr::keys! {
 
 /// One parameter: a field of the arguments struct.
 pub struct Param {
-    pub name: Ident,
+    /// The identifier as written, `r#for` included: the field of the arguments struct.
+    pub ident: Ident,
+    /// The name the model sees and sends, `for` for `r#for`.
+    pub name: String,
     pub ty: Type,
     pub docs: Vec<Attribute>,
 }
@@ -24,6 +28,8 @@ pub struct Param {
 pub struct Tool {
     pub krate: Path,
     pub func: ItemFn,
+    /// The tool's name, the function's without `r#`.
+    pub name: String,
     pub params: Vec<Param>,
     /// The return type, `None` for `()`.
     pub output: Option<Type>,
@@ -109,7 +115,8 @@ pub fn validate(func: &ItemFn, args: &ToolArgs, errors: &mut Errors) -> Option<T
             FnArg::Typed(typed) => match &*typed.pat {
                 Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
                     params.push(Param {
-                        name: pat.ident.clone(),
+                        ident: pat.ident.clone(),
+                        name: pat.ident.unraw().to_string(),
                         ty: (*typed.ty).clone(),
                         docs: typed.attrs.iter().filter(|a| is_doc(a)).cloned().collect(),
                     })
@@ -132,6 +139,7 @@ pub fn validate(func: &ItemFn, args: &ToolArgs, errors: &mut Errors) -> Option<T
     Some(Tool {
         krate: args.krate(),
         func: func.clone(),
+        name: sig.ident.unraw().to_string(),
         params,
         output,
     })
