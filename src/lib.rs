@@ -134,7 +134,7 @@ pub mod prelude {
 pub mod __private {
     pub use agentos_runtime::private::*;
     pub use agentos_runtime::{
-        Agent, Factory, FactoryError, FactoryInfo, Registration, RequestContext, Team,
+        Agent, Factory, FactoryError, FactoryInfo, PauseFor, Registration, RequestContext, Team,
     };
     pub use garde;
     pub use schemars;

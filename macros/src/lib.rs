@@ -190,6 +190,7 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///                                                  // description: the fn's doc comment,
 ///                                                  // parameters: JSON Schema of the arguments
 ///     fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>>;
+///     fn pause_for(&self) -> Option<PauseFor>;     // only with one of the keys below
 /// }
 /// ```
 ///
@@ -201,16 +202,41 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Arguments
 ///
-/// `crate = path` where the `agentos` crate is, as for [`macro@team_factory`].
+/// ```text
+/// #[tool(key, ...)]
+///
+/// requires_confirmation           A flag: a person approves each call before the tool runs.
+/// requires_user_input = ["a", ..] These parameters are filled in by a person, not the model.
+///                                 Each must be a parameter of the function; the argument
+///                                 schema stays as it is.
+/// external_execution              A flag: the client runs the tool and sends back its result.
+/// crate = path                    Where the `agentos` crate is, as for `team_factory`.
+/// ```
+///
+/// At most one of the first three. Each sets what `ToolFunction::pause_for` returns
+/// (`PauseFor::Confirmation`, `PauseFor::UserInput { fields }`, `PauseFor::ExternalExecution`;
+/// `None` without them): the attribute declares what a call waits for, and the runtime reads it
+/// from `Tool::pause_for`.
+///
+/// ```ignore
+/// /// Sends an email; the person chooses who gets it.
+/// #[tool(requires_user_input = ["to"])]
+/// async fn send_email(to: Option<String>, body: String) -> String {
+///     format!("sent to {}", to.unwrap_or_default())
+/// }
+/// ```
 ///
 /// # Errors
 ///
 /// Compile errors at the offending token: an unknown or repeated key (the message lists the
-/// valid keys, and names the likely one for a misspelling); the attribute on something other
-/// than a function,
-/// a `self` parameter, generics, a pattern instead of a parameter name (`(a, b): (u8, u8)`), a
-/// parameter type that is not `Deserialize`/`JsonSchema`, a return type that is neither
-/// `Serialize` nor a `Result` of one, a non-`Send` future.
+/// valid keys, and names the likely one for a misspelling); a value given to a flag;
+/// `requires_user_input` that is not an array of string literals, is empty, or names something
+/// that is not a parameter (the message lists the parameters) or a parameter twice; two of
+/// `requires_confirmation`, `requires_user_input` and `external_execution` together; the
+/// attribute on something other than a function, a `self` parameter, generics, a pattern
+/// instead of a parameter name (`(a, b): (u8, u8)`), a parameter type that is not
+/// `Deserialize`/`JsonSchema`, a return type that is neither `Serialize` nor a `Result` of
+/// one, a non-`Send` future.
 #[proc_macro_attribute]
 pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     tool::expand(args.into(), item.into()).into()

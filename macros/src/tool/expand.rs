@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Ident, ItemFn, Path, Visibility};
 
-use super::parse::{Tool, strip_param_docs};
+use super::parse::{Pause, Tool, strip_param_docs};
 use crate::respan::respan;
 
 fn inner_ident() -> Ident {
@@ -118,6 +118,22 @@ pub fn tool(tool: &Tool) -> TokenStream {
         }
     };
     let tool_type = tool_type(&tool.func);
+    let pause_for = tool.pause.as_ref().map(|pause| {
+        let pause = match pause {
+            Pause::Confirmation => quote!(#private::PauseFor::Confirmation),
+            Pause::UserInput(fields) => quote! {
+                #private::PauseFor::UserInput {
+                    fields: ::std::vec![#(::std::string::String::from(#fields)),*],
+                }
+            },
+            Pause::ExternalExecution => quote!(#private::PauseFor::ExternalExecution),
+        };
+        quote! {
+            fn pause_for(&self) -> ::core::option::Option<#private::PauseFor> {
+                ::core::option::Option::Some(#pause)
+            }
+        }
+    });
 
     quote! {
         #tool_type
@@ -139,6 +155,8 @@ pub fn tool(tool: &Tool) -> TokenStream {
                         parameters: #private::tool_parameters::<#args_struct>(),
                     }
                 }
+
+                #pause_for
 
                 fn call(
                     &self,

@@ -12,9 +12,19 @@ use crate::errors::{Errors, describe_item};
 /// Expands `#[tool(args)]` on `item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = parse::parse_args(args, &mut errors);
+    let parsed = syn::parse2::<Item>(item.clone());
+    // Read before the arguments only to quote a real parameter in their messages.
+    let example_field = match &parsed {
+        Ok(Item::Fn(func)) => parse::first_param_name(func),
+        _ => None,
+    };
+    let args = parse::parse_args(
+        args,
+        example_field.as_deref().unwrap_or("field"),
+        &mut errors,
+    );
 
-    let func: ItemFn = match syn::parse2::<Item>(item.clone()) {
+    let func: ItemFn = match parsed {
         Ok(Item::Fn(func)) => func,
         Ok(other) => {
             let (what, span) = describe_item(&other);
