@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreateSessionsAndRuns),
             Box::new(CreateEventsAndIdempotencyKeys),
+            Box::new(AddPausedState),
         ]
     }
 
@@ -251,6 +252,48 @@ impl MigrationTrait for CreateEventsAndIdempotencyKeys {
             .await?;
         manager
             .drop_table(Table::drop().table(AgentosRunEvents::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosRunsPaused {
+    #[sea_orm(iden = "agentos_runs")]
+    Table,
+    PausedState,
+}
+
+/// What a paused run needs to go on (its conversation and the calls it waits on), stored with
+/// it so any replica, or the same one after a restart, can continue it.
+struct AddPausedState;
+
+impl MigrationName for AddPausedState {
+    fn name(&self) -> &str {
+        "m3_paused_state"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPausedState {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AgentosRunsPaused::Table)
+                    .add_column(text_null(AgentosRunsPaused::PausedState))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AgentosRunsPaused::Table)
+                    .drop_column(AgentosRunsPaused::PausedState)
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -344,6 +344,7 @@ impl Store {
                 cancel_requested: Set(false),
                 owner: Set(self.owner.to_string()),
                 heartbeat_at: Set(now),
+                paused_state: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             };
@@ -420,6 +421,7 @@ impl Store {
                     cancel_requested: Set(false),
                     owner: Set(self.owner.to_string()),
                     heartbeat_at: Set(now),
+                    paused_state: Set(paused_state(run)?),
                     created_at: Set(now),
                     updated_at: Set(now),
                 };
@@ -516,6 +518,23 @@ impl Store {
             .all(&self.conn)
             .await?;
         rows::runs(rows)
+    }
+
+    /// Takes a paused run to continue it: true when it was paused and is now this process's
+    /// to run, false when it was not paused (or another request took it first).
+    pub async fn claim_paused(&self, run_id: &str) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let result = run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(RunStatus::Running))
+            .col_expr(run::Column::Owner, Expr::value(self.owner.to_string()))
+            .col_expr(run::Column::HeartbeatAt, Expr::value(now))
+            .col_expr(run::Column::CancelRequested, Expr::value(false))
+            .col_expr(run::Column::UpdatedAt, Expr::value(now))
+            .filter(run::Column::RunId.eq(run_id))
+            .filter(run::Column::Status.eq(RunStatus::Paused))
+            .exec(&self.writer)
+            .await?;
+        Ok(result.rows_affected > 0)
     }
 
     /// Marks a queued run as running, its turn having come.
@@ -860,6 +879,14 @@ async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<Write
             tracing::warn!(%error, "WAL checkpoint failed");
         }
     }
+}
+
+/// What a paused run stores to go on; nothing for a run that has not paused.
+fn paused_state(run: &RunOutput) -> Result<Option<String>, StoreError> {
+    run.paused
+        .as_ref()
+        .map(|paused| serde_json::to_string(paused).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 /// Rows of `events`, numbered from `first_seq`.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::StoreError;
 use super::entity::{run, session};
 use crate::component::ComponentKind;
-use crate::run::{RunOutput, RunStatus};
+use crate::run::{RunOutput, RunStatus, Suspended};
 
 /// A stored session.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,8 +80,10 @@ pub struct StoredRun {
     pub factory_input: Option<Value>,
     /// The message.
     pub input: String,
-    /// The whole output, once the run has ended.
+    /// The whole output, once the run has ended (or paused).
     pub output: Option<RunOutput>,
+    /// For a paused run: what it needs to go on.
+    pub paused: Option<Suspended>,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.
@@ -109,7 +111,16 @@ impl TryFrom<run::Model> for StoredRun {
             .map_err(|error| {
                 StoreError::Corrupt(format!("the output of run {}: {error}", row.run_id))
             })?;
+        let paused = row
+            .paused_state
+            .as_deref()
+            .map(serde_json::from_str::<Suspended>)
+            .transpose()
+            .map_err(|error| {
+                StoreError::Corrupt(format!("the paused state of run {}: {error}", row.run_id))
+            })?;
         Ok(StoredRun {
+            paused,
             run_id: row.run_id,
             session_id: row.session_id,
             parent_run_id: row.parent_run_id,

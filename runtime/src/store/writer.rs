@@ -330,6 +330,7 @@ async fn commit(
                         run::Column::Output,
                         run::Column::Events,
                         run::Column::Metrics,
+                        run::Column::PausedState,
                         run::Column::UpdatedAt,
                     ])
                     .to_owned(),

@@ -41,6 +41,8 @@ pub struct Model {
     pub owner: String,
     /// Unix microseconds of the owner's last sign of life for this run.
     pub heartbeat_at: i64,
+    /// For a paused run: what it needs to go on (JSON of `run::Suspended`).
+    pub paused_state: Option<String>,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.
