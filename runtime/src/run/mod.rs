@@ -7,11 +7,12 @@ mod output;
 mod prompt;
 
 pub(crate) use engine::failed_run;
+pub(crate) use prompt::delegation_tool;
 pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
 pub use event::{EventName, EventUsage, RunEvent};
 pub use meta::RunMeta;
 pub use output::{
-    MetricsDetails, ModelMetrics, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
+    CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunMessage, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
     ToolMetrics,
 };
 

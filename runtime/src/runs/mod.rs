@@ -17,6 +17,7 @@ mod caller;
 mod limits;
 mod reads;
 mod registry;
+mod sessions;
 mod start;
 mod watch;
 
@@ -30,6 +31,7 @@ use tokio_util::task::TaskTracker;
 pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use reads::Cancelled;
+pub use sessions::{SessionChange, SessionCreate};
 pub(crate) use registry::RunRegistry;
 pub use start::{RunAnswer, RunAsk, RunEvents};
 pub(crate) use watch::watch_runs;
@@ -74,6 +76,9 @@ pub enum RunError {
     /// The store did not answer.
     #[error(transparent)]
     Store(StoreError),
+    /// A session with the requested id already exists.
+    #[error("the session already exists")]
+    SessionExists,
 }
 
 impl From<StoreError> for RunError {

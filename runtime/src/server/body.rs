@@ -5,7 +5,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::{Form, Json};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldProblem};
 use crate::resolve::RawInput;
 
 /// The fields of a run request that agentos uses. Fields agno clients send that agentos does
@@ -67,13 +67,17 @@ fn parse_flag(name: &str, value: Option<String>, default: bool) -> Result<bool, 
     let Some(value) = value else {
         return Ok(default);
     };
+    // The spellings pydantic accepts for a boolean form field.
     match value.trim().to_ascii_lowercase().as_str() {
         "" => Ok(default),
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ApiError::BadBody(format!(
-            "{name} must be true or false, got '{value}'"
-        ))),
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        _ => Err(ApiError::InvalidField(FieldProblem {
+            loc: vec!["body".to_owned(), name.to_owned()],
+            kind: "bool_parsing",
+            msg: format!("{name} must be a boolean (true or false)"),
+            input: Value::String(value),
+        })),
     }
 }
 

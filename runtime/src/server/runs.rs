@@ -61,9 +61,15 @@ pub(crate) async fn create_run<C: Runnable>(
             let frames = events
                 .enumerate()
                 .map(|(index, event)| Ok::<_, Infallible>(wire::event_frame(&event, index as u64)));
-            Sse::new(frames)
+            let mut response = Sse::new(frames)
                 .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-                .into_response()
+                .into_response();
+            // agno names the charset; some clients compare the whole header.
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            );
+            response
         }
     })
 }
@@ -105,8 +111,11 @@ pub(crate) async fn list_runs<C: Runnable>(
         return Err(ApiError::BadBody("session_id is required".into()));
     };
     let caller = caller(verified, query.user_id);
-    let runs = state.runs.runs(C::KIND, &id, &session_id, &caller).await?;
-    Ok(Json(wire::runs(&runs)))
+    let (runs, events) = state
+        .runs
+        .component_runs_with_events(C::KIND, &id, &session_id, &caller)
+        .await?;
+    Ok(Json(wire::stored_runs(&runs, &events)))
 }
 
 /// `GET /{teams,agents}/{id}/runs/{run_id}`.
