@@ -7,14 +7,14 @@ mod output;
 mod prompt;
 
 pub(crate) use engine::failed_run;
-pub(crate) use prompt::delegation_tool;
 pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
 pub use event::{EventName, EventUsage, RunEvent};
 pub use meta::RunMeta;
 pub use output::{
-    CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunMessage, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
-    ToolMetrics,
+    CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
+    RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics,
 };
+pub(crate) use prompt::delegation_tool;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -31,8 +31,8 @@ use tokio_util::task::TaskTracker;
 pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use reads::Cancelled;
-pub use sessions::{SessionChange, SessionCreate};
 pub(crate) use registry::RunRegistry;
+pub use sessions::{SessionChange, SessionCreate};
 pub use start::{RunAnswer, RunAsk, RunEvents};
 pub(crate) use watch::watch_runs;
 

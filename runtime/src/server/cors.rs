@@ -26,7 +26,10 @@ pub(crate) fn origins(configured: Option<&[String]>) -> Vec<String> {
             .map(|origin| origin.trim().trim_end_matches('/').to_owned())
             .filter(|origin| !origin.is_empty())
             .collect(),
-        _ => AGNO_DEFAULT_ORIGINS.iter().map(|o| (*o).to_owned()).collect(),
+        _ => AGNO_DEFAULT_ORIGINS
+            .iter()
+            .map(|o| (*o).to_owned())
+            .collect(),
     }
 }
 

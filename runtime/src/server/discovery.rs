@@ -65,8 +65,16 @@ pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
     Json(wire::config(
         os,
         available_models(components),
-        components.agents.iter().map(|r| wire::config_entry(r, db_id)).collect(),
-        components.teams.iter().map(|r| wire::config_entry(r, db_id)).collect(),
+        components
+            .agents
+            .iter()
+            .map(|r| wire::config_entry(r, db_id))
+            .collect(),
+        components
+            .teams
+            .iter()
+            .map(|r| wire::config_entry(r, db_id))
+            .collect(),
     ))
 }
 

@@ -119,9 +119,8 @@ fn unbuilt_features() -> Router {
     let mut router = Router::new();
     for (feature, prefixes, _) in wire::UNBUILT_FEATURES {
         for prefix in *prefixes {
-            let unavailable = axum::routing::any(move || async move {
-                ApiError::FeatureUnavailable(feature)
-            });
+            let unavailable =
+                axum::routing::any(move || async move { ApiError::FeatureUnavailable(feature) });
             router = router
                 .route(&format!("/{prefix}"), unavailable.clone())
                 .route(&format!("/{prefix}/{{*rest}}"), unavailable);

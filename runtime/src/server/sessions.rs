@@ -105,7 +105,10 @@ pub(crate) async fn get_session(
 ) -> Result<Json<Value>, ApiError> {
     let kind = parse_kind(query.session_type.as_deref())?;
     let caller = caller(verified, query.user_id);
-    let detail = state.runs.session_detail(&session_id, kind, &caller).await?;
+    let detail = state
+        .runs
+        .session_detail(&session_id, kind, &caller)
+        .await?;
     Ok(Json(wire::session_detail(
         &detail.session,
         &detail.runs,

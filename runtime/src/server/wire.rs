@@ -108,7 +108,10 @@ pub(crate) fn stored_run(run: &StoredRun, events: Option<&Value>) -> Value {
     if let Some(events) = events {
         out.insert("events".into(), events);
     }
-    out.insert("created_at".into(), json!(timestamp_seconds(run.created_at)));
+    out.insert(
+        "created_at".into(),
+        json!(timestamp_seconds(run.created_at)),
+    );
     out.insert("references".into(), json!([]));
     out.insert("reasoning_messages".into(), json!([]));
     for media in ["images", "videos", "audio", "files"] {
@@ -163,7 +166,14 @@ fn session_metrics(metrics: Option<&RunMetrics>) -> Value {
 
 /// A session as agno lists it.
 pub(crate) fn session(session: &StoredSession, metrics: Option<&RunMetrics>) -> Value {
+    let metrics_json = session_metrics(metrics);
     json!({
+        // agno's client rebuilds listed sessions from the stored row's `session_data`.
+        "session_data": {
+            "session_name": session.name,
+            "session_state": session.state,
+            "session_metrics": metrics_json.clone(),
+        },
         "session_id": session.session_id,
         "session_name": session.name.as_deref().unwrap_or(""),
         "session_state": session.state,
@@ -172,7 +182,7 @@ pub(crate) fn session(session: &StoredSession, metrics: Option<&RunMetrics>) -> 
         "session_type": session.kind,
         "user_id": session.user_id,
         id_key(session.kind): session.component_id,
-        "metrics": session_metrics(metrics),
+        "metrics": metrics_json,
         "total_tokens": metrics.map_or(0, |m| m.total_tokens),
         "metadata": session.metadata,
     })
@@ -225,7 +235,8 @@ pub(crate) fn session_detail(
             }
             _ => {
                 let created_at = run.created_at / 1_000_000;
-                chat_history.push(json!({"role": "user", "content": run.input, "created_at": created_at}));
+                chat_history
+                    .push(json!({"role": "user", "content": run.input, "created_at": created_at}));
                 if let Some(output) = &run.output {
                     chat_history.push(json!({"role": "assistant", "content": output.content, "created_at": created_at}));
                 }
@@ -345,11 +356,7 @@ impl Described for Agent {
             out.insert("model".into(), model);
         }
         if !self.tools().is_empty() {
-            let tools: Vec<Value> = self
-                .tools()
-                .iter()
-                .map(|t| json!(t.definition()))
-                .collect();
+            let tools: Vec<Value> = self.tools().iter().map(|t| json!(t.definition())).collect();
             out.insert("tools".into(), json!({ "tools": tools }));
         }
         let history = self.history();
@@ -406,10 +413,7 @@ impl Described for Team {
         if let Some(model) = model(self.model()) {
             out.insert("model".into(), model);
         }
-        out.insert(
-            "tools".into(),
-            json!({ "tools": [delegation_tool(self)] }),
-        );
+        out.insert("tools".into(), json!({ "tools": [delegation_tool(self)] }));
         let history = self.history();
         out.insert(
             "sessions".into(),
@@ -515,7 +519,12 @@ pub(crate) fn config_entry<C: Described>(resolver: &Resolver<C>, db_id: &str) ->
 pub(crate) const UNBUILT_FEATURES: &[(&str, &[&str], Option<&str>)] = &[
     (
         "Memory",
-        &["memories", "memory_topics", "optimize-memories", "user_memory_stats"],
+        &[
+            "memories",
+            "memory_topics",
+            "optimize-memories",
+            "user_memory_stats",
+        ],
         Some("memory"),
     ),
     ("Knowledge", &["knowledge"], Some("knowledge")),
