@@ -173,7 +173,9 @@ async fn a_non_streaming_team_run_has_agnos_run_shape_and_delegates() {
         run["input"]["input_content"],
         "I need help with billing and a technical issue"
     );
-    let messages = run["messages"].as_array().expect("the conversation is returned");
+    let messages = run["messages"]
+        .as_array()
+        .expect("the conversation is returned");
     assert_eq!(messages[0]["role"], "user");
     assert!(
         messages.iter().all(|m| m["role"] != "system"),

@@ -166,7 +166,14 @@ async fn sessions_and_runs_can_be_listed_read_and_deleted() {
         .collect();
     assert_eq!(
         roles,
-        ["user", "assistant", "assistant", "user", "assistant", "assistant"]
+        [
+            "user",
+            "assistant",
+            "assistant",
+            "user",
+            "assistant",
+            "assistant"
+        ]
     );
     assert!(session["chat_history"][1]["tool_calls"].is_array());
 
