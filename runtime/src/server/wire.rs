@@ -248,7 +248,7 @@ pub(crate) fn session_detail(
         body["agent_session_id"] = json!(session_row.session_id);
     }
     // What ran the session, from its latest run: a factory's component exists per request.
-    if let Some(output) = top_level().filter_map(|r| r.output.as_ref()).last() {
+    if let Some(output) = top_level().filter_map(|r| r.output.as_ref()).next_back() {
         let provider_label = output
             .metrics
             .details
