@@ -27,25 +27,25 @@ impl Drop for TempDir {
     }
 }
 
-/// `target/<profile>/examples/<name>`, built first if this test run did not build it.
+/// `target/<profile>/examples/<name>`, built (or brought up to date) by this test process
+/// first: `cargo test` builds examples as test harnesses, not as the programs a user runs.
 fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>");
-    let binary = profile_dir.join("examples").join(name);
-    if !binary.exists() {
-        // `cargo test` builds examples as test harnesses, not as the programs a user runs:
-        // build them all at once (tests that race here wait on cargo's lock, then find them).
+    BUILT.call_once(|| {
+        // Tests that race here wait on cargo's lock; an up-to-date build is quick.
         let status = Command::new(env!("CARGO"))
             .args(["build", "--examples"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building the example {name} failed");
-    }
-    binary
+        assert!(status.success(), "building the examples failed");
+    });
+    profile_dir.join("examples").join(name)
 }
 
 fn free_port() -> u16 {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use agentos::model::{Model, ModelError, ModelRequest, ModelResponse};
 use agentos::prelude::*;
 use agentos::store::{NewRun, Store};
-use agentos::{ComponentKind, RunMeta, TestModel};
+use agentos::{ComponentKind, RunMeta, RunStatus, TestModel};
 use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -170,6 +170,9 @@ async fn a_write_the_database_refuses_fails_only_itself() {
             meta: &duplicate,
             input: "first",
             factory_input: None,
+            status: RunStatus::Running,
+            reject_if_busy: false,
+            idempotency: None,
         })
         .await;
     assert!(first.is_ok(), "{first:?}");
@@ -190,6 +193,9 @@ async fn a_write_the_database_refuses_fails_only_itself() {
                     meta: &meta,
                     input: "hello",
                     factory_input: None,
+                    status: RunStatus::Running,
+                    reject_if_busy: false,
+                    idempotency: None,
                 })
                 .await;
             (i, result)

@@ -728,14 +728,18 @@ async fn wait_for_status(server: &TestServer, path: &str, expected: &str) -> Val
 }
 
 #[tokio::test]
-async fn a_client_that_disconnects_mid_stream_cancels_its_run() {
+async fn a_client_that_disconnects_mid_stream_cancels_its_run_when_it_asked_to() {
     let server =
         TestServer::with(builder().team(sleepy_team("Waiting Team", Duration::from_secs(60))))
             .await;
     let mut response = post_form(
         &server,
         "/teams/waiting-team/runs",
-        &[("message", "x"), ("stream", "true")],
+        &[
+            ("message", "x"),
+            ("stream", "true"),
+            ("cancel_on_disconnect", "true"),
+        ],
     )
     .await;
     let first = response
@@ -813,7 +817,10 @@ async fn graceful_shutdown_lets_an_in_flight_run_finish() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down once the run is in flight.
+    while server.os.runs_in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.stop();
     let response = request
         .await

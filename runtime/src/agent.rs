@@ -2,6 +2,7 @@
 
 use crate::component::{Component, ComponentKind, HistorySettings, slugify};
 use crate::model::{IntoModel, ModelHandle};
+use crate::runs::MultitaskStrategy;
 use crate::tool::{IntoTool, Tool};
 
 /// An agent: a model, what it is for, and the tools it may call.
@@ -29,6 +30,7 @@ pub struct Agent {
     tools: Vec<Tool>,
     markdown: bool,
     history: HistorySettings,
+    multitask: Option<MultitaskStrategy>,
 }
 
 impl Agent {
@@ -45,6 +47,7 @@ impl Agent {
             tools: Vec::new(),
             markdown: false,
             history: HistorySettings::default(),
+            multitask: None,
         }
     }
 
@@ -113,6 +116,13 @@ impl Agent {
         self
     }
 
+    /// What a run does when another run of its session is in progress (see
+    /// [`MultitaskStrategy`]); a request's `multitask_strategy` field overrides it.
+    pub fn with_multitask_strategy(mut self, strategy: MultitaskStrategy) -> Self {
+        self.multitask = Some(strategy);
+        self
+    }
+
     /// How many earlier runs to add when history is on.
     pub fn with_num_history_runs(mut self, runs: usize) -> Self {
         self.history.num_history_runs = runs;
@@ -162,6 +172,11 @@ impl Agent {
     /// The history settings.
     pub fn history(&self) -> HistorySettings {
         self.history
+    }
+
+    /// What a run does when its session is busy, if the component says.
+    pub fn multitask_strategy(&self) -> Option<MultitaskStrategy> {
+        self.multitask
     }
 }
 

@@ -13,6 +13,7 @@ use crate::agent::Agent;
 use crate::component::Component;
 use crate::context::RequestContext;
 use crate::error::FactoryError;
+use crate::runs::MultitaskStrategy;
 use crate::team::Team;
 
 /// What discovery says about a factory, fixed when it is registered.
@@ -28,6 +29,9 @@ pub struct FactoryInfo {
     pub scopes: Vec<String>,
     /// True for a factory, false for a static prototype component.
     pub is_factory: bool,
+    /// What a run does when its session is busy, unless the request says; the server's default
+    /// when `None`.
+    pub multitask: Option<MultitaskStrategy>,
 }
 
 impl FactoryInfo {
@@ -39,6 +43,7 @@ impl FactoryInfo {
             description: None,
             scopes: Vec::new(),
             is_factory: true,
+            multitask: None,
         }
     }
 
@@ -59,6 +64,12 @@ impl FactoryInfo {
     /// Sets the description.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
+        self
+    }
+
+    /// Sets what a run does when its session is busy.
+    pub fn with_multitask(mut self, strategy: MultitaskStrategy) -> Self {
+        self.multitask = Some(strategy);
         self
     }
 
@@ -128,11 +139,10 @@ macro_rules! prototype_factory {
             type Output = $component;
 
             fn info(&self) -> FactoryInfo {
-                let info = FactoryInfo::prototype(self.id()).with_name(self.name());
-                match self.description() {
-                    Some(description) => info.with_description(description),
-                    None => info,
-                }
+                let mut info = FactoryInfo::prototype(self.id()).with_name(self.name());
+                info.description = self.description().map(str::to_owned);
+                info.multitask = self.multitask_strategy();
+                info
             }
 
             fn input_schema(&self) -> Option<Value> {

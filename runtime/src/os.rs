@@ -12,7 +12,7 @@ use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
-use crate::runs::{RunService, watch_runs};
+use crate::runs::{MultitaskStrategy, RunService, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Store};
 use crate::team::Team;
@@ -99,6 +99,7 @@ pub struct AgentOsBuilder {
     config: ServerConfig,
     auth: Option<JwtAuth>,
     db: Option<Db>,
+    multitask: MultitaskStrategy,
 }
 
 impl AgentOsBuilder {
@@ -200,13 +201,26 @@ impl AgentOsBuilder {
         self
     }
 
+    /// What a run does when another run of its session is in progress, for components that
+    /// do not say (default [`MultitaskStrategy::Allow`], as agno). A request's
+    /// `multitask_strategy` field overrides both.
+    pub fn multitask_strategy(mut self, strategy: MultitaskStrategy) -> Self {
+        self.multitask = strategy;
+        self
+    }
+
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
         let store = Store::connect(&self.db.unwrap_or(Db::Memory)).await?;
         let components = Arc::new(Components { teams, agents });
-        let runs = RunService::new(components, store.clone(), self.config.factory_timeout);
+        let runs = RunService::new(
+            components,
+            store.clone(),
+            self.config.factory_timeout,
+            self.multitask,
+        );
         // The watcher holds no handle to the OS: it stops when the last handle is dropped.
         let background = CancellationToken::new();
         tokio::spawn(watch_runs(

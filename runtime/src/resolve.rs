@@ -21,9 +21,10 @@ use crate::error::{FactoryError, ValidationErrors};
 use crate::factory::{Factory, FactoryInfo};
 
 /// `factory_input` as the client sent it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum RawInput {
     /// Not sent: the factory gets `{}` so its defaults apply.
+    #[default]
     Absent,
     /// A form field: JSON text.
     Text(String),

@@ -3,6 +3,7 @@
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings, slugify};
 use crate::model::{IntoModel, ModelHandle};
+use crate::runs::MultitaskStrategy;
 
 /// How a team's leader uses its members.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,6 +82,7 @@ pub struct Team {
     mode: TeamMode,
     markdown: bool,
     history: HistorySettings,
+    multitask: Option<MultitaskStrategy>,
 }
 
 impl Team {
@@ -97,6 +99,7 @@ impl Team {
             mode: TeamMode::default(),
             markdown: false,
             history: HistorySettings::default(),
+            multitask: None,
         }
     }
 
@@ -163,6 +166,13 @@ impl Team {
         self
     }
 
+    /// What a run does when another run of its session is in progress (see
+    /// [`MultitaskStrategy`]); a request's `multitask_strategy` field overrides it.
+    pub fn with_multitask_strategy(mut self, strategy: MultitaskStrategy) -> Self {
+        self.multitask = Some(strategy);
+        self
+    }
+
     /// How many earlier runs to add when history is on.
     pub fn with_num_history_runs(mut self, runs: usize) -> Self {
         self.history.num_history_runs = runs;
@@ -212,6 +222,11 @@ impl Team {
     /// The history settings.
     pub fn history(&self) -> HistorySettings {
         self.history
+    }
+
+    /// What a run does when its session is busy, if the component says.
+    pub fn multitask_strategy(&self) -> Option<MultitaskStrategy> {
+        self.multitask
     }
 }
 

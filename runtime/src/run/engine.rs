@@ -5,7 +5,7 @@
 //! agent, or a nested team through the same code. Parallel tool calls run concurrently.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::{BoxFuture, join_all};
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::event::{EventName, EventSource, EventUsage, RunEvent};
+use super::log::EventLog;
 use super::meta::RunMeta;
 use super::output::{
     MessageMetrics, RunInput, RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution,
@@ -43,7 +44,7 @@ pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
 #[derive(Clone, Debug, Default)]
 pub struct RunEnv {
     events: Option<EventSink>,
-    log: Option<Arc<Mutex<Vec<Arc<RunEvent>>>>>,
+    log: Option<Arc<EventLog>>,
     cancel: CancellationToken,
     stream: bool,
 }
@@ -60,18 +61,15 @@ impl RunEnv {
         self
     }
 
-    /// Keeps every event, to be stored with the run; see [`RunEnv::recorded`].
-    pub fn recording(mut self) -> Self {
-        self.log = Some(Arc::default());
+    /// Keeps every event, numbered, in `log`.
+    pub fn with_log(mut self, log: Arc<EventLog>) -> Self {
+        self.log = Some(log);
         self
     }
 
-    /// The events kept so far (empty unless [`RunEnv::recording`]).
-    pub fn recorded(&self) -> Vec<Arc<RunEvent>> {
-        self.log
-            .as_ref()
-            .map(|log| log.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .unwrap_or_default()
+    /// The log the run's events go to, if any.
+    pub fn log(&self) -> Option<&Arc<EventLog>> {
+        self.log.as_ref()
     }
 
     /// Streams model answers, emitting content pieces as they arrive.
@@ -98,9 +96,7 @@ impl RunEnv {
         }
         let event = Arc::new(event());
         if let Some(log) = &self.log {
-            log.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Arc::clone(&event));
+            log.push(Arc::clone(&event));
         }
         if let Some(sink) = &self.events {
             // A closed sink means the listener went away; cancellation handles that.

@@ -165,6 +165,34 @@ pub struct RunEvent {
     pub error_type: Option<&'static str>,
 }
 
+impl RunEvent {
+    /// A bare event named `name` about the run of `output`; the caller fills its fields.
+    pub(crate) fn of_output(output: &RunOutput, name: EventName) -> RunEvent {
+        RunEvent {
+            created_at: super::now_unix(),
+            event: name,
+            component: output.component.clone(),
+            run_id: Arc::from(output.run_id.as_str()),
+            parent_run_id: output.parent_run_id.as_deref().map(Arc::from),
+            session_id: Arc::from(output.session_id.as_str()),
+            nested_depth: 0,
+            model: None,
+            model_provider: None,
+            content: None,
+            content_type: None,
+            reasoning_content: None,
+            tool: None,
+            usage: None,
+            metrics: None,
+            member_responses: None,
+            model_provider_data: None,
+            workflow_agent: None,
+            session_state: None,
+            error_type: None,
+        }
+    }
+}
+
 /// Token counts on `*ModelRequestCompleted` events, in agno's field names.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct EventUsage {

@@ -2,6 +2,7 @@
 
 mod engine;
 mod event;
+mod log;
 mod meta;
 mod output;
 mod prompt;
@@ -9,6 +10,7 @@ mod prompt;
 pub(crate) use engine::failed_run;
 pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
 pub use event::{EventName, EventUsage, RunEvent};
+pub use log::EventLog;
 pub use meta::RunMeta;
 pub use output::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,

@@ -13,12 +13,14 @@
 //! stored when it starts and when it ends, however it ends (a panic included), and is
 //! registered for cancellation exactly as long as its task lives.
 
+mod busy;
 mod caller;
 mod limits;
 mod reads;
 mod registry;
 mod sessions;
 mod start;
+mod stream;
 mod watch;
 
 use std::sync::Arc;
@@ -28,12 +30,14 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use busy::MultitaskStrategy;
 pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use reads::Cancelled;
 pub(crate) use registry::RunRegistry;
 pub use sessions::{SessionChange, SessionCreate};
-pub use start::{RunAnswer, RunAsk, RunEvents};
+pub use start::{Answered, RunAnswer, RunAsk};
+pub use stream::{RunEvents, StreamItem};
 pub(crate) use watch::watch_runs;
 
 use crate::agent::Agent;
@@ -73,6 +77,15 @@ pub enum RunError {
     /// The run's task was stopped before it could answer (the runtime is going away).
     #[error("the run was interrupted")]
     Interrupted,
+    /// Another run of the session is in progress and the strategy is `reject`.
+    #[error("another run of this session is in progress")]
+    SessionBusy,
+    /// The idempotency key was used before with a different request.
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    /// The run finished, but its end could not be stored within the retries.
+    #[error("the run finished but could not be recorded; read it back later as run {0}")]
+    NotRecorded(String),
     /// The store did not answer.
     #[error(transparent)]
     Store(StoreError),
@@ -145,6 +158,8 @@ pub(crate) struct RunService {
     /// Cancelled when the server begins to shut down: no new runs.
     shutdown: CancellationToken,
     factory_timeout: Duration,
+    /// What a run does on a busy session when neither it nor its component says.
+    multitask: MultitaskStrategy,
 }
 
 impl RunService {
@@ -152,6 +167,7 @@ impl RunService {
         components: Arc<Components>,
         store: Store,
         factory_timeout: Duration,
+        multitask: MultitaskStrategy,
     ) -> Self {
         RunService {
             components,
@@ -160,6 +176,7 @@ impl RunService {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             factory_timeout,
+            multitask,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Cancelling and reading runs and sessions, each behind the same owner check: what the
 //! caller may not see is answered as if it did not exist.
 
-use super::{Caller, RunError, RunService};
+use super::{Caller, RunError, RunEvents, RunService};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
 use crate::store::{SessionPage, SessionQuery, StoredRun, StoredSession};
@@ -51,6 +51,21 @@ impl RunService {
                     && caller.may_access(run.user_id.as_deref())
             })
             .ok_or(RunError::RunNotFound)
+    }
+
+    /// The events of the run `run_id` after number `after`, then its live ones until it ends,
+    /// whichever replica runs it; with `notices`, agno's resume notices first.
+    pub(crate) async fn resume(
+        &self,
+        kind: ComponentKind,
+        id: &str,
+        run_id: &str,
+        caller: &Caller,
+        after: Option<u64>,
+        notices: bool,
+    ) -> Result<RunEvents, RunError> {
+        let run = self.run(kind, id, run_id, caller).await?;
+        Ok(self.follow(&run, after, notices))
     }
 
     /// The component's top-level runs in a session, oldest first; none for a session that is

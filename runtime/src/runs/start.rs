@@ -1,28 +1,35 @@
 //! Starting a run: from the caller's request to a whole output, an event stream, or a
-//! background handle, with the run stored at both ends.
+//! background handle, with the run stored at both ends and its events as they happen.
 
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{FutureExt, Stream};
+use futures_util::FutureExt;
 use http::HeaderMap;
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::busy::{self, MultitaskStrategy};
 use super::registry::Registered;
+use super::stream::{RunEvents, live};
 use super::{Caller, RunError, RunService, Runnable, limits};
+use crate::component::HistorySettings;
 use crate::context::RequestParts;
 use crate::resolve::RawInput;
-use crate::run::{RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, failed_run};
-use crate::store::{NewRun, Store};
+use crate::run::{
+    EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, failed_run,
+};
+use crate::store::{IdempotencyClaim, NewRun, Store, StoreError, StoredKey};
+
+/// How often the events of a run in flight are handed to the store.
+const STORE_EVENTS_EVERY: Duration = Duration::from_millis(100);
 
 /// What a caller asks to run.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RunAsk {
     /// The message to answer.
     pub message: String,
@@ -36,12 +43,18 @@ pub struct RunAsk {
     pub stream: bool,
     /// Answer at once and run on.
     pub background: bool,
+    /// What to do when the session is busy; the component's choice when `None`.
+    pub multitask: Option<MultitaskStrategy>,
+    /// The client's `Idempotency-Key`: the same key and request give the same run.
+    pub idempotency_key: Option<String>,
+    /// Cancel the run when a streaming client goes away (never for background runs).
+    pub cancel_on_disconnect: bool,
 }
 
 /// How a run answers.
 #[derive(Debug)]
 pub enum RunAnswer {
-    /// The whole output, once the run has ended (an error or a cancellation included).
+    /// The whole output, once the run's end is stored (an error or a cancellation included).
     Whole(Box<RunOutput>),
     /// The run's events as they happen.
     Stream(RunEvents),
@@ -51,22 +64,19 @@ pub enum RunAnswer {
         run_id: String,
         /// Its session.
         session_id: String,
+        /// Where it stands (`PENDING` when it waits its turn).
+        status: RunStatus,
     },
 }
 
-/// A streamed run's events. Dropping it (the client went away) cancels the run.
+/// An answer, and whether it is the answer of an earlier request with the same idempotency
+/// key (a replay) rather than of a run this request started.
 #[derive(Debug)]
-pub struct RunEvents {
-    events: mpsc::UnboundedReceiver<Arc<RunEvent>>,
-    _cancel_on_drop: DropGuard,
-}
-
-impl Stream for RunEvents {
-    type Item = Arc<RunEvent>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.events.poll_recv(cx)
-    }
+pub struct Answered {
+    /// The answer.
+    pub answer: RunAnswer,
+    /// The run was started by an earlier request with the same key.
+    pub replayed: bool,
 }
 
 impl RunService {
@@ -76,7 +86,7 @@ impl RunService {
         id: &str,
         caller: &Caller,
         ask: RunAsk,
-    ) -> Result<RunAnswer, RunError> {
+    ) -> Result<Answered, RunError> {
         let resolver = self.resolver::<C>(id)?;
         if self.shutdown.is_cancelled() {
             return Err(RunError::ShuttingDown);
@@ -86,7 +96,7 @@ impl RunService {
         let session_id = caller
             .session_claim()
             .map(str::to_owned)
-            .or(ask.session_id)
+            .or(ask.session_id.clone())
             .filter(|s| !s.is_empty());
         if let Some(session_id) = &session_id {
             limits::check_id("session_id", session_id)?;
@@ -94,11 +104,25 @@ impl RunService {
         if let Some(user_id) = caller.user_id() {
             limits::check_id("user_id", user_id)?;
         }
+        if let Some(key) = &ask.idempotency_key {
+            limits::check_id("Idempotency-Key", key)?;
+        }
         limits::check_text("message", &ask.message)?;
 
+        // A key seen before answers with the run it started, without building anything.
+        let fingerprint = ask.idempotency_key.as_ref().map(|_| fingerprint(&ask));
+        if let (Some(key), Some(fingerprint)) = (&ask.idempotency_key, &fingerprint) {
+            if let Some(stored) = self
+                .store
+                .idempotency_key(caller.user_id(), C::KIND, id, key)
+                .await?
+            {
+                return self.answer_again(stored, fingerprint, &ask).await;
+            }
+        }
+
         // A session named by the client must be the caller's own, with this component. The
-        // start write checks again, in one transaction with the insert, for a session created
-        // meanwhile by someone else.
+        // start write checks again, in one transaction with the insert.
         let continues = match &session_id {
             Some(session_id) => match self.store.session(session_id).await? {
                 Some(session) if session.is_owned_by(C::KIND, id, caller.user_id()) => true,
@@ -107,16 +131,20 @@ impl RunService {
             },
             None => false,
         };
+        let strategy = ask
+            .multitask
+            .or(resolver.info().multitask)
+            .unwrap_or(self.multitask);
 
         let meta = RunMeta::new(session_id, caller.identity().clone());
         let parts = RequestParts::for_run(meta.clone(), &ask.message)
-            .headers(ask.headers)
+            .headers(ask.headers.clone())
             .verified(Arc::clone(caller.trusted()));
         let span = tracing::info_span!("resolve", kind = %C::KIND, id, run_id = meta.run_id());
         let timeout = self.factory_timeout;
         let (component, input) = tokio::time::timeout(
             timeout,
-            resolver.resolve_keeping_input(ask.factory_input, parts),
+            resolver.resolve_keeping_input(ask.factory_input.clone(), parts),
         )
         .instrument(span)
         .await
@@ -126,116 +154,358 @@ impl RunService {
             limits::check_json("factory_input", input)?;
         }
 
-        let settings = component.history();
-        let history = if continues && settings.add_history_to_context {
-            self.store
-                .history(
-                    meta.session_id(),
-                    C::KIND,
-                    id,
-                    meta.user_id(),
-                    settings.num_history_runs,
-                )
-                .await?
+        if continues && strategy == MultitaskStrategy::Interrupt {
+            busy::interrupt_session(&self.store, &self.registry, meta.session_id()).await?;
+        }
+        let queued = continues && strategy == MultitaskStrategy::Enqueue;
+        let status = if queued {
+            RunStatus::Pending
         } else {
-            Vec::new()
+            RunStatus::Running
         };
-        self.store
+        let started = self
+            .store
             .start_run(NewRun {
                 kind: C::KIND,
                 component_id: id,
                 meta: &meta,
                 input: &ask.message,
                 factory_input,
+                status,
+                reject_if_busy: strategy == MultitaskStrategy::Reject,
+                idempotency: ask
+                    .idempotency_key
+                    .as_deref()
+                    .zip(fingerprint.as_deref())
+                    .map(|(key, fingerprint)| IdempotencyClaim { key, fingerprint }),
             })
-            .await?;
+            .await;
+        match started {
+            Ok(()) => {}
+            // Another request with the same key got there first: its run is the answer.
+            Err(StoreError::KeyTaken {
+                run_id,
+                same_request,
+            }) => {
+                let stored = StoredKey {
+                    run_id,
+                    fingerprint: if same_request {
+                        fingerprint.clone().unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                };
+                return self
+                    .answer_again(stored, fingerprint.as_deref().unwrap_or_default(), &ask)
+                    .await;
+            }
+            Err(StoreError::SessionBusy) => return Err(RunError::SessionBusy),
+            Err(other) => return Err(other.into()),
+        }
 
         let token = CancellationToken::new();
-        let registered = self.registry.register(meta.run_id(), token.clone());
-        let env = RunEnv::new().with_cancel(token.clone());
-        let request = RunRequest {
-            message: ask.message,
-            meta,
-            history,
+        // Streamed and background runs keep their events, for the stream and for a client
+        // that comes back for them.
+        let log = (ask.stream || ask.background).then(EventLog::new);
+        let registered = self
+            .registry
+            .register(meta.run_id(), token.clone(), log.clone());
+        let mut env = RunEnv::new()
+            .with_cancel(token.clone())
+            .streaming(ask.stream);
+        if let Some(log) = &log {
+            env = env.with_log(Arc::clone(log));
+        }
+        let launch = Launch {
+            component,
+            request: RunRequest {
+                message: ask.message,
+                meta,
+                history: Vec::new(),
+            },
+            env,
+            registered,
+            queued,
+            continues,
         };
+        let request_meta = launch.request.meta.clone();
         if ask.background {
             let answer = RunAnswer::Background {
-                run_id: request.meta.run_id().to_owned(),
-                session_id: request.meta.session_id().to_owned(),
+                run_id: request_meta.run_id().to_owned(),
+                session_id: request_meta.session_id().to_owned(),
+                status,
             };
-            self.spawn(component, request, env, registered);
-            return Ok(answer);
+            self.spawn(launch);
+            return Ok(Answered {
+                answer,
+                replayed: false,
+            });
         }
         if !ask.stream {
-            let task = self.spawn(component, request, env, registered);
+            let task = self.spawn(launch);
             return match task.await {
-                Ok(output) => Ok(RunAnswer::Whole(Box::new(output))),
+                Ok(Ended {
+                    output,
+                    stored: true,
+                }) => Ok(Answered {
+                    answer: RunAnswer::Whole(Box::new(output)),
+                    replayed: false,
+                }),
+                Ok(Ended { output, .. }) => Err(RunError::NotRecorded(output.run_id)),
                 Err(_) => Err(RunError::Interrupted),
             };
         }
-        let (sink, events) = mpsc::unbounded_channel();
-        let env = env.with_events(sink).streaming(true).recording();
-        self.spawn(component, request, env, registered);
-        Ok(RunAnswer::Stream(RunEvents {
-            events,
-            _cancel_on_drop: token.drop_guard(),
-        }))
+        self.spawn(launch);
+        let log = log.unwrap_or_default();
+        let cancel_on_drop = ask.cancel_on_disconnect.then(|| token.drop_guard());
+        Ok(Answered {
+            answer: RunAnswer::Stream(RunEvents::new(live(&log, 0), cancel_on_drop)),
+            replayed: false,
+        })
+    }
+
+    /// The answer to a request whose idempotency key started a run before: that run, as the
+    /// request asks for it (its stream from the first event, its whole output once it ends,
+    /// or its handle). The same key with another request is refused.
+    async fn answer_again(
+        &self,
+        stored: StoredKey,
+        fingerprint: &str,
+        ask: &RunAsk,
+    ) -> Result<Answered, RunError> {
+        if stored.fingerprint != fingerprint {
+            return Err(RunError::KeyReused);
+        }
+        let run = self
+            .store
+            .run(&stored.run_id)
+            .await?
+            .ok_or(RunError::RunNotFound)?;
+        let answer = if ask.stream && !ask.background {
+            RunAnswer::Stream(self.follow(&run, None, false))
+        } else if ask.background {
+            RunAnswer::Background {
+                run_id: run.run_id.clone(),
+                session_id: run.session_id.clone(),
+                status: run.status,
+            }
+        } else {
+            let ended = self.wait_for_end(&run.run_id).await?;
+            let output = ended.output.ok_or(RunError::RunNotFound)?;
+            RunAnswer::Whole(Box::new(output))
+        };
+        Ok(Answered {
+            answer,
+            replayed: true,
+        })
     }
 
     /// Runs the component on a task of its own, so a client that goes away does not lose the
-    /// run, and stores how it ended. A panic anywhere inside the run ends it as an error.
-    fn spawn<C: Runnable>(
-        &self,
-        component: C,
-        request: RunRequest,
-        env: RunEnv,
-        registered: Registered,
-    ) -> tokio::task::JoinHandle<RunOutput> {
+    /// run: waits its turn when queued, loads history, runs it (a panic anywhere inside ends it
+    /// as an error), stores its events as they come and its end, then lets its last event out.
+    fn spawn<C: Runnable>(&self, launch: Launch<C>) -> tokio::task::JoinHandle<Ended> {
         let store = self.store.clone();
         let span = tracing::info_span!(
             "run",
             kind = %C::KIND,
-            id = component.id(),
-            run_id = request.meta.run_id()
+            id = launch.component.id(),
+            run_id = launch.request.meta.run_id()
         );
         self.tracker.spawn(
             async move {
+                let Launch {
+                    component,
+                    mut request,
+                    env,
+                    registered,
+                    queued,
+                    continues,
+                } = launch;
                 let _registered = registered;
-                let ran = AssertUnwindSafe(component.run(&request, &env))
-                    .catch_unwind()
-                    .await;
-                let output = match ran {
-                    Ok(output) => output,
-                    Err(panic) => {
-                        tracing::error!(panic = %crate::error::panic_message(&*panic), "run panicked");
-                        failed_run(
-                            C::KIND,
-                            component.id(),
-                            component.name(),
-                            component.model(),
-                            &request,
-                            &env,
-                        )
+                let meta = request.meta.clone();
+                if queued {
+                    busy::wait_turn(&store, meta.session_id(), meta.run_id(), env.cancel_token())
+                        .await;
+                    if let Err(error) = store.mark_running(meta.run_id()).await {
+                        tracing::warn!(%error, "could not mark a queued run as running");
                     }
+                }
+                if continues {
+                    let settings = component.history();
+                    if settings.add_history_to_context {
+                        request.history =
+                            load_history::<C>(&store, &meta, component.id(), settings).await;
+                    }
+                }
+                let output = run_storing_events(&component, &request, &env, &store).await;
+                let (first, tail) = match env.log() {
+                    Some(log) => log.take_unstored(true),
+                    None => (0, Vec::new()),
                 };
-                let events = env.recorded();
-                let events = (!events.is_empty()).then_some(events.as_slice());
-                store_finished(&store, &output, events).await;
-                output
+                let stored = store_finished(&store, &output, first, &tail).await;
+                if let Some(log) = env.log() {
+                    let instead = (!stored).then(|| Arc::new(not_recorded_event(&output, &tail)));
+                    log.release(instead);
+                }
+                Ended { output, stored }
             }
             .instrument(span),
         )
     }
 }
 
+/// A run ready to go on its task.
+struct Launch<C> {
+    component: C,
+    request: RunRequest,
+    env: RunEnv,
+    registered: Registered,
+    /// It waits for the earlier runs of its session first.
+    queued: bool,
+    /// It continues a session, whose history it may read.
+    continues: bool,
+}
+
+/// How a run's task ended: its output, and whether its end is stored.
+struct Ended {
+    output: RunOutput,
+    stored: bool,
+}
+
+/// Runs the component, handing its events to the store every so often while it goes. A panic
+/// anywhere inside the run becomes an error output.
+async fn run_storing_events<C: Runnable>(
+    component: &C,
+    request: &RunRequest,
+    env: &RunEnv,
+    store: &Store,
+) -> RunOutput {
+    let run = AssertUnwindSafe(component.run(request, env)).catch_unwind();
+    let ran = match env.log() {
+        None => run.await,
+        Some(log) => {
+            let mut run = std::pin::pin!(run);
+            let mut appends = JoinSet::new();
+            let mut tick = tokio::time::interval(STORE_EVENTS_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            let ran = loop {
+                tokio::select! {
+                    ran = &mut run => break ran,
+                    _ = tick.tick() => {
+                        let (first, events) = log.take_unstored(false);
+                        if !events.is_empty() {
+                            let store = store.clone();
+                            let run_id = request.meta.run_id().to_owned();
+                            appends.spawn(async move {
+                                if let Err(error) = store.append_events(&run_id, first, &events).await {
+                                    tracing::warn!(%error, run_id, "could not store events of a run in flight");
+                                }
+                            });
+                        }
+                    }
+                }
+            };
+            // Every earlier event is stored before the run's end, so a reader who sees the end
+            // has every event before it.
+            while appends.join_next().await.is_some() {}
+            ran
+        }
+    };
+    match ran {
+        Ok(output) => output,
+        Err(panic) => {
+            tracing::error!(panic = %crate::error::panic_message(&*panic), "run panicked");
+            failed_run(
+                C::KIND,
+                component.id(),
+                component.name(),
+                component.model(),
+                request,
+                env,
+            )
+        }
+    }
+}
+
+/// The session's earlier exchanges with this component and user; none when the store is away
+/// (the run goes on without them rather than failing).
+async fn load_history<C: Runnable>(
+    store: &Store,
+    meta: &RunMeta,
+    component_id: &str,
+    settings: HistorySettings,
+) -> Vec<crate::model::Message> {
+    match store
+        .history(
+            meta.session_id(),
+            C::KIND,
+            component_id,
+            meta.user_id(),
+            settings.num_history_runs,
+        )
+        .await
+    {
+        Ok(history) => history,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the session's history");
+            Vec::new()
+        }
+    }
+}
+
+/// The event that ends a stream whose run finished but could not be recorded.
+fn not_recorded_event(output: &RunOutput, tail: &[Arc<RunEvent>]) -> RunEvent {
+    let mut event = tail
+        .last()
+        .map(|last| (**last).clone())
+        .unwrap_or_else(|| RunEvent::of_output(output, crate::run::EventName::RunError));
+    event.event = match output.component.kind {
+        crate::component::ComponentKind::Team => crate::run::EventName::TeamRunError,
+        crate::component::ComponentKind::Agent => crate::run::EventName::RunError,
+    };
+    event.content = Some(format!(
+        "the run finished but could not be recorded; read it back later as run {}",
+        output.run_id
+    ));
+    event.error_type = Some("not_recorded");
+    event.metrics = None;
+    event.member_responses = None;
+    event
+}
+
+/// A digest of the fields that make a run request what it is.
+fn fingerprint(ask: &RunAsk) -> String {
+    let factory_input = match &ask.factory_input {
+        RawInput::Absent => String::new(),
+        RawInput::Text(text) => text.clone(),
+        RawInput::Json(value) => value.to_string(),
+    };
+    let fields = serde_json::json!([
+        ask.message,
+        ask.session_id,
+        factory_input,
+        ask.stream,
+        ask.background,
+        ask.multitask.map(MultitaskStrategy::as_str),
+    ]);
+    let digest = Sha256::digest(fields.to_string().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Stores a finished run, retrying while the database is away: a run that happened is not
-/// dropped because the store blinked.
-async fn store_finished(store: &Store, output: &RunOutput, events: Option<&[Arc<RunEvent>]>) {
+/// dropped because the store blinked. False when the store stayed away past the retries.
+async fn store_finished(
+    store: &Store,
+    output: &RunOutput,
+    first_seq: u64,
+    events: &[Arc<RunEvent>],
+) -> bool {
     let mut delay = Duration::from_millis(100);
-    for attempt in 1..=8 {
-        match store.finish_run(output, events).await {
-            Ok(()) => return,
-            Err(error) if attempt < 8 => {
+    for attempt in 1..=12 {
+        match store.finish_run(output, first_seq, events).await {
+            Ok(()) => return true,
+            Err(error) if attempt < 12 => {
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
@@ -245,4 +515,5 @@ async fn store_finished(store: &Store, output: &RunOutput, events: Option<&[Arc<
             }
         }
     }
+    false
 }

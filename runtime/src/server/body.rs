@@ -1,4 +1,7 @@
-//! The body of a run request: multipart, urlencoded or JSON, as agno clients send it.
+//! Request bodies as agno clients send them: multipart, urlencoded or JSON, read once into
+//! named fields, then into the body of each route.
+
+use std::collections::HashMap;
 
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -7,6 +10,113 @@ use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
 use crate::resolve::RawInput;
+use crate::runs::MultitaskStrategy;
+
+/// A field as received: text from a form, or any JSON value from a JSON body.
+#[derive(Debug)]
+enum Field {
+    Text(String),
+    Json(Value),
+}
+
+/// The fields of a form or of a JSON object body.
+#[derive(Debug, Default)]
+pub(crate) struct FormFields(HashMap<String, Field>);
+
+impl FormFields {
+    /// A text field; a JSON value other than a string is given as its JSON text.
+    fn text(&mut self, name: &str) -> Option<String> {
+        match self.0.remove(name)? {
+            Field::Text(text) => Some(text),
+            Field::Json(Value::Null) => None,
+            Field::Json(Value::String(text)) => Some(text),
+            Field::Json(other) => Some(other.to_string()),
+        }
+    }
+
+    /// A non-empty text field.
+    fn non_empty(&mut self, name: &str) -> Option<String> {
+        self.text(name).filter(|text| !text.is_empty())
+    }
+
+    /// A flag in the spellings pydantic accepts (true/false, 1/0, yes/no, on/off, t/f, y/n),
+    /// `default` when absent or empty; anything else is FastAPI's 422 for that field.
+    fn flag(&mut self, name: &str, default: bool) -> Result<bool, ApiError> {
+        let Some(value) = self.text(name) else {
+            return Ok(default);
+        };
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(default),
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(ApiError::InvalidField(FieldProblem {
+                loc: vec!["body".to_owned(), name.to_owned()],
+                kind: "bool_parsing",
+                msg: format!("{name} must be a boolean (true or false)"),
+                input: Value::String(value),
+            })),
+        }
+    }
+
+    /// `factory_input`: JSON text from a form, a JSON value from a JSON body.
+    fn raw_input(&mut self, name: &str) -> RawInput {
+        match self.0.remove(name) {
+            None => RawInput::Absent,
+            Some(Field::Text(text)) => RawInput::Text(text),
+            Some(Field::Json(value)) => RawInput::Json(value),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormFields {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mut fields = HashMap::new();
+        if content_type.starts_with("multipart/form-data") {
+            let mut multipart = Multipart::from_request(request, state)
+                .await
+                .map_err(|rejection| ApiError::BadBody(rejection.body_text()))?;
+            while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+                let Some(name) = field.name().map(str::to_owned) else {
+                    continue;
+                };
+                let value = field.text().await.map_err(multipart_error)?;
+                fields.insert(name, Field::Text(value));
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
+                .await
+                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
+            fields.extend(
+                pairs
+                    .into_iter()
+                    .map(|(name, value)| (name, Field::Text(value))),
+            );
+        } else if content_type.starts_with("application/json") {
+            let Json(value) = Json::<Value>::from_request(request, state)
+                .await
+                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
+            let Value::Object(object) = value else {
+                return Err(ApiError::BadBody("the JSON body must be an object".into()));
+            };
+            fields.extend(
+                object
+                    .into_iter()
+                    .map(|(name, value)| (name, Field::Json(value))),
+            );
+        } else {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Ok(FormFields(fields))
+    }
+}
 
 /// The fields of a run request that agentos uses. Fields agno clients send that agentos does
 /// not use are accepted and ignored.
@@ -24,113 +134,74 @@ pub struct RunBody {
     pub user_id: Option<String>,
     /// The factory's input, not yet parsed.
     pub factory_input: RawInput,
-}
-
-/// The fields as received, before `message` is required.
-#[derive(Default)]
-struct Fields {
-    message: Option<String>,
-    stream: Option<String>,
-    background: Option<String>,
-    session_id: Option<String>,
-    user_id: Option<String>,
-    factory_input: Option<RawInput>,
-}
-
-impl Fields {
-    fn set_text(&mut self, name: &str, value: String) {
-        match name {
-            "message" => self.message = Some(value),
-            "stream" => self.stream = Some(value),
-            "background" => self.background = Some(value),
-            "session_id" => self.session_id = Some(value),
-            "user_id" => self.user_id = Some(value),
-            "factory_input" => self.factory_input = Some(RawInput::Text(value)),
-            _ => {}
-        }
-    }
-
-    fn into_body(self) -> Result<RunBody, ApiError> {
-        let message = self.message.ok_or(ApiError::MissingMessage)?;
-        Ok(RunBody {
-            message,
-            stream: parse_flag("stream", self.stream, true)?,
-            background: parse_flag("background", self.background, false)?,
-            session_id: self.session_id.filter(|s| !s.is_empty()),
-            user_id: self.user_id.filter(|s| !s.is_empty()),
-            factory_input: self.factory_input.unwrap_or(RawInput::Absent),
-        })
-    }
-}
-
-fn parse_flag(name: &str, value: Option<String>, default: bool) -> Result<bool, ApiError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    // The spellings pydantic accepts for a boolean form field.
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(default),
-        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-        _ => Err(ApiError::InvalidField(FieldProblem {
-            loc: vec!["body".to_owned(), name.to_owned()],
-            kind: "bool_parsing",
-            msg: format!("{name} must be a boolean (true or false)"),
-            input: Value::String(value),
-        })),
-    }
+    /// What to do when the session is busy (`allow`, `reject`, `enqueue`, `interrupt`).
+    pub multitask_strategy: Option<MultitaskStrategy>,
+    /// Cancel the run when the streaming client goes away (off by default).
+    pub cancel_on_disconnect: bool,
 }
 
 impl<S: Send + Sync> FromRequest<S> for RunBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let mut fields = Fields::default();
-        if content_type.starts_with("multipart/form-data") {
-            let mut multipart = Multipart::from_request(request, state)
-                .await
-                .map_err(|rejection| ApiError::BadBody(rejection.body_text()))?;
-            while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-                let Some(name) = field.name().map(str::to_owned) else {
-                    continue;
-                };
-                let value = field.text().await.map_err(multipart_error)?;
-                fields.set_text(&name, value);
-            }
-        } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
-                .await
-                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
-            for (name, value) in pairs {
-                fields.set_text(&name, value);
-            }
-        } else if content_type.starts_with("application/json") {
-            let Json(value) = Json::<Value>::from_request(request, state)
-                .await
-                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
-            let Value::Object(object) = value else {
-                return Err(ApiError::BadBody("the JSON body must be an object".into()));
-            };
-            for (name, value) in object {
-                match (name.as_str(), value) {
-                    ("factory_input", value) => fields.factory_input = Some(RawInput::Json(value)),
-                    (_, Value::Null) => {}
-                    (name, Value::String(text)) => fields.set_text(name, text),
-                    (name, Value::Bool(flag)) => fields.set_text(name, flag.to_string()),
-                    (name, Value::Number(number)) => fields.set_text(name, number.to_string()),
-                    _ => {}
-                }
-            }
-        } else {
-            return Err(ApiError::UnsupportedMediaType);
+        let mut fields = FormFields::from_request(request, state).await?;
+        let message = fields.text("message").ok_or(ApiError::MissingMessage)?;
+        let multitask_strategy = fields
+            .non_empty("multitask_strategy")
+            .map(|value| value.parse::<MultitaskStrategy>())
+            .transpose()
+            .map_err(ApiError::BadBody)?;
+        Ok(RunBody {
+            message,
+            stream: fields.flag("stream", true)?,
+            background: fields.flag("background", false)?,
+            session_id: fields.non_empty("session_id"),
+            user_id: fields.non_empty("user_id"),
+            factory_input: fields.raw_input("factory_input"),
+            multitask_strategy,
+            cancel_on_disconnect: fields.flag("cancel_on_disconnect", false)?,
+        })
+    }
+}
+
+/// agno's `POST .../resume` form: the last event the client has, and its session.
+#[derive(Debug, Default)]
+pub(crate) struct ResumeBody {
+    /// The `event_index` of the last event received; everything when absent.
+    pub(crate) last_event_index: Option<u64>,
+    /// The run's session, as agno's client sends it.
+    pub(crate) session_id: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ResumeBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A resume may come without a body at all.
+        if request.headers().get(CONTENT_TYPE).is_none() {
+            return Ok(ResumeBody::default());
         }
-        fields.into_body()
+        let mut fields = FormFields::from_request(request, state).await?;
+        let last_event_index = match fields.non_empty("last_event_index") {
+            None => None,
+            Some(text) => parse_event_index(&text)?,
+        };
+        Ok(ResumeBody {
+            last_event_index,
+            session_id: fields.non_empty("session_id"),
+        })
+    }
+}
+
+/// An event index from a form field or a `Last-Event-ID` header: a number, `-1` meaning none
+/// yet.
+pub(crate) fn parse_event_index(text: &str) -> Result<Option<u64>, ApiError> {
+    match text.trim().parse::<i64>() {
+        Ok(index) if index < 0 => Ok(None),
+        Ok(index) => Ok(Some(index as u64)),
+        Err(_) => Err(ApiError::BadBody(format!(
+            "the last event index must be a number, got '{text}'"
+        ))),
     }
 }
 

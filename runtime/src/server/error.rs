@@ -53,6 +53,15 @@ pub enum ApiError {
     /// The run's task stopped before it answered.
     #[error("the run was interrupted; read it back with GET .../runs/{{run_id}}")]
     Interrupted,
+    /// Another run of the session is in progress and the strategy is `reject`.
+    #[error("another run of this session is in progress")]
+    SessionBusy,
+    /// The idempotency key was used with another request.
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    /// The run finished but its end could not be stored.
+    #[error("the run finished but could not be recorded; read it back later as run {0}")]
+    NotRecorded(String),
     /// A field of the request has a value of the wrong type (FastAPI's 422).
     #[error("{}: {}", .0.loc.join("."), .0.msg)]
     InvalidField(FieldProblem),
@@ -94,6 +103,9 @@ impl From<RunError> for ApiError {
             RunError::FactoryTimeout(seconds) => ApiError::FactoryTimeout(seconds),
             RunError::ShuttingDown => ApiError::ShuttingDown,
             RunError::Interrupted => ApiError::Interrupted,
+            RunError::SessionBusy => ApiError::SessionBusy,
+            RunError::KeyReused => ApiError::KeyReused,
+            RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
             RunError::SessionExists => ApiError::SessionExists,
         }
@@ -121,6 +133,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::FeatureUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SessionExists => StatusCode::CONFLICT,
+            ApiError::SessionBusy => StatusCode::CONFLICT,
+            ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -143,6 +158,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::FeatureUnavailable(_) => "feature_unavailable",
             ApiError::SessionExists => "session_exists",
+            ApiError::SessionBusy => "session_busy",
+            ApiError::KeyReused => "idempotency_key_reused",
+            ApiError::NotRecorded(_) => "run_not_recorded",
         }
     }
 

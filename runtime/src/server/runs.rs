@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::body::RunBody;
+use super::body::{ResumeBody, RunBody, parse_event_index};
 use super::error::ApiError;
 use super::state::OsState;
 use super::wire;
-use crate::runs::{Caller, RunAnswer, RunAsk, Runnable};
+use crate::runs::{Caller, RunAnswer, RunAsk, RunEvents, Runnable};
 
 /// The caller of a request: the verified one when authentication is on, else whoever the
 /// request says it is.
@@ -27,6 +27,11 @@ pub(crate) fn caller(verified: Option<Extension<Caller>>, asserted: Option<Strin
         None => Caller::open(asserted),
     }
 }
+
+/// The header that makes a run request idempotent.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on an answer that comes from the run an earlier request with the same key started.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Runs the component: the whole output, an SSE stream, or 202 for a background run.
 pub(crate) async fn create_run<C: Runnable>(
@@ -40,6 +45,15 @@ pub(crate) async fn create_run<C: Runnable>(
         return Err(ApiError::NotFound(C::KIND));
     }
     let body = body?;
+    let idempotency_key = match headers.get(&IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::BadBody("Idempotency-Key must be visible ASCII".into()))?
+                .to_owned(),
+        ),
+    };
     // What a token says wins over the body: its subject and session are the caller's.
     let caller = caller(verified, body.user_id);
     let ask = RunAsk {
@@ -49,29 +63,95 @@ pub(crate) async fn create_run<C: Runnable>(
         headers,
         stream: body.stream,
         background: body.background,
+        multitask: body.multitask_strategy,
+        idempotency_key,
+        cancel_on_disconnect: body.cancel_on_disconnect,
     };
-    Ok(match state.runs.start::<C>(&id, &caller, ask).await? {
+    let answered = state.runs.start::<C>(&id, &caller, ask).await?;
+    let mut response = match answered.answer {
         RunAnswer::Whole(output) => Json(output).into_response(),
-        RunAnswer::Background { run_id, session_id } => (
+        RunAnswer::Background {
+            run_id,
+            session_id,
+            status,
+        } => (
             StatusCode::ACCEPTED,
-            Json(wire::background_run(&run_id, &session_id)),
+            Json(wire::background_run(&run_id, &session_id, status)),
         )
             .into_response(),
-        RunAnswer::Stream(events) => {
-            let frames = events
-                .enumerate()
-                .map(|(index, event)| Ok::<_, Infallible>(wire::event_frame(&event, index as u64)));
-            let mut response = Sse::new(frames)
-                .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-                .into_response();
-            // agno names the charset; some clients compare the whole header.
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("text/event-stream; charset=utf-8"),
-            );
-            response
-        }
-    })
+        RunAnswer::Stream(events) => sse(events),
+    };
+    if answered.replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A run's stream as SSE, with a comment every 15 s so idle connections stay open.
+fn sse(events: RunEvents) -> Response {
+    let frames = events.map(|item| Ok::<_, Infallible>(wire::stream_frame(&item)));
+    let mut response = Sse::new(frames)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    // agno names the charset; some clients compare the whole header.
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /{teams,agents}/{id}/runs/{run_id}/resume`: the run's events after the one named by
+/// `Last-Event-ID` (a browser `EventSource` reconnects with it), then its live events.
+pub(crate) async fn resume_run<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path((id, run_id)): Path<(String, String)>,
+    verified: Option<Extension<Caller>>,
+    Query(query): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = match headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(query.last_event_id.as_deref())
+    {
+        Some(text) if !text.trim().is_empty() => parse_event_index(text)?,
+        _ => None,
+    };
+    let caller = caller(verified, query.user_id);
+    let events = state
+        .runs
+        .resume(C::KIND, &id, &run_id, &caller, after, false)
+        .await?;
+    Ok(sse(events))
+}
+
+/// `POST /{teams,agents}/{id}/runs/{run_id}/resume`: agno's form (`last_event_index`,
+/// `session_id`), answered with agno's notices first (`replay`, `catch_up`, `subscribed`).
+pub(crate) async fn resume_run_form<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path((id, run_id)): Path<(String, String)>,
+    verified: Option<Extension<Caller>>,
+    Query(query): Query<OwnerQuery>,
+    body: Result<ResumeBody, ApiError>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let caller = caller(verified, query.user_id);
+    let events = state
+        .runs
+        .resume(C::KIND, &id, &run_id, &caller, body.last_event_index, true)
+        .await?;
+    let _ = body.session_id;
+    Ok(sse(events))
+}
+
+/// Query of `GET .../resume`: an `EventSource` cannot set headers on its first connection.
+#[derive(Deserialize)]
+pub(crate) struct ResumeQuery {
+    last_event_id: Option<String>,
+    user_id: Option<String>,
 }
 
 /// Query of the read routes: agno clients pass `user_id` when authentication is off.

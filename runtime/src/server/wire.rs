@@ -11,7 +11,7 @@ use crate::component::{Component, ComponentKind};
 use crate::model::{ModelHandle, Role};
 use crate::resolve::Resolver;
 use crate::run::{RunEvent, RunMetrics, RunStatus, delegation_tool};
-use crate::runs::Cancelled;
+use crate::runs::{Cancelled, StreamItem};
 use crate::store::{SessionPage, StoredRun, StoredSession};
 use crate::team::{Member, Team, TeamMode};
 
@@ -70,7 +70,11 @@ pub(crate) fn stored_run(run: &StoredRun, events: Option<&Value>) -> Value {
     );
     out.insert(id_key(run.kind).into(), json!(run.component_id));
     out.insert("user_id".into(), json!(run.user_id));
-    out.insert("status".into(), json!(run.status));
+    // The output is the run's own account of how it ended, as `run` answers it.
+    out.insert(
+        "status".into(),
+        json!(output.map_or(run.status, |o| o.status)),
+    );
     out.insert("run_input".into(), json!(run.input));
     out.insert(
         "content".into(),
@@ -282,12 +286,18 @@ fn model_class(label: &str) -> String {
     label.split_whitespace().collect()
 }
 
-/// The answer to a run started in the background: accepted, not yet running.
-pub(crate) fn background_run(run_id: &str, session_id: &str) -> Value {
+/// The answer to a run started in the background.
+pub(crate) fn background_run(run_id: &str, session_id: &str, status: RunStatus) -> Value {
+    // agno answers a background run as accepted and not yet begun, whether or not its task
+    // has started by the time the answer leaves; a queued run is pending anyway.
+    let status = match status {
+        RunStatus::Running => RunStatus::Pending,
+        other => other,
+    };
     json!({
         "run_id": run_id,
         "session_id": session_id,
-        "status": RunStatus::Pending,
+        "status": status,
     })
 }
 
@@ -300,13 +310,31 @@ pub(crate) fn cancelled(run_id: &str, outcome: Cancelled) -> Value {
     json!({"run_id": run_id, "status": status})
 }
 
-/// One SSE frame: `id:` a sequence number, `event:` the name, `data:` the JSON.
-pub fn event_frame(event: &RunEvent, id: u64) -> Event {
+/// One SSE frame of an event: `id:` its number, `event:` its name, `data:` its JSON with the
+/// number again as agno's `event_index`.
+pub fn event_frame(event: &RunEvent, seq: u64) -> Event {
     let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
-    Event::default()
-        .event(event.event.as_str())
-        .id(id.to_string())
-        .data(data)
+    numbered_frame(event.event.as_str(), &data, seq)
+}
+
+fn numbered_frame(name: &str, data: &str, seq: u64) -> Event {
+    // The JSON is an object; the index goes first so the rest is sent as it was produced.
+    let data = match data.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"event_index\":{seq}}}"),
+        Some(rest) => format!("{{\"event_index\":{seq},{rest}"),
+        None => data.to_owned(),
+    };
+    Event::default().event(name).id(seq.to_string()).data(data)
+}
+
+/// One SSE frame of a run's stream: a live or stored event, or one of agno's resume notices
+/// (which carry no `id:`, so a reconnecting client's `Last-Event-ID` stays an event's).
+pub(crate) fn stream_frame(item: &StreamItem) -> Event {
+    match item {
+        StreamItem::Live { seq, event } => event_frame(event, *seq),
+        StreamItem::Stored(stored) => numbered_frame(&stored.event, &stored.data, stored.seq),
+        StreamItem::Notice { name, data } => Event::default().event(*name).data(data.to_string()),
+    }
 }
 
 /// A model as discovery describes it.

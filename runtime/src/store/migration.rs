@@ -8,7 +8,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateSessionsAndRuns)]
+        vec![
+            Box::new(CreateSessionsAndRuns),
+            Box::new(CreateEventsAndIdempotencyKeys),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -52,6 +55,7 @@ enum AgentosRuns {
     UpdatedAt,
 }
 
+/// The first migration, named `migration` (after its file) in databases it already set up.
 #[derive(DeriveMigrationName)]
 struct CreateSessionsAndRuns;
 
@@ -144,6 +148,109 @@ impl MigrationTrait for CreateSessionsAndRuns {
             .await?;
         manager
             .drop_table(Table::drop().table(AgentosSessions::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosRunEvents {
+    Table,
+    RunId,
+    Seq,
+    Event,
+    Data,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AgentosIdempotencyKeys {
+    Table,
+    Owner,
+    ComponentType,
+    ComponentId,
+    Key,
+    Fingerprint,
+    RunId,
+    CreatedAt,
+}
+
+/// Each event of a streamed or background run, numbered, so any replica can replay it; and
+/// the idempotency keys of run requests, so a retry to any replica finds its run.
+struct CreateEventsAndIdempotencyKeys;
+
+// Named by hand: the derive names a migration after its file, which both migrations share.
+impl MigrationName for CreateEventsAndIdempotencyKeys {
+    fn name(&self) -> &str {
+        "m2_run_events_and_idempotency_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEventsAndIdempotencyKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(AgentosRunEvents::Table)
+                    .if_not_exists()
+                    .col(string(AgentosRunEvents::RunId))
+                    .col(big_integer(AgentosRunEvents::Seq))
+                    .col(string(AgentosRunEvents::Event))
+                    .col(text(AgentosRunEvents::Data))
+                    .col(big_integer(AgentosRunEvents::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(AgentosRunEvents::RunId)
+                            .col(AgentosRunEvents::Seq),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AgentosIdempotencyKeys::Table)
+                    .if_not_exists()
+                    .col(string(AgentosIdempotencyKeys::Owner))
+                    .col(string(AgentosIdempotencyKeys::ComponentType))
+                    .col(string(AgentosIdempotencyKeys::ComponentId))
+                    .col(string(AgentosIdempotencyKeys::Key))
+                    .col(string(AgentosIdempotencyKeys::Fingerprint))
+                    .col(string(AgentosIdempotencyKeys::RunId))
+                    .col(big_integer(AgentosIdempotencyKeys::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(AgentosIdempotencyKeys::Owner)
+                            .col(AgentosIdempotencyKeys::ComponentType)
+                            .col(AgentosIdempotencyKeys::ComponentId)
+                            .col(AgentosIdempotencyKeys::Key),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // Expired keys are swept by age.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_created")
+                    .table(AgentosIdempotencyKeys::Table)
+                    .col(AgentosIdempotencyKeys::CreatedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(AgentosIdempotencyKeys::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(AgentosRunEvents::Table).to_owned())
             .await
     }
 }

@@ -26,9 +26,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::component::{ComponentKind, ComponentRef};
 use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
-use entity::{run, session};
+use entity::{event, idempotency_key, run, session};
 pub use rows::{StoredRun, StoredSession};
-use writer::{MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop};
+use writer::{
+    BusyCheck, KeyClaim, MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop,
+};
 
 /// Where sessions and runs are kept. Nothing connects until the OS is built.
 ///
@@ -93,6 +95,17 @@ pub enum StoreError {
     /// The run names a session that belongs to another user or component.
     #[error("the session belongs to someone else")]
     ForeignSession,
+    /// Another run of the session is running or queued.
+    #[error("another run of the session is in progress")]
+    SessionBusy,
+    /// The idempotency key belongs to another run.
+    #[error("the idempotency key was used by run {run_id}")]
+    KeyTaken {
+        /// The run that holds the key.
+        run_id: String,
+        /// Whether that run was started by the same request.
+        same_request: bool,
+    },
 }
 
 impl From<DbErr> for StoreError {
@@ -115,6 +128,43 @@ pub struct NewRun<'a> {
     pub input: &'a str,
     /// The validated `factory_input`, when the component is a factory.
     pub factory_input: Option<Value>,
+    /// `Running`, or `Pending` for a run that waits its turn in a busy session.
+    pub status: RunStatus,
+    /// Refuse with [`StoreError::SessionBusy`] while another top-level run of the session is
+    /// running or queued; checked in one transaction with the insert, across replicas.
+    pub reject_if_busy: bool,
+    /// The idempotency key the run claims: refused with [`StoreError::KeyTaken`] when another
+    /// run holds it.
+    pub idempotency: Option<IdempotencyClaim<'a>>,
+}
+
+/// An `Idempotency-Key` and the digest of the request that sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct IdempotencyClaim<'a> {
+    /// The key as the client sent it.
+    pub key: &'a str,
+    /// A digest of the request's fields.
+    pub fingerprint: &'a str,
+}
+
+/// One stored event of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its number in the run's stream, from 0.
+    pub seq: u64,
+    /// Its name.
+    pub event: String,
+    /// Its JSON, as it was sent.
+    pub data: String,
+}
+
+/// The run an idempotency key created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The digest of the request that claimed the key.
+    pub fingerprint: String,
+    /// The run it started.
+    pub run_id: String,
 }
 
 /// Filters and paging of a session listing.
@@ -153,8 +203,13 @@ pub(crate) fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
-/// How long a running run may go without a heartbeat before it counts as interrupted.
-pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60);
+/// How long a running run may go without a heartbeat before it counts as interrupted. The
+/// watcher renews heartbeats every 5 s and sweeps every 10 s, so a run whose process died is
+/// marked within 30 s.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(20);
+
+/// How long an idempotency key is kept.
+pub(crate) const KEYS_KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// The connected store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -281,7 +336,7 @@ impl Store {
                 component_type: Set(new.kind),
                 component_id: Set(new.component_id.to_owned()),
                 user_id: Set(user_id.clone()),
-                status: Set(RunStatus::Running),
+                status: Set(new.status),
                 factory_input: Set(new.factory_input.clone()),
                 input: Set(new.input.to_owned()),
                 output: Set(None),
@@ -293,6 +348,15 @@ impl Store {
                 created_at: Set(now),
                 updated_at: Set(now),
             };
+            let claim = new.idempotency.map(|claim| KeyClaim {
+                owner: user_id.clone().unwrap_or_default(),
+                kind: new.kind,
+                component_id: new.component_id.to_owned(),
+                key: claim.key.to_owned(),
+                fingerprint: claim.fingerprint.to_owned(),
+                run_id: meta.run_id().to_owned(),
+                created_at: now,
+            });
             Ok(WriteOp::StartRun {
                 owner: SessionOwner {
                     session_id: meta.session_id().to_owned(),
@@ -300,6 +364,12 @@ impl Store {
                     component_id: new.component_id.to_owned(),
                     user_id,
                 },
+                busy: if new.reject_if_busy {
+                    BusyCheck::RejectIfActive
+                } else {
+                    BusyCheck::None
+                },
+                claim,
                 session: Box::new(session),
                 run: Box::new(run),
             })
@@ -307,11 +377,13 @@ impl Store {
         .await
     }
 
-    /// Records how a run ended: its output, events and metrics, and a row for each member run.
+    /// Records how a run ended, in one transaction: its output and metrics, a row for each
+    /// member run, and its last events (numbered from `first_seq`; the ones stored before stay).
     pub async fn finish_run(
         &self,
         output: &RunOutput,
-        events: Option<&[Arc<RunEvent>]>,
+        first_seq: u64,
+        events: &[Arc<RunEvent>],
     ) -> Result<(), StoreError> {
         let mut runs = vec![output];
         collect_members(output, &mut runs);
@@ -327,11 +399,7 @@ impl Store {
         self.write_retrying_alone(|| {
             let now = now_micros();
             let mut rows = Vec::with_capacity(runs.len());
-            for (index, run) in runs.iter().enumerate() {
-                let events = match events {
-                    Some(events) if index == 0 => Some(json(serde_json::to_value(events))?),
-                    _ => None,
-                };
+            for run in &runs {
                 let input = if scrub {
                     run.input.input_content.replace('\0', "\u{fffd}")
                 } else {
@@ -348,7 +416,7 @@ impl Store {
                     factory_input: Set(None),
                     input: Set(input),
                     output: Set(Some(json(serde_json::to_value(run))?)),
-                    events: Set(events),
+                    events: Set(None),
                     metrics: Set(Some(json(serde_json::to_value(&run.metrics))?)),
                     cancel_requested: Set(false),
                     owner: Set(self.owner.to_string()),
@@ -358,9 +426,109 @@ impl Store {
                 };
                 rows.push((run.run_id.clone(), row));
             }
-            Ok(WriteOp::FinishRun { rows })
+            let events = event_rows(output.run_id.as_str(), first_seq, events, now)?;
+            Ok(WriteOp::FinishRun { rows, events })
         })
         .await
+    }
+
+    /// Stores events of a run in flight, numbered from `first_seq`. Storing one twice is
+    /// harmless.
+    pub async fn append_events(
+        &self,
+        run_id: &str,
+        first_seq: u64,
+        events: &[Arc<RunEvent>],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.write_retrying_alone(|| {
+            Ok(WriteOp::Events {
+                rows: event_rows(run_id, first_seq, events, now_micros())?,
+            })
+        })
+        .await
+    }
+
+    /// A run's stored events after number `after` (all of them for `None`), in order.
+    pub async fn events_after(
+        &self,
+        run_id: &str,
+        after: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut select = event::Entity::find().filter(event::Column::RunId.eq(run_id));
+        if let Some(after) = after {
+            select = select.filter(event::Column::Seq.gt(after as i64));
+        }
+        let rows = select
+            .order_by_asc(event::Column::Seq)
+            .all(&self.conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StoredEvent {
+                seq: row.seq.max(0) as u64,
+                event: row.event,
+                data: row.data,
+            })
+            .collect())
+    }
+
+    /// The run an idempotency key of `user_id` for a component started, if any.
+    pub async fn idempotency_key(
+        &self,
+        user_id: Option<&str>,
+        kind: ComponentKind,
+        component_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredKey>, StoreError> {
+        let found = idempotency_key::Entity::find_by_id((
+            user_id.unwrap_or_default().to_owned(),
+            kind,
+            component_id.to_owned(),
+            key.to_owned(),
+        ))
+        .one(&self.conn)
+        .await?;
+        Ok(found.map(|row| StoredKey {
+            fingerprint: row.fingerprint,
+            run_id: row.run_id,
+        }))
+    }
+
+    /// Forgets idempotency keys created before `before` (unix µs).
+    pub async fn sweep_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
+        let result = idempotency_key::Entity::delete_many()
+            .filter(idempotency_key::Column::CreatedAt.lt(before))
+            .exec(&self.writer)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// The top-level runs of a session that are running or queued, oldest first.
+    pub async fn active_runs(&self, session_id: &str) -> Result<Vec<StoredRun>, StoreError> {
+        let rows = run::Entity::find()
+            .filter(run::Column::SessionId.eq(session_id))
+            .filter(run::Column::ParentRunId.is_null())
+            .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
+            .order_by_asc(run::Column::CreatedAt)
+            .order_by_asc(run::Column::RunId)
+            .all(&self.conn)
+            .await?;
+        rows::runs(rows)
+    }
+
+    /// Marks a queued run as running, its turn having come.
+    pub async fn mark_running(&self, run_id: &str) -> Result<(), StoreError> {
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(RunStatus::Running))
+            .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
+            .filter(run::Column::RunId.eq(run_id))
+            .filter(run::Column::Status.eq(RunStatus::Pending))
+            .exec(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// Hands a write to the writer task and waits for its commit; when its batch was refused,
@@ -510,6 +678,18 @@ impl Store {
     /// Deletes a session and its runs; deleting what is not there is not an error.
     pub async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
         let txn = self.writer.begin().await?;
+        event::Entity::delete_many()
+            .filter(
+                event::Column::RunId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(run::Column::RunId)
+                        .from(run::Entity)
+                        .and_where(run::Column::SessionId.eq(session_id))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
         run::Entity::delete_many()
             .filter(run::Column::SessionId.eq(session_id))
             .exec(&txn)
@@ -521,12 +701,13 @@ impl Store {
         Ok(())
     }
 
-    /// Asks whichever process runs `run_id` to stop it. False when no such run is running.
+    /// Asks whichever process runs (or queues) `run_id` to stop it. False when no such run
+    /// is in progress.
     pub async fn request_cancel(&self, run_id: &str) -> Result<bool, StoreError> {
         let result = run::Entity::update_many()
             .col_expr(run::Column::CancelRequested, Expr::value(true))
             .filter(run::Column::RunId.eq(run_id))
-            .filter(run::Column::Status.eq(RunStatus::Running))
+            .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
             .exec(&self.writer)
             .await?;
         Ok(result.rows_affected > 0)
@@ -559,7 +740,7 @@ impl Store {
     /// interrupted: their process stopped without finishing them.
     pub async fn mark_interrupted(&self, stale_before: i64) -> Result<u64, StoreError> {
         let stale = run::Entity::find()
-            .filter(run::Column::Status.eq(RunStatus::Running))
+            .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
             .filter(run::Column::HeartbeatAt.lt(stale_before))
             .all(&self.conn)
             .await?;
@@ -572,12 +753,52 @@ impl Store {
                 .col_expr(run::Column::Output, Expr::value(output))
                 .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
                 .filter(run::Column::RunId.eq(row.run_id.as_str()))
-                .filter(run::Column::Status.eq(RunStatus::Running))
+                .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
                 .exec(&self.writer)
                 .await?;
+            if result.rows_affected > 0 {
+                // A client following the run's stream reads how it ended.
+                self.append_interrupted_event(&row).await?;
+            }
             count += result.rows_affected;
         }
         Ok(count)
+    }
+
+    /// Appends the error event of an interrupted run after its stored events.
+    async fn append_interrupted_event(&self, row: &StoredRun) -> Result<(), StoreError> {
+        let last = event::Entity::find()
+            .filter(event::Column::RunId.eq(row.run_id.as_str()))
+            .order_by_desc(event::Column::Seq)
+            .one(&self.conn)
+            .await?;
+        let seq = last.map_or(0, |last| last.seq + 1);
+        let output = interrupted_output(row);
+        let data = output
+            .events
+            .as_ref()
+            .and_then(|events| events.first())
+            .map(Value::to_string)
+            .unwrap_or_else(|| "{}".to_owned());
+        let name = match row.kind {
+            ComponentKind::Team => EventName::TeamRunError,
+            ComponentKind::Agent => EventName::RunError,
+        };
+        event::Entity::insert(event::ActiveModel {
+            run_id: Set(row.run_id.clone()),
+            seq: Set(seq),
+            event: Set(name.as_str().to_owned()),
+            data: Set(data),
+            created_at: Set(now_micros()),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([event::Column::RunId, event::Column::Seq])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.writer)
+        .await?;
+        Ok(())
     }
 
     /// Checks the database answers.
@@ -640,6 +861,30 @@ async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<Write
             tracing::warn!(%error, "WAL checkpoint failed");
         }
     }
+}
+
+/// Rows of `events`, numbered from `first_seq`.
+fn event_rows(
+    run_id: &str,
+    first_seq: u64,
+    events: &[Arc<RunEvent>],
+    now: i64,
+) -> Result<Vec<event::ActiveModel>, StoreError> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(offset, event)| {
+            let data =
+                serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(event::ActiveModel {
+                run_id: Set(run_id.to_owned()),
+                seq: Set((first_seq + offset as u64) as i64),
+                event: Set(event.event.as_str().to_owned()),
+                data: Set(data),
+                created_at: Set(now),
+            })
+        })
+        .collect()
 }
 
 /// Replaces NUL characters in every string of `value`.

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde_json::{Value, json};
 
-use super::entity::{run, session};
+use super::entity::{event, run, session};
 use super::{Store, StoreError, StoredSession, now_micros};
 use crate::component::ComponentKind;
 use crate::run::RunMetrics;
@@ -105,6 +106,18 @@ impl Store {
             return Ok(());
         }
         let txn = self.writer.begin().await?;
+        event::Entity::delete_many()
+            .filter(
+                event::Column::RunId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(run::Column::RunId)
+                        .from(run::Entity)
+                        .and_where(run::Column::SessionId.is_in(session_ids.iter().cloned()))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
         run::Entity::delete_many()
             .filter(run::Column::SessionId.is_in(session_ids.iter().cloned()))
             .exec(&txn)
@@ -145,26 +158,34 @@ impl Store {
         Ok(totals)
     }
 
-    /// The stored events of those of `run_ids` that streamed, by run id.
+    /// The stored events of those of `run_ids` that streamed (or ran in the background), by
+    /// run id, each run's in order.
     pub async fn run_events(
         &self,
         run_ids: &[String],
     ) -> Result<HashMap<String, Value>, StoreError> {
+        let mut events: HashMap<String, Vec<Value>> = HashMap::new();
         if run_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = run::Entity::find()
+        let rows = event::Entity::find()
             .select_only()
-            .column(run::Column::RunId)
-            .column(run::Column::Events)
-            .filter(run::Column::RunId.is_in(run_ids.iter().cloned()))
-            .filter(run::Column::Events.is_not_null())
-            .into_tuple::<(String, Option<Value>)>()
+            .column(event::Column::RunId)
+            .column(event::Column::Data)
+            .filter(event::Column::RunId.is_in(run_ids.iter().cloned()))
+            .order_by_asc(event::Column::RunId)
+            .order_by_asc(event::Column::Seq)
+            .into_tuple::<(String, String)>()
             .all(&self.conn)
             .await?;
-        Ok(rows
+        for (run_id, data) in rows {
+            let data: Value = serde_json::from_str(&data)
+                .map_err(|e| StoreError::Corrupt(format!("an event of run {run_id}: {e}")))?;
+            events.entry(run_id).or_default().push(data);
+        }
+        Ok(events
             .into_iter()
-            .filter_map(|(run_id, events)| events.map(|events| (run_id, events)))
+            .map(|(run_id, list)| (run_id, Value::Array(list)))
             .collect())
     }
 }

@@ -9,16 +9,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, RuntimeErr,
-    TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, RuntimeErr, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::entity::{run, session};
+use super::entity::{event, idempotency_key, run, session};
 use crate::component::ComponentKind;
+use crate::run::RunStatus;
 
 /// The most writes committed together.
 pub(super) const MAX_BATCH: usize = 256;
@@ -31,18 +33,32 @@ pub(super) struct SessionOwner {
     pub(super) user_id: Option<String>,
 }
 
+/// What a run asks of its session's other runs before it may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BusyCheck {
+    /// Start whatever else runs in the session.
+    None,
+    /// Refuse to start while another top-level run of the session is running or queued.
+    RejectIfActive,
+}
+
 /// One write of the run lifecycle, prepared by the caller so the writer only executes it.
 pub(super) enum WriteOp {
     /// A run begins in a session that is new or belongs to `owner`: the session row (created
-    /// by its first run) and the run's row.
+    /// by its first run), the run's row, and the idempotency key it claims.
     StartRun {
         owner: SessionOwner,
+        busy: BusyCheck,
+        claim: Option<KeyClaim>,
         session: Box<session::ActiveModel>,
         run: Box<run::ActiveModel>,
     },
-    /// A run ended: its row, then one row per member run, keyed by run id.
+    /// Events of a run in flight, stored as they come so any replica can replay them.
+    Events { rows: Vec<event::ActiveModel> },
+    /// A run ended: its row, one row per member run keyed by run id, and its last events.
     FinishRun {
         rows: Vec<(String, run::ActiveModel)>,
+        events: Vec<event::ActiveModel>,
     },
 }
 
@@ -118,17 +134,28 @@ fn refused_by_database(error: &DbErr) -> bool {
     }
 }
 
-/// Commits `ops` in one transaction, however many runs they carry: one upsert of sessions,
-/// one read of their owners, one insert of started runs, one upsert of finished runs. A run
-/// that names a session of another owner is not inserted, and only its write says so.
+/// A start that passed the first checks, waiting for the others.
+struct PendingStart {
+    index: usize,
+    owner: SessionOwner,
+    busy: BusyCheck,
+    run: run::ActiveModel,
+}
+
+/// Commits `ops` in one transaction, however many runs they carry: claims of idempotency keys,
+/// sessions created or touched, their owners (locked on PostgreSQL when a start depends on
+/// what else runs), the started runs, the events, the finished runs. A start refused by a
+/// check (a key another run holds, a foreign session, a busy session) writes nothing, and only
+/// its own write says so.
 async fn commit(
     writer: &DatabaseConnection,
     ops: Vec<WriteOp>,
 ) -> Result<Vec<Result<(), WriteError>>, DbErr> {
     let mut results: Vec<Result<(), WriteError>> = Vec::with_capacity(ops.len());
-    let mut session_ids = HashSet::new();
-    let mut sessions = Vec::new();
+    let mut claims = Vec::new();
     let mut starts = Vec::new();
+    let mut sessions: Vec<(String, session::ActiveModel)> = Vec::new();
+    let mut events = Vec::new();
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
     let mut finished: HashMap<String, run::ActiveModel> = HashMap::new();
     for (index, op) in ops.into_iter().enumerate() {
@@ -136,22 +163,52 @@ async fn commit(
         match op {
             WriteOp::StartRun {
                 owner,
+                busy,
+                claim,
                 session,
                 run,
             } => {
-                if session_ids.insert(owner.session_id.clone()) {
-                    sessions.push(*session);
+                if let Some(claim) = claim {
+                    claims.push((index, claim));
                 }
-                starts.push((index, owner, *run));
+                sessions.push((owner.session_id.clone(), *session));
+                starts.push(PendingStart {
+                    index,
+                    owner,
+                    busy,
+                    run: *run,
+                });
             }
-            WriteOp::FinishRun { rows } => finished.extend(rows),
+            WriteOp::Events { rows } => events.extend(rows),
+            WriteOp::FinishRun { rows, events: last } => {
+                finished.extend(rows);
+                events.extend(last);
+            }
         }
     }
     let txn = writer.begin().await?;
-    if !sessions.is_empty() {
+
+    let claimed: HashMap<usize, KeyClaim> = claims.iter().cloned().collect();
+    if !claims.is_empty() {
+        let refused = claim_keys(&txn, claims).await?;
+        for (index, error) in refused {
+            results[index] = Err(WriteError::Failed(error));
+        }
+        starts.retain(|start| results[start.index].is_ok());
+    }
+
+    if !starts.is_empty() {
+        let mut seen = HashSet::new();
+        let new_sessions: Vec<session::ActiveModel> = sessions
+            .into_iter()
+            .filter(|(id, _)| {
+                starts.iter().any(|s| &s.owner.session_id == id) && seen.insert(id.clone())
+            })
+            .map(|(_, session)| session)
+            .collect();
         // A session's first run creates it; a later run of its owner marks it updated. Another
         // owner's run changes nothing here and is refused below.
-        session::Entity::insert_many(sessions)
+        session::Entity::insert_many(new_sessions)
             .on_conflict(
                 OnConflict::column(session::Column::SessionId)
                     .update_column(session::Column::UpdatedAt)
@@ -164,35 +221,88 @@ async fn commit(
             )
             .exec_without_returning(&txn)
             .await?;
-        let owners: HashMap<String, (ComponentKind, String, Option<String>)> =
-            session::Entity::find()
+        let checks_busy = starts.iter().any(|s| s.busy != BusyCheck::None);
+        let mut owners_query = session::Entity::find()
+            .select_only()
+            .columns([
+                session::Column::SessionId,
+                session::Column::SessionType,
+                session::Column::ComponentId,
+                session::Column::UserId,
+            ])
+            .filter(session::Column::SessionId.is_in(seen.iter().cloned()))
+            .order_by_asc(session::Column::SessionId);
+        if checks_busy {
+            // Replicas deciding whether a session is busy take turns on its row.
+            owners_query = owners_query.lock_exclusive();
+        }
+        let owners: HashMap<String, (ComponentKind, String, Option<String>)> = owners_query
+            .into_tuple::<(String, ComponentKind, String, Option<String>)>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|(id, kind, component, user)| (id, (kind, component, user)))
+            .collect();
+        let mut active: HashSet<String> = if checks_busy {
+            let busy_sessions: Vec<String> = starts
+                .iter()
+                .filter(|s| s.busy != BusyCheck::None)
+                .map(|s| s.owner.session_id.clone())
+                .collect();
+            run::Entity::find()
                 .select_only()
-                .columns([
-                    session::Column::SessionId,
-                    session::Column::SessionType,
-                    session::Column::ComponentId,
-                    session::Column::UserId,
-                ])
-                .filter(session::Column::SessionId.is_in(session_ids))
-                .into_tuple::<(String, ComponentKind, String, Option<String>)>()
+                .column(run::Column::SessionId)
+                .filter(run::Column::SessionId.is_in(busy_sessions))
+                .filter(run::Column::ParentRunId.is_null())
+                .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
+                .into_tuple::<String>()
                 .all(&txn)
                 .await?
                 .into_iter()
-                .map(|(id, kind, component, user)| (id, (kind, component, user)))
-                .collect();
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let mut accepted = Vec::with_capacity(starts.len());
-        for (index, owner, run) in starts {
-            let matches = owners
+        for start in starts {
+            let owner = &start.owner;
+            let owned = owners
                 .get(&owner.session_id)
                 .is_some_and(|(kind, component, user)| {
                     *kind == owner.kind
                         && *component == owner.component_id
                         && *user == owner.user_id
                 });
-            if matches {
-                accepted.push(run);
+            let outcome = if !owned {
+                Err(StoreError::ForeignSession)
+            } else if start.busy == BusyCheck::RejectIfActive && active.contains(&owner.session_id)
+            {
+                Err(StoreError::SessionBusy)
             } else {
-                results[index] = Err(WriteError::Failed(StoreError::ForeignSession));
+                Ok(())
+            };
+            match outcome {
+                Ok(()) => {
+                    active.insert(owner.session_id.clone());
+                    accepted.push(start.run);
+                }
+                Err(error) => {
+                    // A refused start keeps no key: a retry gets the same answer, not this run.
+                    if let Some(claim) = claimed.get(&start.index) {
+                        idempotency_key::Entity::delete_many()
+                            .filter(idempotency_key::Column::Owner.eq(claim.owner.as_str()))
+                            .filter(idempotency_key::Column::ComponentType.eq(claim.kind))
+                            .filter(
+                                idempotency_key::Column::ComponentId
+                                    .eq(claim.component_id.as_str()),
+                            )
+                            .filter(idempotency_key::Column::Key.eq(claim.key.as_str()))
+                            .filter(idempotency_key::Column::RunId.eq(claim.run_id.as_str()))
+                            .exec(&txn)
+                            .await?;
+                    }
+                    results[start.index] = Err(WriteError::Failed(error));
+                }
             }
         }
         if !accepted.is_empty() {
@@ -200,6 +310,16 @@ async fn commit(
                 .exec_without_returning(&txn)
                 .await?;
         }
+    }
+    if !events.is_empty() {
+        event::Entity::insert_many(events)
+            .on_conflict(
+                OnConflict::columns([event::Column::RunId, event::Column::Seq])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
     }
     if !finished.is_empty() {
         run::Entity::insert_many(finished.into_values())
@@ -219,4 +339,84 @@ async fn commit(
     }
     txn.commit().await?;
     Ok(results)
+}
+
+/// Claims idempotency keys for their runs; returns the starts refused because another run
+/// holds their key.
+async fn claim_keys(
+    txn: &DatabaseTransaction,
+    claims: Vec<(usize, KeyClaim)>,
+) -> Result<Vec<(usize, StoreError)>, DbErr> {
+    let mut unique = HashSet::new();
+    let rows: Vec<idempotency_key::ActiveModel> = claims
+        .iter()
+        .filter(|(_, claim)| unique.insert(claim.scope()))
+        .map(|(_, claim)| idempotency_key::ActiveModel {
+            owner: Set(claim.owner.clone()),
+            component_type: Set(claim.kind),
+            component_id: Set(claim.component_id.clone()),
+            key: Set(claim.key.clone()),
+            fingerprint: Set(claim.fingerprint.clone()),
+            run_id: Set(claim.run_id.clone()),
+            created_at: Set(claim.created_at),
+        })
+        .collect();
+    idempotency_key::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_key::Column::Owner,
+                idempotency_key::Column::ComponentType,
+                idempotency_key::Column::ComponentId,
+                idempotency_key::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    let mut refused = Vec::new();
+    // Keys are rare and few per batch: each is read back by its primary key.
+    for (index, claim) in claims {
+        let holder = idempotency_key::Entity::find_by_id((
+            claim.owner.clone(),
+            claim.kind,
+            claim.component_id.clone(),
+            claim.key.clone(),
+        ))
+        .one(txn)
+        .await?;
+        if let Some(holder) = holder.filter(|holder| holder.run_id != claim.run_id) {
+            refused.push((
+                index,
+                StoreError::KeyTaken {
+                    run_id: holder.run_id,
+                    same_request: holder.fingerprint == claim.fingerprint,
+                },
+            ));
+        }
+    }
+    Ok(refused)
+}
+
+/// An idempotency key a starting run claims.
+#[derive(Clone, Debug)]
+pub(super) struct KeyClaim {
+    pub(super) owner: String,
+    pub(super) kind: ComponentKind,
+    pub(super) component_id: String,
+    pub(super) key: String,
+    pub(super) fingerprint: String,
+    pub(super) run_id: String,
+    pub(super) created_at: i64,
+}
+
+impl KeyClaim {
+    fn scope(&self) -> (String, ComponentKind, String, String) {
+        (
+            self.owner.clone(),
+            self.kind,
+            self.component_id.clone(),
+            self.key.clone(),
+        )
+    }
 }

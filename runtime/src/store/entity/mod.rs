@@ -1,4 +1,6 @@
 //! The tables, as sea-orm entities.
 
+pub mod event;
+pub mod idempotency_key;
 pub mod run;
 pub mod session;

@@ -1,0 +1,171 @@
+//! `EventLog`: every event of one run, numbered in the order it happened, for the stream that
+//! asked for them, for clients that reconnect, and for the store.
+//!
+//! The run's last event (its own `RunCompleted`, `RunError`, ...) is held back until the run
+//! service has committed the run's end: a client never reads that a run completed before the
+//! store says so.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::Stream;
+use tokio::sync::watch;
+
+use super::event::RunEvent;
+
+/// One run's events.
+#[derive(Debug)]
+pub struct EventLog {
+    state: Mutex<LogState>,
+    /// How many events are visible; subscribers wait for it to change.
+    visible: watch::Sender<usize>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    events: Vec<Arc<RunEvent>>,
+    /// The run's own terminal event, until the run's end is stored.
+    held: Option<Arc<RunEvent>>,
+    /// No event comes after the visible ones.
+    closed: bool,
+    /// How many events have been handed to the store.
+    stored: usize,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog {
+            state: Mutex::default(),
+            visible: watch::Sender::new(0),
+        }
+    }
+}
+
+impl EventLog {
+    /// A log with nothing in it.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an event. The top-level run's terminal event is held until [`EventLog::release`].
+    pub(crate) fn push(&self, event: Arc<RunEvent>) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        if event.event.is_terminal() && event.parent_run_id.is_none() {
+            state.held = Some(event);
+            return;
+        }
+        state.events.push(event);
+        let len = state.events.len();
+        drop(state);
+        self.visible.send_replace(len);
+    }
+
+    /// Publishes the held terminal event (or `instead`, when the run's end could not be
+    /// stored) and closes the log.
+    pub(crate) fn release(&self, instead: Option<Arc<RunEvent>>) {
+        let mut state = self.lock();
+        if let Some(event) = instead.or_else(|| state.held.take()) {
+            state.events.push(event);
+        }
+        state.closed = true;
+        let len = state.events.len();
+        drop(state);
+        self.visible.send_replace(len);
+    }
+
+    /// The events not yet handed to the store, with the number of the first, and marks them
+    /// handed. With `with_held`, the held terminal event comes last.
+    pub(crate) fn take_unstored(&self, with_held: bool) -> (u64, Vec<Arc<RunEvent>>) {
+        let mut state = self.lock();
+        let first = state.stored;
+        let mut events: Vec<Arc<RunEvent>> = state.events[first..].to_vec();
+        if with_held && let Some(held) = &state.held {
+            events.push(Arc::clone(held));
+        }
+        state.stored = first + events.len();
+        (first as u64, events)
+    }
+
+    /// Every event so far, the held one included: what the run produced.
+    pub fn all(&self) -> Vec<Arc<RunEvent>> {
+        let state = self.lock();
+        let mut events = state.events.clone();
+        events.extend(state.held.clone());
+        events
+    }
+
+    /// How many events are visible now.
+    pub fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+
+    /// Whether no event is visible yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the run has ended and every event is visible.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The events from number `from` on, as they become visible, each with its number; the
+    /// stream ends when the log is closed and read to its end.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        from: u64,
+    ) -> impl Stream<Item = (u64, Arc<RunEvent>)> + Send + use<> {
+        let state = Subscriber {
+            log: Arc::clone(self),
+            changes: self.visible.subscribe(),
+            next: from as usize,
+            ready: VecDeque::new(),
+        };
+        futures_util::stream::unfold(state, |mut state| async move {
+            loop {
+                if let Some(item) = state.ready.pop_front() {
+                    return Some((item, state));
+                }
+                let closed = {
+                    let log = state.log.lock();
+                    for (offset, event) in log.events.iter().enumerate().skip(state.next) {
+                        state.ready.push_back((offset as u64, Arc::clone(event)));
+                    }
+                    state.next = state.next.max(log.events.len());
+                    log.closed
+                };
+                if !state.ready.is_empty() {
+                    continue;
+                }
+                if closed {
+                    return None;
+                }
+                // Marks the current value seen, then waits for the next push.
+                state.changes.borrow_and_update();
+                {
+                    let log = state.log.lock();
+                    if log.events.len() > state.next || log.closed {
+                        continue;
+                    }
+                }
+                if state.changes.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
+struct Subscriber {
+    log: Arc<EventLog>,
+    changes: watch::Receiver<usize>,
+    next: usize,
+    ready: VecDeque<(u64, Arc<RunEvent>)>,
+}

@@ -1,0 +1,227 @@
+//! A run's events as a client reads them: live from this replica's log, or from the store
+//! (following a run another replica is running), from any point on, each exactly once.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value, json};
+use tokio_util::sync::DropGuard;
+
+use super::{RunError, RunService};
+use crate::run::{EventLog, RunEvent, RunStatus};
+use crate::store::{Store, StoredEvent, StoredRun};
+
+/// How often a stream that follows a run on another replica reads the store again.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// One frame of a run's stream.
+#[derive(Clone, Debug)]
+pub enum StreamItem {
+    /// An event from this replica's log, with its number.
+    Live {
+        /// Its number in the run's stream, from 0.
+        seq: u64,
+        /// The event.
+        event: Arc<RunEvent>,
+    },
+    /// An event read back from the store.
+    Stored(StoredEvent),
+    /// agno's notices on a resumed stream (`replay`, `catch_up`, `subscribed`): not events of
+    /// the run, so they carry no number.
+    Notice {
+        /// The notice's name.
+        name: &'static str,
+        /// Its fields.
+        data: Value,
+    },
+}
+
+/// A run's stream. Dropping it (the client went away) cancels the run only when the request
+/// asked for that.
+pub struct RunEvents {
+    items: BoxStream<'static, StreamItem>,
+    _cancel_on_drop: Option<DropGuard>,
+}
+
+impl std::fmt::Debug for RunEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunEvents").finish_non_exhaustive()
+    }
+}
+
+impl RunEvents {
+    pub(crate) fn new(
+        items: impl Stream<Item = StreamItem> + Send + 'static,
+        cancel_on_drop: Option<DropGuard>,
+    ) -> Self {
+        RunEvents {
+            items: items.boxed(),
+            _cancel_on_drop: cancel_on_drop,
+        }
+    }
+}
+
+impl Stream for RunEvents {
+    type Item = StreamItem;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.as_mut().poll_next(cx)
+    }
+}
+
+/// The events of `log` from number `from` on.
+pub(crate) fn live(
+    log: &Arc<EventLog>,
+    from: u64,
+) -> impl Stream<Item = StreamItem> + Send + use<> {
+    log.subscribe(from)
+        .map(|(seq, event)| StreamItem::Live { seq, event })
+}
+
+impl RunService {
+    /// The events of `run` after number `after` (all of them for `None`), then its live ones
+    /// until it ends, wherever it runs. With `notices`, agno's resume notices come first.
+    pub(crate) fn follow(&self, run: &StoredRun, after: Option<u64>, notices: bool) -> RunEvents {
+        let from = after.map_or(0, |after| after + 1);
+        if let Some(log) = self.registry.log(&run.run_id) {
+            let mut head = Vec::new();
+            if notices {
+                let current = log.len() as u64;
+                if current > from {
+                    head.push(StreamItem::Notice {
+                        name: "catch_up",
+                        data: json!({
+                            "event": "catch_up",
+                            "run_id": run.run_id,
+                            "status": "running",
+                            "missed_events": current - from,
+                            "current_event_count": current,
+                        }),
+                    });
+                }
+                head.push(StreamItem::Notice {
+                    name: "subscribed",
+                    data: json!({
+                        "event": "subscribed",
+                        "run_id": run.run_id,
+                        "status": "running",
+                        "current_event_count": current,
+                    }),
+                });
+            }
+            let items = futures_util::stream::iter(head).chain(live(&log, from));
+            return RunEvents::new(items, None);
+        }
+        RunEvents::new(
+            from_store(self.store.clone(), run.run_id.clone(), after, notices),
+            None,
+        )
+    }
+
+    /// Waits until `run_id` has ended and returns it as stored.
+    pub(crate) async fn wait_for_end(&self, run_id: &str) -> Result<StoredRun, RunError> {
+        loop {
+            let run = self.store.run(run_id).await?.ok_or(RunError::RunNotFound)?;
+            if run.status.is_finished() || run.status == RunStatus::Paused {
+                return Ok(run);
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+    }
+}
+
+struct Follower {
+    store: Store,
+    run_id: String,
+    cursor: Option<u64>,
+    notices: bool,
+    first: bool,
+    done: bool,
+    ready: VecDeque<StreamItem>,
+}
+
+/// The stored events of `run_id` after `after`, read again while the run goes on elsewhere.
+/// The status is read before the events: once it says the run ended, the events read next are
+/// complete, since a run's last events commit with its end.
+fn from_store(
+    store: Store,
+    run_id: String,
+    after: Option<u64>,
+    notices: bool,
+) -> impl Stream<Item = StreamItem> + Send {
+    let follower = Follower {
+        store,
+        run_id,
+        cursor: after,
+        notices,
+        first: true,
+        done: false,
+        ready: VecDeque::new(),
+    };
+    futures_util::stream::unfold(follower, |mut f| async move {
+        loop {
+            if let Some(item) = f.ready.pop_front() {
+                return Some((item, f));
+            }
+            if f.done {
+                return None;
+            }
+            if !f.first {
+                tokio::time::sleep(FOLLOW_EVERY).await;
+            }
+            let status = match f.store.run(&f.run_id).await {
+                Ok(Some(run)) => run.status,
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::warn!(%error, run_id = %f.run_id, "could not read a followed run");
+                    f.first = false;
+                    continue;
+                }
+            };
+            let events = match f.store.events_after(&f.run_id, f.cursor).await {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(%error, run_id = %f.run_id, "could not read a run's events");
+                    f.first = false;
+                    continue;
+                }
+            };
+            let ended = status.is_finished() || status == RunStatus::Paused;
+            if f.first && f.notices {
+                let notice = if ended {
+                    StreamItem::Notice {
+                        name: "replay",
+                        data: json!({
+                            "event": "replay",
+                            "run_id": f.run_id,
+                            "status": status,
+                            "total_events": events.len(),
+                        }),
+                    }
+                } else {
+                    StreamItem::Notice {
+                        name: "subscribed",
+                        data: json!({
+                            "event": "subscribed",
+                            "run_id": f.run_id,
+                            "status": "running",
+                            "current_event_count": f.cursor.map_or(0, |c| c + 1) + events.len() as u64,
+                        }),
+                    }
+                };
+                f.ready.push_back(notice);
+            }
+            f.first = false;
+            if let Some(last) = events.last() {
+                f.cursor = Some(last.seq);
+            }
+            f.ready.extend(events.into_iter().map(StreamItem::Stored));
+            f.done = ended;
+        }
+    })
+}
