@@ -525,14 +525,14 @@ async fn every_recorded_exchange_replays_with_agnos_shapes() {
     let mut failures = Map::new();
     for capture in &captures {
         let problems = replay(&base, capture, &mut ids, &messages, &background_runs).await;
-        if capture.value["response"]["status"] == 202 {
-            if let Some(run_id) = capture.value["response"]["body_json"]["run_id"].as_str() {
-                background_runs.push(
-                    ids.get(run_id)
-                        .cloned()
-                        .unwrap_or_else(|| run_id.to_owned()),
-                );
-            }
+        if capture.value["response"]["status"] == 202
+            && let Some(run_id) = capture.value["response"]["body_json"]["run_id"].as_str()
+        {
+            background_runs.push(
+                ids.get(run_id)
+                    .cloned()
+                    .unwrap_or_else(|| run_id.to_owned()),
+            );
         }
         if !problems.is_empty() {
             failures.insert(capture.name.clone(), Value::from(problems));
