@@ -115,11 +115,11 @@ pub use agentos_runtime::{
     Agent, AgentFactory, AgentOs, AgentOsBuilder, BoxError, BuildError, Component, ComponentKind,
     ComponentRef, Factory, FactoryError, FactoryInfo, FieldError, HistorySettings, Identity,
     IntoModel, IntoTool, Member, Message, Model, ModelError, ModelHandle, ModelRequest,
-    ModelResponse, PathSegment, RawInput, Registration, RequestContext, RequestParts, Resolver,
-    Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, Team,
-    TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction,
-    Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input, run_agent,
-    run_team, slugify,
+    ModelResponse, PathSegment, PauseFor, RawInput, Registration, RequestContext, RequestParts,
+    Resolver, Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel,
+    Team, TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError,
+    ToolFunction, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input,
+    run_agent, run_team, slugify,
 };
 pub use agentos_runtime::{model, run, runs, server, store, tls};
 
@@ -148,7 +148,7 @@ pub mod prelude {
 pub mod __private {
     pub use agentos_runtime::private::*;
     pub use agentos_runtime::{
-        Agent, Factory, FactoryError, FactoryInfo, Registration, RequestContext, Team,
+        Agent, Factory, FactoryError, FactoryInfo, PauseFor, Registration, RequestContext, Team,
     };
     pub use garde;
     pub use schemars;

@@ -1,7 +1,7 @@
 //! `#[tool]` functions, called as an agent's model would call them.
 
 use agentos::prelude::*;
-use agentos::{ToolError, ToolFunction};
+use agentos::{PauseFor, Tool, ToolError, ToolFunction};
 use serde_json::json;
 
 #[derive(Debug)]
@@ -136,4 +136,127 @@ fn a_tool_attaches_to_an_agent() {
         .with_tool(list_documents)
         .with_tool(add);
     let _ = agent;
+}
+
+/// Names the type of a value.
+#[tool]
+fn r#type(
+    /// The value to look at.
+    r#for: String,
+    r#in: Option<String>,
+) -> String {
+    match r#in {
+        Some(place) => format!("{for_} in {place}: string", for_ = r#for),
+        None => format!("{}: string", r#for),
+    }
+}
+
+#[tokio::test]
+async fn raw_identifiers_are_named_without_their_prefix() {
+    let definition = r#type.definition();
+    assert_eq!(definition.name, "type");
+    let parameters = &definition.parameters;
+    assert_eq!(
+        parameters["properties"]["for"]["description"],
+        "The value to look at."
+    );
+    assert!(parameters["properties"].get("in").is_some());
+    assert!(parameters["properties"].get("r#for").is_none());
+    assert_eq!(parameters["required"], json!(["for"]));
+
+    assert_eq!(r#type.call(json!({"for": "x"})).await.unwrap(), "x: string");
+    assert_eq!(
+        r#type.call(json!({"for": "x", "in": "y"})).await.unwrap(),
+        "x in y: string"
+    );
+    // The model only ever sees `for`; the Rust spelling is not an alias of it.
+    let error = r#type.call(json!({"r#for": "x"})).await.unwrap_err();
+    assert!(
+        matches!(&error, ToolError::InvalidArguments { tool, .. } if tool == "type"),
+        "{error:?}"
+    );
+}
+
+/// Deletes a file.
+#[tool(requires_confirmation)]
+fn delete_file(path: String) -> String {
+    format!("deleted {path}")
+}
+
+/// Sends an email.
+#[tool(requires_user_input = ["to", "for"])]
+async fn send_email(
+    /// Who gets it.
+    to: Option<String>,
+    r#for: Option<String>,
+    body: String,
+) -> String {
+    format!(
+        "{}: {body} (for {})",
+        to.unwrap_or_default(),
+        r#for.unwrap_or_default()
+    )
+}
+
+/// Runs a command on the user's machine.
+#[tool(external_execution)]
+fn run_shell(command: String) -> String {
+    command
+}
+
+#[test]
+fn each_key_sets_what_the_tool_pauses_for() {
+    assert_eq!(delete_file.pause_for(), Some(PauseFor::Confirmation));
+    assert_eq!(
+        send_email.pause_for(),
+        Some(PauseFor::UserInput {
+            fields: vec!["to".into(), "for".into()],
+        })
+    );
+    assert_eq!(run_shell.pause_for(), Some(PauseFor::ExternalExecution));
+    assert_eq!(add.pause_for(), None);
+    assert_eq!(r#type.pause_for(), None);
+}
+
+#[test]
+fn a_tool_handle_keeps_what_it_pauses_for() {
+    assert_eq!(
+        Tool::new(delete_file).pause_for(),
+        Some(&PauseFor::Confirmation)
+    );
+    assert_eq!(
+        Tool::new(send_email).pause_for(),
+        Some(&PauseFor::UserInput {
+            fields: vec!["to".into(), "for".into()],
+        })
+    );
+    assert_eq!(
+        Tool::new(run_shell).pause_for(),
+        Some(&PauseFor::ExternalExecution)
+    );
+    assert_eq!(Tool::new(now).pause_for(), None);
+    // Cloning shares the cached value rather than asking the function again.
+    let tool = Tool::new(delete_file);
+    assert_eq!(tool.clone().pause_for(), tool.pause_for());
+}
+
+#[tokio::test]
+async fn a_pausing_tool_keeps_its_schema_and_still_runs() {
+    // The argument schema is the one a tool without the key would have: the runtime derives
+    // the person's part from it.
+    let parameters = send_email.definition().parameters;
+    assert_eq!(parameters["required"], json!(["body"]));
+    assert!(parameters["properties"].get("to").is_some());
+    assert!(parameters["properties"].get("for").is_some());
+    assert_eq!(
+        send_email
+            .call(json!({"to": "ada", "for": "bob", "body": "hi"}))
+            .await
+            .unwrap(),
+        "ada: hi (for bob)"
+    );
+    assert_eq!(
+        delete_file.call(json!({"path": "a.txt"})).await.unwrap(),
+        "deleted a.txt"
+    );
 }

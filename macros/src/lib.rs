@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+mod attr;
 mod errors;
 mod factory;
 mod respan;
@@ -104,8 +105,9 @@ use proc_macro::TokenStream;
 /// defined so the rest of the crate does not report more errors:
 ///
 /// - missing `id`; `id`, `name` or `description` not a string literal; an `id` that is not a
-///   slug or is longer than 64 characters; `scopes` not an array of string literals; an unknown
-///   or repeated key; `blocking` on an `async fn`;
+///   slug or is longer than 64 characters (the rule of `agentos_core::check_id`); `scopes` not
+///   an array of string literals; an unknown or repeated key; a value given to `blocking`;
+///   `blocking` on an `async fn`;
 /// - the attribute on something other than a function; a `self` parameter, generics, a `where`
 ///   clause, more than one parameter, `unsafe`, `extern`, no return type;
 /// - an `input` type missing `Deserialize`, `Validate` or `JsonSchema` (reported at `input = T`);
@@ -188,22 +190,53 @@ pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 ///                                                  // description: the fn's doc comment,
 ///                                                  // parameters: JSON Schema of the arguments
 ///     fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>>;
+///     fn pause_for(&self) -> Option<PauseFor>;     // only with one of the keys below
 /// }
 /// ```
 ///
 /// Arguments that do not fit the schema give `ToolError::InvalidArguments` (the model sees
 /// the message and can retry); they never panic.
 ///
+/// A raw identifier loses its `r#` in what the model sees: `fn r#type(r#for: String)` is the
+/// tool `type` with the argument `for`.
+///
 /// # Arguments
 ///
-/// `crate = path` where the `agentos` crate is, as for [`macro@team_factory`].
+/// ```text
+/// #[tool(key, ...)]
+///
+/// requires_confirmation           A flag: a person approves each call before the tool runs.
+/// requires_user_input = ["a", ..] These parameters are filled in by a person, not the model.
+///                                 Each must be a parameter of the function; the argument
+///                                 schema stays as it is.
+/// external_execution              A flag: the client runs the tool and sends back its result.
+/// crate = path                    Where the `agentos` crate is, as for `team_factory`.
+/// ```
+///
+/// At most one of the first three. Each sets what `ToolFunction::pause_for` returns
+/// (`PauseFor::Confirmation`, `PauseFor::UserInput { fields }`, `PauseFor::ExternalExecution`;
+/// `None` without them): the attribute declares what a call waits for, and the runtime reads it
+/// from `Tool::pause_for`.
+///
+/// ```ignore
+/// /// Sends an email; the person chooses who gets it.
+/// #[tool(requires_user_input = ["to"])]
+/// async fn send_email(to: Option<String>, body: String) -> String {
+///     format!("sent to {}", to.unwrap_or_default())
+/// }
+/// ```
 ///
 /// # Errors
 ///
-/// Compile errors at the offending token: the attribute on something other than a function,
-/// a `self` parameter, generics, a pattern instead of a parameter name (`(a, b): (u8, u8)`), a
-/// parameter type that is not `Deserialize`/`JsonSchema`, a return type that is neither
-/// `Serialize` nor a `Result` of one, a non-`Send` future.
+/// Compile errors at the offending token: an unknown or repeated key (the message lists the
+/// valid keys, and names the likely one for a misspelling); a value given to a flag;
+/// `requires_user_input` that is not an array of string literals, is empty, or names something
+/// that is not a parameter (the message lists the parameters) or a parameter twice; two of
+/// `requires_confirmation`, `requires_user_input` and `external_execution` together; the
+/// attribute on something other than a function, a `self` parameter, generics, a pattern
+/// instead of a parameter name (`(a, b): (u8, u8)`), a parameter type that is not
+/// `Deserialize`/`JsonSchema`, a return type that is neither `Serialize` nor a `Result` of
+/// one, a non-`Send` future.
 #[proc_macro_attribute]
 pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     tool::expand(args.into(), item.into()).into()

@@ -18,27 +18,8 @@ impl Default for HistorySettings {
     }
 }
 
-/// The id agno derives from a name: lowercase, runs of other characters folded into `-`.
-///
-/// ```
-/// assert_eq!(agentos_runtime::slugify("Tech Support Agent"), "tech-support-agent");
-/// ```
-pub fn slugify(name: &str) -> String {
-    let mut slug = String::with_capacity(name.len());
-    let mut pending_dash = false;
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            if pending_dash && !slug.is_empty() {
-                slug.push('-');
-            }
-            pending_dash = false;
-            slug.push(c.to_ascii_lowercase());
-        } else {
-            pending_dash = true;
-        }
-    }
-    slug
-}
+// Kept in agentos-core, beside the id rule its output is meant to satisfy.
+pub use agentos_core::slugify;
 
 /// A component a factory can build and the server can serve: [`crate::Agent`] or
 /// [`crate::Team`]. Sealed: nothing else is a component.

@@ -42,4 +42,4 @@ pub use os::{AgentOs, AgentOsBuilder, BuildError, Registration, is_valid_id};
 pub use resolve::{RawInput, Resolver};
 pub use run::{RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, run_agent, run_team};
 pub use team::{Member, Team, TeamMode};
-pub use tool::{IntoTool, Tool, ToolError, ToolFunction};
+pub use tool::{IntoTool, PauseFor, Tool, ToolError, ToolFunction};

@@ -275,11 +275,7 @@ fn check_ids<C: Component>(
 
 /// The id rule of the factory macros, checked again for ids built at run time.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    agentos_core::check_id(id).is_ok()
 }
 
 /// The components an OS serves, each behind its resolver, in registration order.

@@ -29,6 +29,24 @@ pub enum ToolError {
     },
 }
 
+/// What a person (or the client) must do before a tool call the model asked for can complete.
+///
+/// A tool without one runs as soon as the model calls it. `#[tool(requires_confirmation)]`,
+/// `#[tool(requires_user_input = [...])]` and `#[tool(external_execution)]` declare one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PauseFor {
+    /// A person approves or rejects the call as the model made it; the tool runs only if
+    /// approved.
+    Confirmation,
+    /// A person supplies some of the arguments; the model supplies the others.
+    UserInput {
+        /// The arguments the person supplies, by their names in the tool's argument schema.
+        fields: Vec<String>,
+    },
+    /// The tool is not run here: the client runs it and sends its result back.
+    ExternalExecution,
+}
+
 /// A callable tool. `#[tool]` implements it for a function; implement it by hand for tools
 /// whose schema is only known at run time.
 pub trait ToolFunction: Send + Sync + 'static {
@@ -37,12 +55,20 @@ pub trait ToolFunction: Send + Sync + 'static {
 
     /// Runs the tool on the model's arguments (a JSON object) and returns its result text.
     fn call(&self, arguments: Value) -> BoxFuture<'static, Result<String, ToolError>>;
+
+    /// What a call must wait for before it completes; `None`, the default, for a tool that
+    /// runs straight away.
+    fn pause_for(&self) -> Option<PauseFor> {
+        None
+    }
 }
 
-/// A tool attached to an agent: its definition, computed once, and the function behind it.
+/// A tool attached to an agent: its definition and what it pauses for, computed once, and the
+/// function behind it.
 #[derive(Clone)]
 pub struct Tool {
     definition: Arc<ToolDefinition>,
+    pause_for: Option<Arc<PauseFor>>,
     function: Arc<dyn ToolFunction>,
 }
 
@@ -51,6 +77,7 @@ impl Tool {
     pub fn new(function: impl ToolFunction) -> Self {
         Tool {
             definition: Arc::new(function.definition()),
+            pause_for: function.pause_for().map(Arc::new),
             function: Arc::new(function),
         }
     }
@@ -63,6 +90,11 @@ impl Tool {
     /// What the model is told about the tool.
     pub fn definition(&self) -> &ToolDefinition {
         &self.definition
+    }
+
+    /// What a call must wait for before it completes, if anything.
+    pub fn pause_for(&self) -> Option<&PauseFor> {
+        self.pause_for.as_deref()
     }
 
     /// Runs the tool.

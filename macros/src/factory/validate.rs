@@ -7,12 +7,12 @@
 use proc_macro2::Span;
 use syn::{FnArg, ItemFn, Path, ReturnType, Type};
 
-use super::Kind;
-use super::args::{FactoryArgs, StrArg};
-use crate::errors::Errors;
+use agentos_core::{IdError, MAX_ID_LEN, check_id, slugify};
 
-/// The longest id a route accepts.
-const MAX_ID_LEN: usize = 64;
+use super::Kind;
+use super::args::FactoryArgs;
+use crate::attr::StrArg;
+use crate::errors::Errors;
 
 /// A factory whose arguments and function passed every syntactic check.
 pub struct Factory {
@@ -52,7 +52,7 @@ pub fn validate(
             }
         }
         // Given, but not as a string literal: already reported.
-        None if args.seen.iter().any(|key| key == "id") => {}
+        None if args.id_written => {}
         None => fail(syn::Error::new(
             Span::call_site(),
             format!(
@@ -165,40 +165,65 @@ fn input_name(input: &Option<Type>) -> String {
     }
 }
 
-/// The id rule of `agentos_runtime::is_valid_id`, with a message saying what is wrong.
+/// [`check_id`], with a message saying what to write instead.
 fn check_slug(id: &str) -> Result<(), String> {
     const RULE: &str = "use lowercase ASCII letters, digits, `-` and `_`";
-    if id.is_empty() {
-        return Err(format!("`id` cannot be empty; {RULE}"));
+    match check_id(id) {
+        Ok(()) => Ok(()),
+        Err(IdError::Empty) => Err(format!("`id` cannot be empty; {RULE}")),
+        Err(IdError::TooLong { len }) => Err(format!(
+            "`id` is {len} characters long; it may have at most {MAX_ID_LEN}"
+        )),
+        Err(IdError::InvalidChar { found, .. }) => {
+            // The id agno would derive from the same text, when that one is valid: most bad
+            // ids are a display name written where the slug goes.
+            let slug = slugify(id);
+            let hint = if check_id(&slug).is_ok() {
+                format!(", e.g. `\"{slug}\"`")
+            } else {
+                String::new()
+            };
+            Err(format!(
+                "`id` must be a slug: {found:?} is not allowed; {RULE}{hint}"
+            ))
+        }
     }
-    if id.len() > MAX_ID_LEN {
-        return Err(format!(
-            "`id` is {} characters long; it may have at most {MAX_ID_LEN}",
-            id.len()
-        ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_slug;
+
+    #[test]
+    fn a_bad_id_is_answered_with_the_slug_of_it() {
+        assert_eq!(
+            check_slug("Support Team").unwrap_err(),
+            "`id` must be a slug: 'S' is not allowed; use lowercase ASCII letters, digits, `-` and `_`, e.g. `\"support-team\"`"
+        );
+        assert!(
+            check_slug("team.v2")
+                .unwrap_err()
+                .ends_with("e.g. `\"team-v2\"`")
+        );
     }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
-    {
-        let hint = if id.chars().any(|c| c.is_ascii_uppercase() || c == ' ') {
-            let slug: String = id
-                .chars()
-                .map(|c| {
-                    if c == ' ' {
-                        '-'
-                    } else {
-                        c.to_ascii_lowercase()
-                    }
-                })
-                .collect();
-            format!(", e.g. `\"{slug}\"`")
-        } else {
-            String::new()
-        };
-        return Err(format!(
-            "`id` must be a slug: {bad:?} is not allowed; {RULE}{hint}"
-        ));
+
+    #[test]
+    fn no_slug_is_suggested_when_none_would_be_valid() {
+        let message = check_slug("日本").unwrap_err();
+        assert!(message.starts_with("`id` must be a slug: '日' is not allowed"));
+        assert!(!message.contains("e.g."));
     }
-    Ok(())
+
+    #[test]
+    fn empty_and_long_ids_say_so() {
+        assert_eq!(
+            check_slug("").unwrap_err(),
+            "`id` cannot be empty; use lowercase ASCII letters, digits, `-` and `_`"
+        );
+        assert_eq!(
+            check_slug(&"a".repeat(65)).unwrap_err(),
+            "`id` is 65 characters long; it may have at most 64"
+        );
+        assert_eq!(check_slug(&"a".repeat(64)), Ok(()));
+    }
 }

@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Ident, ItemFn, Path, Visibility};
 
-use super::parse::{Tool, strip_param_docs};
+use super::parse::{Pause, Tool, strip_param_docs};
 use crate::respan::respan;
 
 fn inner_ident() -> Ident {
@@ -74,7 +74,7 @@ pub fn tool(tool: &Tool) -> TokenStream {
     let krate: &Path = &tool.krate;
     let private = quote!(#krate::__private);
     let ident = &tool.func.sig.ident;
-    let name = ident.to_string();
+    let name = &tool.name;
     let description = doc_text(&tool.func.attrs);
     let inner = inner_ident();
     let args_struct = Ident::new("__AgentosToolArgs", Span::call_site());
@@ -82,15 +82,21 @@ pub fn tool(tool: &Tool) -> TokenStream {
     let schemars_crate = path_string(&quote!(#private::schemars));
 
     let fields = tool.params.iter().map(|param| {
-        let name = &param.name;
+        let ident = &param.ident;
         let ty = &param.ty;
         let docs = &param.docs;
-        quote!(#(#docs)* #name: #ty)
+        // serde names a field `r#for` "for" already; saying so keeps the schema and the
+        // deserializer agreeing whatever the derives do with raw identifiers.
+        let rename = ident.to_string().starts_with("r#").then(|| {
+            let name = &param.name;
+            quote!(#[serde(rename = #name)])
+        });
+        quote!(#(#docs)* #rename #ident: #ty)
     });
     let arguments = Ident::new("__agentos_arguments", Span::call_site());
     let values = tool.params.iter().map(|param| {
-        let name = &param.name;
-        quote!(#arguments.#name)
+        let ident = &param.ident;
+        quote!(#arguments.#ident)
     });
     let call = quote!(Self::#inner(#(#values),*));
     let call = if tool.func.sig.asyncness.is_some() {
@@ -112,6 +118,22 @@ pub fn tool(tool: &Tool) -> TokenStream {
         }
     };
     let tool_type = tool_type(&tool.func);
+    let pause_for = tool.pause.as_ref().map(|pause| {
+        let pause = match pause {
+            Pause::Confirmation => quote!(#private::PauseFor::Confirmation),
+            Pause::UserInput(fields) => quote! {
+                #private::PauseFor::UserInput {
+                    fields: ::std::vec![#(::std::string::String::from(#fields)),*],
+                }
+            },
+            Pause::ExternalExecution => quote!(#private::PauseFor::ExternalExecution),
+        };
+        quote! {
+            fn pause_for(&self) -> ::core::option::Option<#private::PauseFor> {
+                ::core::option::Option::Some(#pause)
+            }
+        }
+    });
 
     quote! {
         #tool_type
@@ -133,6 +155,8 @@ pub fn tool(tool: &Tool) -> TokenStream {
                         parameters: #private::tool_parameters::<#args_struct>(),
                     }
                 }
+
+                #pause_for
 
                 fn call(
                     &self,

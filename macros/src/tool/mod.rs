@@ -12,9 +12,19 @@ use crate::errors::{Errors, describe_item};
 /// Expands `#[tool(args)]` on `item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let krate = parse::parse_args(args, &mut errors);
+    let parsed = syn::parse2::<Item>(item.clone());
+    // Read before the arguments only to quote a real parameter in their messages.
+    let example_field = match &parsed {
+        Ok(Item::Fn(func)) => parse::first_param_name(func),
+        _ => None,
+    };
+    let args = parse::parse_args(
+        args,
+        example_field.as_deref().unwrap_or("field"),
+        &mut errors,
+    );
 
-    let func: ItemFn = match syn::parse2::<Item>(item.clone()) {
+    let func: ItemFn = match parsed {
         Ok(Item::Fn(func)) => func,
         Ok(other) => {
             let (what, span) = describe_item(&other);
@@ -27,14 +37,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => return item,
     };
 
-    let tool = parse::validate(&func, krate.clone(), &mut errors);
+    let tool = parse::validate(&func, &args, &mut errors);
     match (tool, errors.is_empty()) {
         (Some(tool), true) => expand::tool(&tool),
         _ if func.sig.receiver().is_some() => with_errors(item, errors),
-        _ => with_errors(
-            expand::fallback(&func, &parse::krate_or_default(krate)),
-            errors,
-        ),
+        _ => with_errors(expand::fallback(&func, &args.krate()), errors),
     }
 }
 
