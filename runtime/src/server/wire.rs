@@ -531,6 +531,9 @@ pub(crate) fn config_entry<C: Described>(resolver: &Resolver<C>, db_id: &str) ->
         out.insert("description".into(), json!(description));
     }
     out.insert("db_id".into(), json!(db_id));
+    if C::KIND == ComponentKind::Agent {
+        out.insert("filesystem".into(), json!(false));
+    }
     if let Some(prototype) = resolver.prototype() {
         prototype.summarize(&mut out);
     }
