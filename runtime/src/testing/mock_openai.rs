@@ -64,7 +64,7 @@ pub enum Fault {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let mock = MockOpenAi::start().await;
 /// let model = OpenAIChat::new("gpt-4o-mini").with_base_url(mock.base_url()).with_api_key("test");
-/// let request = ModelRequest { messages: vec![Message::user("hi")], tools: vec![] };
+/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
 /// let answer = model.complete(request).await.unwrap();
 /// assert_eq!(answer.content, "[fake-openai model=gpt-4o-mini] reply to: hi");
 /// assert_eq!(mock.requests(), 1);
