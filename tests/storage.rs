@@ -16,7 +16,7 @@ use agentos::{ComponentKind, RunMeta, RunStatus, TestModel};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::db::TestDb;
-use support::{Recorder, TestServer, builder, client, form, historian, sleepy_team};
+use support::{Cuttable, Recorder, TestServer, builder, client, form, historian, sleepy_team};
 
 async fn post(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = client()
@@ -517,45 +517,6 @@ async fn two_replicas_on_one_database_share_history_and_sessions() {
         assert_eq!(runs.as_array().unwrap().len(), 6);
         let (_, sessions) = get(server, "/sessions?component_id=historian").await;
         assert_eq!(sessions["data"].as_array().unwrap().len(), 1);
-    }
-}
-
-/// A TCP proxy to PostgreSQL that a test can cut and restore, so the database "goes away"
-/// for the server without stopping the real one.
-struct Cuttable {
-    addr: std::net::SocketAddr,
-    up: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-impl Cuttable {
-    async fn to(target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, _) = tokio::sync::watch::channel(true);
-        let up = Arc::new(up);
-        let watch = up.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut state = watch.subscribe();
-                if !*state.borrow() {
-                    continue; // refused: the socket is dropped at once
-                }
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = state.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Cuttable { addr, up }
-    }
-
-    fn set(&self, up: bool) {
-        self.up.send_replace(up);
     }
 }
 

@@ -25,6 +25,7 @@ pub mod kw {
     syn::custom_keyword!(description);
     syn::custom_keyword!(scopes);
     syn::custom_keyword!(blocking);
+    syn::custom_keyword!(multitask);
     syn::custom_keyword!(requires_confirmation);
     syn::custom_keyword!(requires_user_input);
     syn::custom_keyword!(external_execution);

@@ -58,6 +58,10 @@ use proc_macro::TokenStream;
 /// scopes      = ["a:b", ...]    Scopes the caller must hold before the factory runs.
 /// blocking                      A flag: run a sync function on tokio's blocking thread pool,
 ///                               for slow set-up (files, a database client). Not on `async fn`.
+/// multitask   = "enqueue"       What a run does when another run of its session is in
+///                               progress: "allow" (the default), "reject" (409), "enqueue"
+///                               (wait its turn) or "interrupt" (cancel the others). A
+///                               request's `multitask_strategy` field overrides it.
 /// crate       = path            Where the `agentos` crate is (default `::agentos`), for code
 ///                               that renamed it or re-exports it.
 /// ```

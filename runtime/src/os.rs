@@ -12,7 +12,7 @@ use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
-use crate::runs::{MultitaskStrategy, RunService, watch_runs};
+use crate::runs::{MultitaskStrategy, RunService, RunSettings, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Store};
 use crate::team::Team;
@@ -100,6 +100,7 @@ pub struct AgentOsBuilder {
     auth: Option<JwtAuth>,
     db: Option<Db>,
     multitask: MultitaskStrategy,
+    store_retry_window: Option<Duration>,
 }
 
 impl AgentOsBuilder {
@@ -209,6 +210,13 @@ impl AgentOsBuilder {
         self
     }
 
+    /// How long the end of a finished run is retried while the store is away (default 30 s).
+    /// A whole answer past it is a 503 naming the run, never a COMPLETED the store lacks.
+    pub fn store_retry_window(mut self, window: Duration) -> Self {
+        self.store_retry_window = Some(window);
+        self
+    }
+
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
@@ -218,8 +226,11 @@ impl AgentOsBuilder {
         let runs = RunService::new(
             components,
             store.clone(),
-            self.config.factory_timeout,
-            self.multitask,
+            RunSettings {
+                factory_timeout: self.config.factory_timeout,
+                multitask: self.multitask,
+                store_retry_window: self.store_retry_window.unwrap_or(Duration::from_secs(30)),
+            },
         );
         // The watcher holds no handle to the OS: it stops when the last handle is dropped.
         let background = CancellationToken::new();

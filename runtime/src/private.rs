@@ -6,6 +6,7 @@ use std::future::Future;
 pub use crate::input::{input_schema, parse_input};
 pub use crate::os::Discovered;
 pub use crate::resolve::Resolver;
+pub use crate::runs::MultitaskStrategy;
 pub use futures_util::future::BoxFuture;
 pub use inventory;
 pub use serde_json::{Map, Value};

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub mod db;
+pub mod process;
 
 use agentos::prelude::*;
 use agentos::{AgentOs, AgentOsBuilder, TestModel};
@@ -347,4 +348,83 @@ pub fn token(secret: &[u8], sub: &str, scopes: Value) -> String {
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
     .expect("token")
+}
+
+/// A TCP proxy to PostgreSQL that a test can cut and restore, so the database "goes away"
+/// for the server without stopping the real one.
+pub struct Cuttable {
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Cuttable {
+    pub async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let up = std::sync::Arc::new(up);
+        let watch = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut state = watch.subscribe();
+                if !*state.borrow() {
+                    continue; // refused: the socket is dropped at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = state.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Cuttable { addr, up }
+    }
+
+    pub fn set(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// Reads a `text/event-stream` response frame by frame, as a real SSE client does.
+pub struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    pub fn new(response: reqwest::Response) -> Self {
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next frame with an event (keep-alive comments skipped); `None` at the end.
+    pub async fn next_frame(&mut self) -> Option<SseFrame> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                if let Some(parsed) = parse_sse(&frame).into_iter().next() {
+                    return Some(parsed);
+                }
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Every remaining frame.
+    pub async fn rest(mut self) -> Vec<SseFrame> {
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next_frame().await {
+            frames.push(frame);
+        }
+        frames
+    }
 }

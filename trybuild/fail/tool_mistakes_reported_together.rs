@@ -8,5 +8,5 @@ fn send_email<T: ToString>(to: String, body: T) -> String {
 
 fn main() {
     // The tool is still defined, so its uses add no errors.
-    let _ = Agent::new("Clerk").tool(send_email);
+    let _ = Agent::new("Clerk").with_tool(send_email);
 }

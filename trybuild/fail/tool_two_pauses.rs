@@ -14,5 +14,5 @@ fn send_email(to: String, body: String) -> String {
 
 fn main() {
     // The tools are still defined, so their uses add no errors.
-    let _ = Agent::new("Clerk").tool(delete_file).tool(send_email);
+    let _ = Agent::new("Clerk").with_tool(delete_file).with_tool(send_email);
 }

@@ -30,8 +30,8 @@ fn main() {
     assert_eq!(run_shell.pause_for(), Some(PauseFor::ExternalExecution));
     let _ = (send_email.pause_for(), r#type.pause_for());
     let _ = Agent::new("Assistant")
-        .tool(delete_file)
-        .tool(send_email)
-        .tool(run_shell)
-        .tool(r#type);
+        .with_tool(delete_file)
+        .with_tool(send_email)
+        .with_tool(run_shell)
+        .with_tool(r#type);
 }

@@ -16,6 +16,7 @@ attr::keys! {
         Description(kw::description) = "description",
         Scopes(kw::scopes) = "scopes",
         Blocking(kw::blocking) = "blocking",
+        Multitask(kw::multitask) = "multitask",
         Crate(syn::token::Crate) = "crate",
     }
 }
@@ -30,6 +31,8 @@ pub struct FactoryArgs {
     pub scopes: Option<Vec<StrArg>>,
     /// The span of the `blocking` flag, when present.
     pub blocking: Option<Span>,
+    /// What a run does when its session is busy: `allow`, `reject`, `enqueue`, `interrupt`.
+    pub multitask: Option<StrArg>,
     pub krate: Option<Path>,
     /// Whether `id` was written at all, with a usable value or not, so that a bad value is not
     /// also reported as a missing `id`.
@@ -71,6 +74,10 @@ impl FactoryArgs {
                 Key::Blocking(_) => {
                     keep_first(&mut parsed.blocking, Some(attr::flag(input, key, errors)?))
                 }
+                Key::Multitask(_) => keep_first(
+                    &mut parsed.multitask,
+                    attr::str_value(input, key, errors)?,
+                ),
                 Key::Crate(_) => {
                     keep_first(&mut parsed.krate, attr::path_value(input, key, errors)?)
                 }

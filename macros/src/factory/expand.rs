@@ -68,6 +68,11 @@ pub fn factory(factory: &Factory) -> TokenStream {
         Some(quote!(.with_scopes([#(#scopes),*])))
     };
 
+    let multitask = factory
+        .multitask
+        .iter()
+        .map(|variant| quote!(.with_multitask(#private::MultitaskStrategy::#variant)));
+
     let (input_schema, parse_input) = match &factory.input {
         Some(ty) => {
             // The trait check is reported at `input = T`. The two calls below compile even
@@ -122,6 +127,7 @@ pub fn factory(factory: &Factory) -> TokenStream {
                     #(.with_name(#name))*
                     #(.with_description(#description))*
                     #scopes
+                    #(#multitask)*
             }
 
             fn input_schema(&self) -> ::core::option::Option<#private::Value> {

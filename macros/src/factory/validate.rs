@@ -23,6 +23,8 @@ pub struct Factory {
     pub description: Option<String>,
     pub scopes: Vec<StrArg>,
     pub blocking: bool,
+    /// The `MultitaskStrategy` variant named by `multitask = "..."`.
+    pub multitask: Option<syn::Ident>,
     pub krate: Path,
     pub func: ItemFn,
     /// The type of the context parameter, when the function takes one.
@@ -137,6 +139,23 @@ pub fn validate(
         }
     };
 
+    let multitask = match &args.multitask {
+        None => None,
+        Some(value) => match multitask_variant(&value.value) {
+            Some(variant) => Some(syn::Ident::new(variant, value.span)),
+            None => {
+                fail(syn::Error::new(
+                    value.span,
+                    format!(
+                        "`multitask` must be one of \"allow\", \"reject\", \"enqueue\" or \"interrupt\", not {:?}",
+                        value.value
+                    ),
+                ));
+                None
+            }
+        },
+    };
+
     if !ok {
         return None;
     }
@@ -151,11 +170,23 @@ pub fn validate(
         description: args.description.as_ref().map(|d| d.value.clone()),
         scopes: args.scopes.clone().unwrap_or_default(),
         blocking: args.blocking.is_some(),
+        multitask,
         krate: args.krate(),
         func: func.clone(),
         context,
         output,
     })
+}
+
+/// The `MultitaskStrategy` variant a `multitask = "..."` value names.
+fn multitask_variant(value: &str) -> Option<&'static str> {
+    match value {
+        "allow" => Some("Allow"),
+        "reject" => Some("Reject"),
+        "enqueue" => Some("Enqueue"),
+        "interrupt" => Some("Interrupt"),
+        _ => None,
+    }
 }
 
 fn input_name(input: &Option<Type>) -> String {

@@ -160,23 +160,28 @@ pub(crate) struct RunService {
     factory_timeout: Duration,
     /// What a run does on a busy session when neither it nor its component says.
     multitask: MultitaskStrategy,
+    /// How long a finished run's end is retried while the store is away.
+    store_retry_window: Duration,
+}
+
+/// How a run service is set up.
+pub(crate) struct RunSettings {
+    pub(crate) factory_timeout: Duration,
+    pub(crate) multitask: MultitaskStrategy,
+    pub(crate) store_retry_window: Duration,
 }
 
 impl RunService {
-    pub(crate) fn new(
-        components: Arc<Components>,
-        store: Store,
-        factory_timeout: Duration,
-        multitask: MultitaskStrategy,
-    ) -> Self {
+    pub(crate) fn new(components: Arc<Components>, store: Store, settings: RunSettings) -> Self {
         RunService {
             components,
             store,
             registry: Arc::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
-            factory_timeout,
-            multitask,
+            factory_timeout: settings.factory_timeout,
+            multitask: settings.multitask,
+            store_retry_window: settings.store_retry_window,
         }
     }
 

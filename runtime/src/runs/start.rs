@@ -111,14 +111,13 @@ impl RunService {
 
         // A key seen before answers with the run it started, without building anything.
         let fingerprint = ask.idempotency_key.as_ref().map(|_| fingerprint(&ask));
-        if let (Some(key), Some(fingerprint)) = (&ask.idempotency_key, &fingerprint) {
-            if let Some(stored) = self
+        if let (Some(key), Some(fingerprint)) = (&ask.idempotency_key, &fingerprint)
+            && let Some(stored) = self
                 .store
                 .idempotency_key(caller.user_id(), C::KIND, id, key)
                 .await?
-            {
-                return self.answer_again(stored, fingerprint, &ask).await;
-            }
+        {
+            return self.answer_again(stored, fingerprint, &ask).await;
         }
 
         // A session named by the client must be the caller's own, with this component. The
@@ -229,7 +228,7 @@ impl RunService {
             continues,
         };
         let request_meta = launch.request.meta.clone();
-        if ask.background {
+        if ask.background && !ask.stream {
             let answer = RunAnswer::Background {
                 run_id: request_meta.run_id().to_owned(),
                 session_id: request_meta.session_id().to_owned(),
@@ -257,7 +256,9 @@ impl RunService {
         }
         self.spawn(launch);
         let log = log.unwrap_or_default();
-        let cancel_on_drop = ask.cancel_on_disconnect.then(|| token.drop_guard());
+        // A background stream goes on whoever listens.
+        let cancel_on_drop =
+            (ask.cancel_on_disconnect && !ask.background).then(|| token.drop_guard());
         Ok(Answered {
             answer: RunAnswer::Stream(RunEvents::new(live(&log, 0), cancel_on_drop)),
             replayed: false,
@@ -281,7 +282,7 @@ impl RunService {
             .run(&stored.run_id)
             .await?
             .ok_or(RunError::RunNotFound)?;
-        let answer = if ask.stream && !ask.background {
+        let answer = if ask.stream {
             RunAnswer::Stream(self.follow(&run, None, false))
         } else if ask.background {
             RunAnswer::Background {
@@ -305,6 +306,7 @@ impl RunService {
     /// as an error), stores its events as they come and its end, then lets its last event out.
     fn spawn<C: Runnable>(&self, launch: Launch<C>) -> tokio::task::JoinHandle<Ended> {
         let store = self.store.clone();
+        let retry_window = self.store_retry_window;
         let span = tracing::info_span!(
             "run",
             kind = %C::KIND,
@@ -342,7 +344,7 @@ impl RunService {
                     Some(log) => log.take_unstored(true),
                     None => (0, Vec::new()),
                 };
-                let stored = store_finished(&store, &output, first, &tail).await;
+                let stored = store_finished(&store, &output, first, &tail, retry_window).await;
                 if let Some(log) = env.log() {
                     let instead = (!stored).then(|| Arc::new(not_recorded_event(&output, &tail)));
                     log.release(instead);
@@ -493,27 +495,31 @@ fn fingerprint(ask: &RunAsk) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Stores a finished run, retrying while the database is away: a run that happened is not
-/// dropped because the store blinked. False when the store stayed away past the retries.
+/// Stores a finished run, retrying while the database is away (for up to `window`): a run
+/// that happened is not dropped because the store blinked. False when the store stayed away.
 async fn store_finished(
     store: &Store,
     output: &RunOutput,
     first_seq: u64,
     events: &[Arc<RunEvent>],
+    window: Duration,
 ) -> bool {
+    let deadline = tokio::time::Instant::now() + window;
     let mut delay = Duration::from_millis(100);
-    for attempt in 1..=12 {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
         match store.finish_run(output, first_seq, events).await {
             Ok(()) => return true,
-            Err(error) if attempt < 12 => {
+            Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(error) => {
-                tracing::error!(%error, run_id = %output.run_id, "the run could not be stored");
+                tracing::error!(%error, attempt, run_id = %output.run_id, "the run could not be stored");
+                return false;
             }
         }
     }
-    false
 }
