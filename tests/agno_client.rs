@@ -7,10 +7,14 @@
 //! ignored by a plain `cargo test`; `.ci/run` runs it:
 //!     cargo test --test agno_client -- --ignored
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::process::{example_binary as example, free_port};
 
 /// The agno release agno's recorded exchanges came from.
 const AGNO: &str = "agno[os]==3.1.10";
@@ -25,41 +29,14 @@ impl Drop for Running {
     }
 }
 
-/// `target/<profile>`, where the test binary lives.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
-
-/// `target/<profile>/examples/<name>`, built if this test run did not build it.
-fn example(name: &str) -> PathBuf {
-    let binary = profile_dir().join("examples").join(name);
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--example",
-                "agno_compat",
-                "--example",
-                "mock_openai",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the examples failed");
-    }
-    binary
-}
-
 /// A virtualenv with agno installed, made once under `target/`.
 fn python() -> PathBuf {
-    let venv = profile_dir()
-        .parent()
-        .expect("target")
-        .join("agno-venv-3.1.10");
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("target/<profile>/deps/<test>");
+    let venv = target.join("agno-venv-3.1.10");
     let python = venv.join("bin").join("python");
     let ready = python.exists()
         && Command::new(&python)
@@ -80,14 +57,6 @@ fn python() -> PathBuf {
         assert!(status.success(), "pip install {AGNO} failed");
     }
     python
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts the mock and returns its base URL.

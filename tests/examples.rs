@@ -5,10 +5,10 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use support::process::{Example, example_binary};
+use support::process::{Example, example_binary, free_port};
 use support::{client, form};
 
 fn member_ids(run: &Value) -> Vec<String> {

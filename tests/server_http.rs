@@ -773,6 +773,7 @@ async fn the_cancel_route_stops_a_background_run() {
             &[
                 ("message", "x"),
                 ("background", "true"),
+                ("stream", "false"),
                 ("session_id", "s-bg"),
             ],
         )

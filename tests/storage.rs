@@ -308,6 +308,7 @@ async fn a_background_run_answers_202_and_finishes_on_its_own() {
         &[
             ("message", "background billing question"),
             ("background", "true"),
+            ("stream", "false"),
             ("session_id", "sess-bg"),
         ],
     )
@@ -340,7 +341,11 @@ async fn a_cancel_sent_to_one_replica_stops_the_run_on_another() {
     let (status, accepted) = post(
         &runner,
         "/teams/waiting-team/runs",
-        &[("message", "x"), ("background", "true")],
+        &[
+            ("message", "x"),
+            ("background", "true"),
+            ("stream", "false"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
