@@ -695,8 +695,8 @@ fn finish(
 }
 
 /// The session state an agent's run reports, as agno fills it: a member's names the user,
-/// session and run it served; a top-level agent's is the session's (agentos keeps none yet).
-/// A team's run reports none.
+/// session and run it served; a top-level agent's is empty (agentos does not hand a session's
+/// state to its runs yet). A team's run reports none.
 fn session_state(source: &EventSource) -> Option<Value> {
     if source.component.kind != ComponentKind::Agent {
         return None;

@@ -130,13 +130,19 @@ pub(crate) fn stored_run(run: &StoredRun, events: Option<&Value>) -> Value {
 
 /// Runs as agno lists them: each member run right before the run that delegated to it.
 pub(crate) fn stored_runs(runs: &[StoredRun], events: &HashMap<String, Value>) -> Value {
+    // Members by the run that delegated to them, each list in the order given (oldest first).
+    let mut members: HashMap<&str, Vec<&StoredRun>> = HashMap::new();
+    let ids: std::collections::HashSet<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    let mut tops = Vec::new();
+    for run in runs {
+        match run.parent_run_id.as_deref() {
+            Some(parent) if ids.contains(parent) => members.entry(parent).or_default().push(run),
+            _ => tops.push(run),
+        }
+    }
     let mut ordered = Vec::with_capacity(runs.len());
-    for top in runs.iter().filter(|r| {
-        r.parent_run_id
-            .as_ref()
-            .is_none_or(|parent| !runs.iter().any(|other| &other.run_id == parent))
-    }) {
-        push_with_members(top, runs, &mut ordered);
+    for top in tops {
+        push_with_members(top, &members, &mut ordered);
     }
     Value::Array(
         ordered
@@ -146,12 +152,13 @@ pub(crate) fn stored_runs(runs: &[StoredRun], events: &HashMap<String, Value>) -
     )
 }
 
-fn push_with_members<'a>(run: &'a StoredRun, all: &'a [StoredRun], into: &mut Vec<&'a StoredRun>) {
-    for member in all
-        .iter()
-        .filter(|r| r.parent_run_id.as_deref() == Some(run.run_id.as_str()))
-    {
-        push_with_members(member, all, into);
+fn push_with_members<'a>(
+    run: &'a StoredRun,
+    members: &HashMap<&str, Vec<&'a StoredRun>>,
+    into: &mut Vec<&'a StoredRun>,
+) {
+    for member in members.get(run.run_id.as_str()).into_iter().flatten() {
+        push_with_members(member, members, into);
     }
     into.push(run);
 }
