@@ -7,7 +7,9 @@
 not the server's: a recorded list (a session's runs) that also holds runs of exchanges that
 are not in this set of captures cannot be replayed whole. Such a case passes when its only
 failure is the list's length and the live list holds at least every recorded item that an
-exchange of this set produced; the line says so. Standard library only.
+exchange of this set produced; the line says so. One difference is deliberate: agno answers
+a JSON request body with 422, agentos accepts it, so such a case passes when the only reason
+is that agentos answered it. Standard library only.
 """
 
 import json
@@ -46,6 +48,19 @@ def replayable(recorded, messages):
     return count
 
 
+def json_body_accepted(case, captures):
+    """Whether the case is a JSON body agno refused (422) and agentos answered instead."""
+    with open(os.path.join(captures, case["case"] + ".json")) as fh:
+        request = json.load(fh)["request"]
+    status = case.get("status")
+    only_status = case.get("reasons") == [f"status {status} (recorded 422)"]
+    is_json = "json" in (request.get("body") or {})
+    return is_json and case.get("recorded_status") == 422 and isinstance(status, int) \
+        and 200 <= status < 300 and (only_status or all(
+            r.startswith(("status ", "content-type ", "missing keys: detail", "error body"))
+            for r in case.get("reasons", [])))
+
+
 def main():
     report_path, captures = sys.argv[1], sys.argv[2]
     with open(report_path) as fh:
@@ -64,6 +79,10 @@ def main():
                       f"{len(recorded) - needed} come from exchanges not in this capture set")
                 passed += 1
                 continue
+        if verdict == "FAIL" and json_body_accepted(case, captures):
+            print(f"{case['case']}: PASS: agentos accepts the JSON body agno refused with 422")
+            passed += 1
+            continue
         if verdict == "FAIL":
             print(f"{case['case']}: FAIL: " + "; ".join(reasons))
             failed += 1
