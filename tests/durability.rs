@@ -363,7 +363,7 @@ async fn a_busy_session_follows_the_chosen_strategy() {
     let (_, runs) = get_json(&server, "/teams/slow-team/runs?session_id=sess-enqueue").await;
     let runs = runs.as_array().unwrap();
     assert_eq!(runs.len(), 2);
-    assert!(runs[0]["input"]["input_content"] == "first");
+    assert!(runs[0]["run_input"] == "first");
 }
 
 #[tokio::test]

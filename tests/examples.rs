@@ -5,10 +5,10 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use support::process::{Example, example_binary};
+use support::process::{Example, example_binary, free_port};
 use support::{client, form};
 
 fn member_ids(run: &Value) -> Vec<String> {
@@ -347,4 +347,105 @@ async fn agent_factory_builds_a_tenant_agent_with_tools() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["errors"][0]["loc"][0], "tone");
     example.stop();
+}
+
+#[tokio::test]
+async fn agno_compat_answers_a_browser_on_an_origin_of_agentos_cors_origins() {
+    let example = Example::start(
+        "agno_compat",
+        &[
+            ("AGENTOS_AUTH", "off"),
+            (
+                "AGENTOS_CORS_ORIGINS",
+                "https://ui.example.test, http://localhost:5173",
+            ),
+        ],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        client()
+            .request(
+                reqwest::Method::OPTIONS,
+                example.url("/teams/support-team/runs"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("https://ui.example.test").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://ui.example.test"
+    );
+    // The variable replaces the defaults: agno's control plane is no longer among them.
+    let replaced = preflight("https://os.agno.com").await.unwrap();
+    assert!(
+        replaced
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let (status, run) = example
+        .run(
+            "/teams/support-team/runs",
+            &[
+                ("message", "I need help with billing"),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["team_id"], "support-team");
+    assert_eq!(run["user_id"], "tenant_42");
+    example.stop();
+}
+
+#[tokio::test]
+async fn mock_openai_serves_the_recordings_model_on_the_address_it_is_given() {
+    let port = free_port();
+    let mut child = Command::new(example_binary("mock_openai"))
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the mock starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("OPENAI_BASE_URL=http://127.0.0.1:{port}/v1")
+    );
+    let answer: Value = client()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "[fake-openai model=gpt-4o-mini] reply to: hi"
+    );
+    let refused = client()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "please fail [[fake-error]]"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let _ = child.kill();
+    let _ = child.wait();
 }

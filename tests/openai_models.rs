@@ -64,6 +64,7 @@ async fn collect(
         match item? {
             ModelStreamItem::Content(text) => deltas.push(text),
             ModelStreamItem::Done(response) => done = Some(response),
+            ModelStreamItem::ResponseId(_) => {}
         }
     }
     Ok((deltas, done.expect("a stream ends with Done")))

@@ -113,13 +113,13 @@ fn folded(names: impl IntoIterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// The event order agno produced for the same request, from `shared/wire/`.
+/// The event order agno produced for the same request, from its recording.
 fn recorded_order() -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/wire/11_team_run_stream.json"
+        "/tests/fixtures/wire/11_team_run_stream.json"
     );
-    let text = std::fs::read_to_string(path).expect("shared/wire sits beside the repository");
+    let text = std::fs::read_to_string(path).expect("the recording is in tests/fixtures/wire");
     let recording: Value = serde_json::from_str(&text).unwrap();
     folded(
         recording["response"]["sse"]

@@ -247,8 +247,8 @@ async fn a_session_claimed_first_by_one_tenant_cannot_be_entered_by_another() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["parent_run_id"].is_null())
-        .map(|r| r["input"]["input_content"].as_str().unwrap())
+        .filter(|r| r["parent_run_id"] == "")
+        .map(|r| r["run_input"].as_str().unwrap())
         .collect();
     assert_eq!(inputs, ["squatting"]);
 }

@@ -109,6 +109,13 @@ pub trait Factory: Send + Sync + 'static {
     /// Deserializes and validates `factory_input` (already known to be a JSON object).
     fn parse_input(&self, input: Map<String, Value>) -> Result<Self::Input, FactoryError>;
 
+    /// The component itself, when it is a static prototype that every request gets a copy
+    /// of: discovery then describes it in full. A factory answers `None` (the default), and
+    /// discovery describes it from its info alone, without calling it.
+    fn prototype(&self) -> Option<&Self::Output> {
+        None
+    }
+
     /// Builds the component for one request.
     fn build(
         &self,
@@ -144,6 +151,10 @@ macro_rules! prototype_factory {
 
             fn parse_input(&self, _input: Map<String, Value>) -> Result<(), FactoryError> {
                 Ok(())
+            }
+
+            fn prototype(&self) -> Option<&$component> {
+                Some(self)
             }
 
             fn build(

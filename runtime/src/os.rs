@@ -156,6 +156,28 @@ impl AgentOsBuilder {
         self
     }
 
+    /// The name `/config` reports.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
+    /// The id `/config` and discovery give the session database (agno's `db_id`; default
+    /// `agentos-db`).
+    pub fn db_id(mut self, id: impl Into<String>) -> Self {
+        self.config.db_id = id.into();
+        self
+    }
+
+    /// The browser origins allowed to call the API (CORS), such as
+    /// `https://app.example.com`; `*` allows any. Without this, `AGENTOS_CORS_ORIGINS`
+    /// (comma-separated) decides, and without that, agno's control plane and
+    /// `http://localhost:3000` are allowed, as agno allows them.
+    pub fn cors_origins<S: Into<String>>(mut self, origins: impl IntoIterator<Item = S>) -> Self {
+        self.config.cors_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The description `/config` reports.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.config.description = Some(description.into());

@@ -78,6 +78,7 @@ fn json_kind(value: &Value) -> &'static str {
 pub struct Resolver<C: Component> {
     info: FactoryInfo,
     input_schema: Option<Value>,
+    prototype: Option<C>,
     build: Arc<dyn ErasedFactory<C>>,
 }
 
@@ -86,6 +87,7 @@ impl<C: Component> Clone for Resolver<C> {
         Resolver {
             info: self.info.clone(),
             input_schema: self.input_schema.clone(),
+            prototype: self.prototype.clone(),
             build: Arc::clone(&self.build),
         }
     }
@@ -105,6 +107,7 @@ impl<C: Component> Resolver<C> {
         Resolver {
             info: factory.info(),
             input_schema: factory.input_schema(),
+            prototype: factory.prototype().cloned(),
             build: Arc::new(factory),
         }
     }
@@ -117,6 +120,11 @@ impl<C: Component> Resolver<C> {
     /// The JSON Schema of the factory's input, if it takes one.
     pub fn input_schema(&self) -> Option<&Value> {
         self.input_schema.as_ref()
+    }
+
+    /// The static component served, when this is not a factory.
+    pub fn prototype(&self) -> Option<&C> {
+        self.prototype.as_ref()
     }
 
     /// Runs the whole pipeline for one request.
@@ -133,11 +141,13 @@ impl<C: Component> Resolver<C> {
         input: RawInput,
         parts: RequestParts,
     ) -> Result<(C, Map<String, Value>), FactoryError> {
-        let object = input.into_object()?;
-        let kept = if self.info.is_factory {
-            object.clone()
+        // A static component takes no input, so it ignores whatever `factory_input` says, as
+        // agno does; only a factory's is parsed and kept.
+        let (object, kept) = if self.info.is_factory {
+            let object = input.into_object()?;
+            (object.clone(), object)
         } else {
-            Map::new()
+            (Map::new(), Map::new())
         };
         let missing = self
             .info

@@ -74,10 +74,9 @@ impl FactoryArgs {
                 Key::Blocking(_) => {
                     keep_first(&mut parsed.blocking, Some(attr::flag(input, key, errors)?))
                 }
-                Key::Multitask(_) => keep_first(
-                    &mut parsed.multitask,
-                    attr::str_value(input, key, errors)?,
-                ),
+                Key::Multitask(_) => {
+                    keep_first(&mut parsed.multitask, attr::str_value(input, key, errors)?)
+                }
                 Key::Crate(_) => {
                     keep_first(&mut parsed.krate, attr::path_value(input, key, errors)?)
                 }

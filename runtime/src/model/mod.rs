@@ -167,6 +167,8 @@ pub struct ModelResponse {
 /// One item of a streamed answer: text as it arrives, then the whole answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelStreamItem {
+    /// The provider's id of the response, as soon as the stream names it (before any text).
+    ResponseId(String),
     /// A piece of text.
     Content(String),
     /// The end of the answer, with everything it contained (content included).

@@ -22,7 +22,7 @@ use super::{
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let model = TestModel::new();
-/// let request = ModelRequest { messages: vec![Message::user("hello")], tools: vec![] };
+/// let request = ModelRequest::new(vec![Message::user("hello")], vec![]);
 /// let answer = model.complete(request).await.unwrap();
 /// assert_eq!(answer.content, "[test-model] reply to: hello");
 /// # });

@@ -19,7 +19,10 @@ use tracing::Instrument;
 use super::event::{EventName, EventSource, EventUsage, RunEvent};
 use super::log::EventLog;
 use super::meta::RunMeta;
-use super::output::{RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics};
+use super::output::{
+    MessageMetrics, RunInput, RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution,
+    ToolMetrics,
+};
 use super::prompt::{self, DELEGATE_ALL, DELEGATE_ONE};
 use super::{now_unix, now_unix_f64};
 use crate::agent::Agent;
@@ -310,6 +313,8 @@ struct Conversation {
     members: Vec<RunOutput>,
     metrics: RunMetrics,
     response_id: Option<String>,
+    /// What the run reports as its `messages`: no system prompt, no history.
+    transcript: Vec<RunMessage>,
     ending: Ending,
 }
 
@@ -321,6 +326,7 @@ impl Conversation {
             members: Vec::new(),
             metrics: RunMetrics::default(),
             response_id: None,
+            transcript: Vec::new(),
             ending: Ending::Completed,
         }
     }
@@ -382,6 +388,11 @@ async fn converse(
     env: &RunEnv,
 ) -> Conversation {
     let mut conversation = Conversation::new();
+    if let Some(message) = messages.last() {
+        conversation
+            .transcript
+            .push(RunMessage::user(message.content.clone()));
+    }
     // The conversation is shared with each model request instead of copied into it; a model
     // drops its request when it answers, so the next push does not copy either.
     let mut messages = Arc::new(messages);
@@ -399,6 +410,7 @@ async fn converse(
             messages: Arc::clone(&messages),
             tools: Arc::clone(&tools),
         };
+        let turn_started = Instant::now();
         let turn = tokio::select! {
             biased;
             _ = env.cancel.cancelled() => return conversation.cancelled(),
@@ -422,6 +434,19 @@ async fn converse(
         if response.response_id.is_some() {
             conversation.response_id.clone_from(&response.response_id);
         }
+        let mut said = RunMessage::assistant(&response.content, &response.tool_calls);
+        said.provider_data = response
+            .response_id
+            .as_ref()
+            .map(|id| serde_json::json!({ "response_id": id }));
+        said.metrics = Some(MessageMetrics {
+            input_tokens: response.usage.input_tokens,
+            output_tokens: response.usage.output_tokens,
+            total_tokens: response.usage.total_tokens,
+            time_to_first_token,
+            duration: Some(turn_started.elapsed().as_secs_f64()),
+        });
+        conversation.transcript.push(said);
         env.emit(|| {
             let mut event = source.model_event(
                 EventName::TeamModelRequestCompleted,
@@ -488,6 +513,9 @@ async fn converse(
                 event
             });
             Arc::make_mut(&mut messages).push(Message::tool_result(&call.id, text.clone()));
+            conversation
+                .transcript
+                .push(RunMessage::tool_result(&call.id, text.clone()));
             conversation.members.extend(dispatched.children);
             if dispatched.is_final_answer && !failed && final_answer.is_none() {
                 final_answer = Some(text);
@@ -512,6 +540,9 @@ fn content_event(source: &EventSource, content: String) -> RunEvent {
     event.content = Some(content);
     event.content_type = Some("str");
     event.reasoning_content = Some("");
+    if source.component.kind == ComponentKind::Agent {
+        event.workflow_agent = Some(false);
+    }
     event
 }
 
@@ -523,13 +554,14 @@ async fn model_turn(
     source: &EventSource,
     env: &RunEnv,
 ) -> Result<(ModelResponse, Option<f64>), ModelError> {
+    let started = Instant::now();
     if !env.stream {
+        // Answered whole, the first token arrives with the whole answer.
         return model
             .complete(request)
             .await
-            .map(|response| (response, None));
+            .map(|response| (response, Some(started.elapsed().as_secs_f64())));
     }
-    let started = Instant::now();
     let mut first_piece = None;
     let mut stream = model.stream(request).await?;
     while let Some(item) = stream.next().await {
@@ -538,6 +570,16 @@ async fn model_turn(
                 first_piece.get_or_insert_with(|| started.elapsed().as_secs_f64());
                 env.emit(|| content_event(source, piece));
             }
+            // An agent's streamed answer opens with an empty piece naming the provider's
+            // response, as agno's member streams do; a leader's does not.
+            ModelStreamItem::ResponseId(id) if source.component.kind == ComponentKind::Agent => {
+                env.emit(|| {
+                    let mut event = content_event(source, String::new());
+                    event.model_provider_data = Some(serde_json::json!({ "response_id": id }));
+                    event
+                });
+            }
+            ModelStreamItem::ResponseId(_) => {}
             ModelStreamItem::Done(response) => return Ok((response, first_piece)),
         }
     }
@@ -589,6 +631,9 @@ fn finish(
         input: RunInput {
             input_content: message,
         },
+        messages: conversation.transcript,
+        session_state: session_state(source),
+        events: Some(Vec::new()),
         ..RunOutput::default()
     };
     if source.component.kind == ComponentKind::Team {
@@ -614,6 +659,7 @@ fn finish(
                 event.metrics = Some(output.metrics.clone());
                 event.model_provider_data = output.model_provider_data.clone();
                 event.member_responses = output.member_responses.clone();
+                event.session_state = output.session_state.clone();
                 event
             });
         }
@@ -646,6 +692,24 @@ fn finish(
         }
     }
     output
+}
+
+/// The session state an agent's run reports, as agno fills it: a member's names the user,
+/// session and run it served; a top-level agent's is empty (agentos does not hand a session's
+/// state to its runs yet). A team's run reports none.
+fn session_state(source: &EventSource) -> Option<Value> {
+    if source.component.kind != ComponentKind::Agent {
+        return None;
+    }
+    let meta = &source.meta;
+    Some(match meta.parent_run_id() {
+        Some(_) => serde_json::json!({
+            "current_user_id": meta.user_id(),
+            "current_session_id": meta.session_id(),
+            "current_run_id": meta.run_id(),
+        }),
+        None => serde_json::json!({}),
+    })
 }
 
 /// A leader's tool calls: delegation to members.

@@ -154,6 +154,12 @@ pub struct RunEvent {
     /// The provider's response id, where it gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_provider_data: Option<Value>,
+    /// On an agent's content events: whether the agent runs inside a workflow (never here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_agent: Option<bool>,
+    /// On an agent's completed event: the session state it ended with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<Value>,
     /// What kind of failure ended the run, on error events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_type: Option<&'static str>,
@@ -180,6 +186,8 @@ impl RunEvent {
             metrics: None,
             member_responses: None,
             model_provider_data: None,
+            workflow_agent: None,
+            session_state: None,
             error_type: None,
         }
     }
@@ -243,6 +251,8 @@ impl EventSource {
             metrics: None,
             member_responses: None,
             model_provider_data: None,
+            workflow_agent: None,
+            session_state: None,
             error_type: None,
         }
     }

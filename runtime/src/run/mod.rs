@@ -13,9 +13,10 @@ pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
 pub use meta::RunMeta;
 pub use output::{
-    MetricsDetails, ModelMetrics, RunInput, RunMetrics, RunOutput, RunStatus, ToolExecution,
-    ToolMetrics,
+    CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
+    RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics,
 };
+pub(crate) use prompt::delegation_tool;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -135,6 +135,35 @@ impl RunMetrics {
     }
 }
 
+impl RunMetrics {
+    /// Adds another run's tokens and time to these, model by model: a session's metrics are
+    /// the sum of its runs'.
+    pub fn absorb(&mut self, other: &RunMetrics) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.total_tokens += other.total_tokens;
+        self.duration += other.duration;
+        let Some(theirs) = &other.details else {
+            return;
+        };
+        let details = self.details.get_or_insert_with(MetricsDetails::default);
+        for model in &theirs.model {
+            match details
+                .model
+                .iter_mut()
+                .find(|m| m.id == model.id && m.provider == model.provider)
+            {
+                Some(entry) => {
+                    entry.input_tokens += model.input_tokens;
+                    entry.output_tokens += model.output_tokens;
+                    entry.total_tokens += model.total_tokens;
+                }
+                None => details.model.push(model.clone()),
+            }
+        }
+    }
+}
+
 /// Timing of one tool call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolMetrics {
@@ -167,6 +196,127 @@ pub struct ToolExecution {
     pub stop_after_tool_call: bool,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A tool call inside a message of the run's conversation, as OpenAI and agno spell it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageToolCall {
+    /// The provider's id for the call.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function called.
+    pub function: CalledFunction,
+}
+
+/// The function of a [`MessageToolCall`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalledFunction {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, as the JSON text the model wrote.
+    pub arguments: String,
+}
+
+/// Tokens and timing of the model call that wrote a message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageMetrics {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Both.
+    pub total_tokens: u64,
+    /// Seconds until the first piece of the answer, when streamed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub time_to_first_token: Option<f64>,
+    /// Seconds the call took.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration: Option<f64>,
+}
+
+/// One message of a run's conversation as the run reports it (agno's `messages`): the user's
+/// message, the model's turns and the tool results. System prompts are never among them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMessage {
+    /// A fresh id.
+    pub id: String,
+    /// Who wrote it.
+    pub role: crate::model::Role,
+    /// Its text; absent on a model turn that only calls tools.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content: Option<String>,
+    /// For a tool result: the call it answers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool_call_id: Option<String>,
+    /// The tool calls of a model turn.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tool_calls: Vec<MessageToolCall>,
+    /// The provider's id of the model call that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider_data: Option<Value>,
+    /// Tokens of the model call that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub metrics: Option<MessageMetrics>,
+    /// Whether it came from an earlier run of the session.
+    #[serde(default)]
+    pub from_history: bool,
+    /// agno's flag; always false.
+    #[serde(default)]
+    pub stop_after_tool_call: bool,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+impl RunMessage {
+    fn new(role: crate::model::Role, content: Option<String>) -> Self {
+        RunMessage {
+            id: crate::context::new_id(),
+            role,
+            content,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+            provider_data: None,
+            metrics: None,
+            from_history: false,
+            stop_after_tool_call: false,
+            created_at: super::now_unix(),
+        }
+    }
+
+    /// The user's (or the delegating leader's) message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(crate::model::Role::User, Some(content.into()))
+    }
+
+    /// A model turn: its text (if any) and its tool calls.
+    pub fn assistant(content: &str, tool_calls: &[crate::model::ToolCall]) -> Self {
+        let mut message = Self::new(
+            crate::model::Role::Assistant,
+            (!content.is_empty() || tool_calls.is_empty()).then(|| content.to_owned()),
+        );
+        message.tool_calls = tool_calls
+            .iter()
+            .map(|call| MessageToolCall {
+                id: call.id.clone(),
+                kind: "function".to_owned(),
+                function: CalledFunction {
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                },
+            })
+            .collect();
+        message
+    }
+
+    /// The result of the tool call `tool_call_id`.
+    pub fn tool_result(tool_call_id: &str, content: impl Into<String>) -> Self {
+        let mut message = Self::new(crate::model::Role::Tool, Some(content.into()));
+        message.tool_call_id = Some(tool_call_id.to_owned());
+        message
+    }
 }
 
 /// What the run was asked.
@@ -218,7 +368,15 @@ pub struct RunOutput {
     pub member_responses: Option<Vec<RunOutput>>,
     /// What was asked.
     pub input: RunInput,
-    /// On a failed run, the error event (agno returns it with the output).
+    /// The conversation: the message, the model's turns and the tool results, without the
+    /// system prompt, which stays private.
+    #[serde(default)]
+    pub messages: Vec<RunMessage>,
+    /// For an agent's run: the session state it ended with (a member's names its run).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session_state: Option<Value>,
+    /// The run's events as agno returns them with the output: the error event of a failed
+    /// run, none otherwise (streamed runs keep theirs with the stored run).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub events: Option<Vec<Value>>,
 }

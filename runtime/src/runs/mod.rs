@@ -18,6 +18,7 @@ mod caller;
 mod limits;
 mod reads;
 mod registry;
+mod sessions;
 mod start;
 mod stream;
 mod watch;
@@ -34,6 +35,7 @@ pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use reads::Cancelled;
 pub(crate) use registry::RunRegistry;
+pub use sessions::{SessionChange, SessionCreate};
 pub use start::{Answered, RunAnswer, RunAsk};
 pub use stream::{RunEvents, StreamItem};
 pub(crate) use watch::watch_runs;
@@ -87,6 +89,9 @@ pub enum RunError {
     /// The store did not answer.
     #[error(transparent)]
     Store(StoreError),
+    /// A session with the requested id already exists.
+    #[error("the session already exists")]
+    SessionExists,
 }
 
 impl From<StoreError> for RunError {

@@ -125,7 +125,7 @@ impl RunService {
         }
     }
 
-    async fn visible_session(
+    pub(super) async fn visible_session(
         &self,
         session_id: &str,
         caller: &Caller,

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::{Form, Json};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldProblem};
 use crate::resolve::RawInput;
 use crate::runs::MultitaskStrategy;
 
@@ -39,18 +39,22 @@ impl FormFields {
         self.text(name).filter(|text| !text.is_empty())
     }
 
-    /// A flag: true/false (also 1/0, yes/no, on/off), `default` when absent or empty.
+    /// A flag in the spellings pydantic accepts (true/false, 1/0, yes/no, on/off, t/f, y/n),
+    /// `default` when absent or empty; anything else is FastAPI's 422 for that field.
     fn flag(&mut self, name: &str, default: bool) -> Result<bool, ApiError> {
         let Some(value) = self.text(name) else {
             return Ok(default);
         };
         match value.trim().to_ascii_lowercase().as_str() {
             "" => Ok(default),
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(ApiError::BadBody(format!(
-                "{name} must be true or false, got '{value}'"
-            ))),
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(ApiError::InvalidField(FieldProblem {
+                loc: vec!["body".to_owned(), name.to_owned()],
+                kind: "bool_parsing",
+                msg: format!("{name} must be a boolean (true or false)"),
+                input: Value::String(value),
+            })),
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::OsState;
-use super::wire;
+use super::wire::{self, Described};
 use crate::component::ComponentKind;
 use crate::resolve::Resolver;
 use crate::runs::{Caller, Runnable};
@@ -29,36 +29,84 @@ fn visible(
 }
 
 /// `GET /teams`, `GET /agents`: every component of the kind the caller may see.
-pub(crate) async fn list_components<C: Runnable>(
+pub(crate) async fn list_components<C: Runnable + Described>(
     State(state): State<Arc<OsState>>,
     caller: Option<Extension<Caller>>,
 ) -> Json<Vec<Value>> {
     let visible = C::resolvers(state.runs.components())
         .iter()
         .filter(|r| visible(&state, &caller, C::KIND, &r.info().id));
-    Json(visible.map(wire::component).collect())
+    let db_id = &state.config.db_id;
+    Json(visible.map(|r| wire::component(r, db_id)).collect())
 }
 
 /// `GET /teams/{id}`, `GET /agents/{id}`.
-pub(crate) async fn get_component<C: Runnable>(
+pub(crate) async fn get_component<C: Runnable + Described>(
     State(state): State<Arc<OsState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     C::resolvers(state.runs.components())
         .iter()
         .find(|r| r.info().id == id)
-        .map(|resolver| Json(wire::component(resolver)))
+        .map(|resolver| Json(wire::component(resolver, &state.config.db_id)))
         .ok_or(ApiError::NotFound(C::KIND))
 }
 
 pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
     let components = state.runs.components();
+    let config = &state.config;
+    let db_id = &config.db_id;
+    let os = wire::OsSummary {
+        os_id: &config.os_id,
+        name: config.name.as_deref(),
+        description: config.description.as_deref(),
+        db_id,
+    };
     Json(wire::config(
-        &state.config.os_id,
-        state.config.description.as_deref(),
-        components.agents.iter().map(wire::config_entry).collect(),
-        components.teams.iter().map(wire::config_entry).collect(),
+        os,
+        available_models(components),
+        components
+            .agents
+            .iter()
+            .map(|r| wire::config_entry(r, db_id))
+            .collect(),
+        components
+            .teams
+            .iter()
+            .map(|r| wire::config_entry(r, db_id))
+            .collect(),
     ))
+}
+
+/// The models of the static components, each `(id, provider)` once, as agno lists them;
+/// a factory's are unknown until it runs.
+fn available_models(components: &crate::os::Components) -> Vec<(String, String)> {
+    use crate::team::Member;
+    fn add(models: &mut Vec<(String, String)>, model: Option<&crate::model::ModelHandle>) {
+        if let Some(model) = model {
+            let entry = (model.id().to_owned(), model.provider().to_owned());
+            if !models.contains(&entry) {
+                models.push(entry);
+            }
+        }
+    }
+    fn add_team(models: &mut Vec<(String, String)>, team: &crate::team::Team) {
+        add(models, team.model());
+        for member in team.members() {
+            match member {
+                Member::Agent(agent) => add(models, agent.model()),
+                Member::Team(team) => add_team(models, team),
+            }
+        }
+    }
+    let mut models = Vec::new();
+    for team in components.teams.iter().filter_map(|r| r.prototype()) {
+        add_team(&mut models, team);
+    }
+    for agent in components.agents.iter().filter_map(|r| r.prototype()) {
+        add(&mut models, agent.model());
+    }
+    models
 }
 
 pub(crate) async fn health(State(state): State<Arc<OsState>>) -> Json<Value> {

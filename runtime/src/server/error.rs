@@ -62,6 +62,34 @@ pub enum ApiError {
     /// The run finished but its end could not be stored.
     #[error("the run finished but could not be recorded; read it back later as run {0}")]
     NotRecorded(String),
+    /// A field of the request has a value of the wrong type (FastAPI's 422).
+    #[error("{}: {}", .0.loc.join("."), .0.msg)]
+    InvalidField(FieldProblem),
+    /// No route has this path.
+    #[error("Not Found")]
+    RouteNotFound,
+    /// The route does not answer this method.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    /// A feature of agno's AgentOS that agentos does not serve yet.
+    #[error("{0} is not available: agentos does not serve this feature yet")]
+    FeatureUnavailable(&'static str),
+    /// A session with the requested id already exists.
+    #[error("a session with this id already exists; change it with PATCH /sessions/{{session_id}}")]
+    SessionExists,
+}
+
+/// One field a request got wrong, as FastAPI reports it in a 422's `detail` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldProblem {
+    /// Where: `["body", "stream"]`, `["query", "limit"]`.
+    pub loc: Vec<String>,
+    /// pydantic's error type, such as `bool_parsing`.
+    pub kind: &'static str,
+    /// What is wrong.
+    pub msg: String,
+    /// The value received.
+    pub input: Value,
 }
 
 impl From<RunError> for ApiError {
@@ -79,6 +107,7 @@ impl From<RunError> for ApiError {
             RunError::KeyReused => ApiError::KeyReused,
             RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
+            RunError::SessionExists => ApiError::SessionExists,
         }
     }
 }
@@ -99,6 +128,11 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SessionNotFound => StatusCode::NOT_FOUND,
             ApiError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::FeatureUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::SessionExists => StatusCode::CONFLICT,
             ApiError::SessionBusy => StatusCode::CONFLICT,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +153,11 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::SessionNotFound => "session_not_found",
             ApiError::Interrupted => "run_interrupted",
+            ApiError::InvalidField(_) => "invalid_field",
+            ApiError::RouteNotFound => "route_not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::FeatureUnavailable(_) => "feature_unavailable",
+            ApiError::SessionExists => "session_exists",
             ApiError::SessionBusy => "session_busy",
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
@@ -133,6 +172,11 @@ impl ApiError {
                 "detail": [{"type": "missing", "loc": ["body", "message"], "msg": "Field required", "input": null}],
                 "error_code": self.code(),
                 "errors": [{"loc": ["body", "message"], "msg": "Field required"}],
+            }),
+            ApiError::InvalidField(problem) => json!({
+                "detail": [{"type": problem.kind, "loc": problem.loc, "msg": problem.msg, "input": problem.input}],
+                "error_code": self.code(),
+                "errors": [{"loc": problem.loc, "msg": problem.msg}],
             }),
             ApiError::Factory(FactoryError::Validation(errors)) => json!({
                 "detail": errors.detail(),

@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod cors;
 mod discovery;
 mod error;
 mod openapi;
@@ -24,7 +25,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{AuthConfigError, AuthError, JwtAuth, TokenSource};
 pub use body::RunBody;
-pub use error::ApiError;
+pub use error::{ApiError, FieldProblem};
 pub(crate) use state::OsState;
 pub use state::ServerConfig;
 pub use wire::event_frame;
@@ -42,6 +43,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     let openapi_json =
         axum::body::Bytes::from(serde_json::to_vec(&openapi::document(&state)).unwrap_or_default());
     let body_limit = state.config.body_limit;
+    let cors_origins = cors::origins(state.config.cors_origins.as_deref());
     let auth = state.auth.clone();
     let guard = |route: MethodRouter<Arc<OsState>>, scope: RouteScope| match &auth {
         Some(auth) => route.route_layer(axum::middleware::from_fn_with_state(
@@ -77,7 +79,13 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/sessions/{session_id}", guard(get(sessions::get_session), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(axum::routing::delete(sessions::delete_session), RouteScope::new("sessions", "delete")))
         .route("/sessions/{session_id}/runs", guard(get(sessions::session_runs), RouteScope::new("sessions", "read")))
+        .route("/sessions/{session_id}/runs/{run_id}", guard(get(sessions::session_run), RouteScope::new("sessions", "read")))
+        .route("/sessions", guard(post(sessions::create_session), RouteScope::new("sessions", "write")))
+        .route("/sessions", guard(axum::routing::delete(sessions::delete_sessions), RouteScope::new("sessions", "delete")))
+        .route("/sessions/{session_id}", guard(axum::routing::patch(sessions::update_session), RouteScope::new("sessions", "write")))
+        .route("/sessions/{session_id}/rename", guard(post(sessions::rename_session), RouteScope::new("sessions", "write")))
         .with_state(state)
+        .merge(unbuilt_features())
         .merge(playground)
         .route(
             "/openapi.json",
@@ -86,6 +94,8 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
                 async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
             }),
         )
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -99,6 +109,26 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost, so preflights are answered before authentication and every answer,
+        // a 401 included, carries the CORS headers and `vary: origin`.
+        .layer(cors::layer(cors_origins))
+}
+
+/// The route prefixes of agno features agentos does not serve yet: each answers 503 with a
+/// `detail` naming the feature, as agno answers for a feature that is not enabled, so a UI
+/// shows "not enabled" instead of a broken page.
+fn unbuilt_features() -> Router {
+    let mut router = Router::new();
+    for (feature, prefixes, _) in wire::UNBUILT_FEATURES {
+        for prefix in *prefixes {
+            let unavailable =
+                axum::routing::any(move || async move { ApiError::FeatureUnavailable(feature) });
+            router = router
+                .route(&format!("/{prefix}"), unavailable.clone())
+                .route(&format!("/{prefix}/{{*rest}}"), unavailable);
+        }
+    }
+    router
 }
 
 /// Serves `router` on `listener` until ctrl-c or SIGTERM (or `stop` resolves), then stops

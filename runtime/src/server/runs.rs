@@ -92,9 +92,15 @@ pub(crate) async fn create_run<C: Runnable>(
 /// A run's stream as SSE, with a comment every 15 s so idle connections stay open.
 fn sse(events: RunEvents) -> Response {
     let frames = events.map(|item| Ok::<_, Infallible>(wire::stream_frame(&item)));
-    Sse::new(frames)
+    let mut response = Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+        .into_response();
+    // agno names the charset; some clients compare the whole header.
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    response
 }
 
 /// `GET /{teams,agents}/{id}/runs/{run_id}/resume`: the run's events after the one named by
@@ -185,8 +191,11 @@ pub(crate) async fn list_runs<C: Runnable>(
         return Err(ApiError::BadBody("session_id is required".into()));
     };
     let caller = caller(verified, query.user_id);
-    let runs = state.runs.runs(C::KIND, &id, &session_id, &caller).await?;
-    Ok(Json(wire::runs(&runs)))
+    let (runs, events) = state
+        .runs
+        .component_runs_with_events(C::KIND, &id, &session_id, &caller)
+        .await?;
+    Ok(Json(wire::stored_runs(&runs, &events)))
 }
 
 /// `GET /{teams,agents}/{id}/runs/{run_id}`.

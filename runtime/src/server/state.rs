@@ -13,8 +13,15 @@ use crate::runs::RunService;
 pub struct ServerConfig {
     /// The OS id reported by `/config`.
     pub os_id: String,
+    /// A name reported by `/config`.
+    pub name: Option<String>,
     /// A description reported by `/config`.
     pub description: Option<String>,
+    /// The id `/config` and discovery give the session database (agno's `db_id`).
+    pub db_id: String,
+    /// Browser origins allowed to call the API (CORS); `None` reads `AGENTOS_CORS_ORIGINS`,
+    /// else allows agno's own control plane, as agno does.
+    pub cors_origins: Option<Vec<String>>,
     /// How long a factory may take before the request answers 504.
     pub factory_timeout: Duration,
     /// The largest request body accepted (413 above it).
@@ -29,7 +36,10 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             os_id: "agentos".to_owned(),
+            name: None,
             description: None,
+            db_id: "agentos-db".to_owned(),
+            cors_origins: None,
             factory_timeout: Duration::from_secs(30),
             body_limit: 2 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),

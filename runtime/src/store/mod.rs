@@ -7,6 +7,7 @@
 pub mod entity;
 mod migration;
 mod rows;
+pub mod sessions;
 mod writer;
 
 use std::sync::Arc;

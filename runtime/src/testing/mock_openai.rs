@@ -64,7 +64,7 @@ pub enum Fault {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let mock = MockOpenAi::start().await;
 /// let model = OpenAIChat::new("gpt-4o-mini").with_base_url(mock.base_url()).with_api_key("test");
-/// let request = ModelRequest { messages: vec![Message::user("hi")], tools: vec![] };
+/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
 /// let answer = model.complete(request).await.unwrap();
 /// assert_eq!(answer.content, "[fake-openai model=gpt-4o-mini] reply to: hi");
 /// assert_eq!(mock.requests(), 1);
@@ -100,21 +100,25 @@ impl MockOpenAi {
     /// # Panics
     /// When no loopback port can be bound, which leaves a test nothing to test.
     pub async fn start() -> MockOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("MockOpenAi cannot bind 127.0.0.1:0: {error}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|error| panic!("MockOpenAi has no local address: {error}"));
+            .unwrap_or_else(|error| panic!("MockOpenAi cannot bind 127.0.0.1:0: {error}"))
+    }
+
+    /// Binds `address` (a loopback address: the mock is for tests) and starts serving, for a
+    /// mock that another process is told where to find.
+    pub async fn start_on(address: impl tokio::net::ToSocketAddrs) -> std::io::Result<MockOpenAi> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
         let state = Arc::new(MockState::default());
         let shutdown = CancellationToken::new();
         let accept_loop = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
-        MockOpenAi {
+        Ok(MockOpenAi {
             address,
             state,
             shutdown,
             accept_loop,
-        }
+        })
     }
 
     /// The base URL to give a model, such as `http://127.0.0.1:PORT/v1`.
@@ -655,7 +659,7 @@ fn now() -> u64 {
 /// The reply in a few pieces, as a streaming model would send it.
 fn chunks(text: &str) -> Vec<String> {
     let words: Vec<&str> = text.split_inclusive(' ').collect();
-    let size = words.len().div_ceil(3).max(1);
+    let size = words.len().div_ceil(4).max(1);
     words.chunks(size).map(|piece| piece.concat()).collect()
 }
 

@@ -292,6 +292,9 @@ async fn next_item(
         state.seen_chunk = true;
         if state.answer.response_id.is_none() && !chunk.id.is_empty() {
             state.answer.response_id = Some(chunk.id.clone());
+            state
+                .pending
+                .push_back(Ok(ModelStreamItem::ResponseId(chunk.id.clone())));
         }
         if chunk.usage.is_some() {
             state.answer.usage = usage(chunk.usage);

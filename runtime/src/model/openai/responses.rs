@@ -276,6 +276,11 @@ async fn next_item(
                 state.finished = true;
                 state.pending.push_back(Err(error));
             }
+            Ok(ResponseStreamEvent::ResponseCreated(created)) => {
+                state
+                    .pending
+                    .push_back(Ok(ModelStreamItem::ResponseId(created.response.id)));
+            }
             Ok(ResponseStreamEvent::ResponseOutputTextDelta(delta)) => {
                 if !delta.delta.is_empty() {
                     state
