@@ -33,7 +33,8 @@ pub enum ToolError {
 ///
 /// A tool without one runs as soon as the model calls it. `#[tool(requires_confirmation)]`,
 /// `#[tool(requires_user_input = [...])]` and `#[tool(external_execution)]` declare one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PauseFor {
     /// A person approves or rejects the call as the model made it; the tool runs only if
     /// approved.

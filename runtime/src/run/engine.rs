@@ -1,41 +1,33 @@
-//! The run loop shared by agents and team leaders, and team delegation.
+//! Running what a factory built: the entry points, a run's first and last events, and its
+//! output.
 //!
-//! A run alternates model turns and tool calls until the model answers without calling a
-//! tool. For a leader, the tools are the delegation tools, and each call runs a member: an
-//! agent, or a nested team through the same code. Parallel tool calls run concurrently.
+//! A run alternates model turns and tool calls (`converse`) until the model answers without
+//! calling a tool. For a leader, the tools are the delegation tools, and each call runs a
+//! member (`delegate`): an agent, or a nested team through the same code. An agent's calls run
+//! its own tools (`tool_calls`). A call that waits for a person pauses the run (`pause`).
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::future::{BoxFuture, join_all};
-use futures_util::{FutureExt, StreamExt};
-use serde::Deserialize;
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use super::event::{EventName, EventSource, EventUsage, RunEvent};
+use super::converse::{Conversation, Ending, Resume, converse};
+use super::delegate::TeamDispatcher;
+use super::event::{EventName, EventSource, RunEvent};
 use super::log::EventLog;
 use super::meta::RunMeta;
-use super::output::{
-    MessageMetrics, RunInput, RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution,
-    ToolMetrics,
-};
-use super::prompt::{self, DELEGATE_ALL, DELEGATE_ONE};
-use super::{now_unix, now_unix_f64};
+use super::now_unix;
+use super::output::{RunInput, RunMetrics, RunOutput, RunStatus};
+use super::pause::{CallOutcome, Decisions, Requirement, Suspended};
+use super::prompt;
+use super::tool_calls::AgentDispatcher;
 use crate::agent::Agent;
 use crate::component::{ComponentKind, ComponentRef};
-use crate::model::{
-    Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, ToolCall,
-    ToolDefinition,
-};
-use crate::team::{Member, Team, TeamMode};
-
-/// Model turns a single run may take before it is stopped: a model that keeps calling tools
-/// must not loop forever.
-const MAX_MODEL_TURNS: usize = 12;
+use crate::model::{Message, ModelHandle, ToolDefinition};
+use crate::team::Team;
 
 /// Where a run's events go, as they happen.
 pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
@@ -136,6 +128,7 @@ pub async fn run_team(team: &Team, request: &RunRequest, env: &RunEnv) -> RunOut
         request.meta.clone(),
         request.history.clone(),
         env,
+        None,
     )
     .await
 }
@@ -148,6 +141,54 @@ pub async fn run_agent(agent: &Agent, request: &RunRequest, env: &RunEnv) -> Run
         request.meta.clone(),
         request.history.clone(),
         env,
+        None,
+    )
+    .await
+}
+
+/// Continues a team run that paused, from the turn it stopped in, with the person's answers.
+/// The request is the paused run's (same message, same ids).
+pub async fn continue_team(
+    team: &Team,
+    request: &RunRequest,
+    suspended: Suspended,
+    decisions: &Decisions,
+    env: &RunEnv,
+) -> RunOutput {
+    let resume = Resume {
+        suspended,
+        decisions,
+    };
+    run_team_at(
+        team,
+        request.message.clone(),
+        request.meta.clone(),
+        Vec::new(),
+        env,
+        Some(resume),
+    )
+    .await
+}
+
+/// Continues an agent run that paused, from the turn it stopped in, with the person's answers.
+pub async fn continue_agent(
+    agent: &Agent,
+    request: &RunRequest,
+    suspended: Suspended,
+    decisions: &Decisions,
+    env: &RunEnv,
+) -> RunOutput {
+    let resume = Resume {
+        suspended,
+        decisions,
+    };
+    run_agent_at(
+        agent,
+        request.message.clone(),
+        request.meta.clone(),
+        Vec::new(),
+        env,
+        Some(resume),
     )
     .await
 }
@@ -196,12 +237,13 @@ fn source(
     }
 }
 
-fn run_team_at<'a>(
+pub(super) fn run_team_at<'a>(
     team: &'a Team,
     message: String,
     meta: RunMeta,
     history: Vec<Message>,
     env: &'a RunEnv,
+    resume: Option<Resume<'a>>,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
         let source = source(
@@ -220,16 +262,17 @@ fn run_team_at<'a>(
             tools,
             dispatcher: &dispatcher,
         };
-        run_component(&source, team.model(), message, turn, env).await
+        run_component(&source, team.model(), message, turn, env, resume).await
     })
 }
 
-fn run_agent_at<'a>(
+pub(super) fn run_agent_at<'a>(
     agent: &'a Agent,
     message: String,
     meta: RunMeta,
     history: Vec<Message>,
     env: &'a RunEnv,
+    resume: Option<Resume<'a>>,
 ) -> BoxFuture<'a, RunOutput> {
     Box::pin(async move {
         let source = source(
@@ -251,7 +294,7 @@ fn run_agent_at<'a>(
             tools,
             dispatcher: &AgentDispatcher { agent },
         };
-        run_component(&source, agent.model(), message, turn, env).await
+        run_component(&source, agent.model(), message, turn, env, resume).await
     })
 }
 
@@ -260,19 +303,26 @@ struct Turn<'a> {
     system: String,
     history: Vec<Message>,
     tools: Arc<[ToolDefinition]>,
-    dispatcher: &'a dyn Dispatcher,
+    dispatcher: &'a dyn super::converse::Dispatcher,
 }
 
-/// One run of a team leader or an agent: started event, the conversation, the last events.
+/// One run of a team leader or an agent: its first event (started, or continued), the
+/// conversation, its last events.
 async fn run_component(
     source: &EventSource,
     model: Option<&ModelHandle>,
     message: String,
     turn: Turn<'_>,
     env: &RunEnv,
+    resume: Option<Resume<'_>>,
 ) -> RunOutput {
     let started = Instant::now();
-    env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted));
+    match resume {
+        None => env.emit(|| source.model_event(EventName::TeamRunStarted, EventName::RunStarted)),
+        Some(_) => {
+            env.emit(|| source.model_event(EventName::TeamRunContinued, EventName::RunContinued))
+        }
+    }
     let conversation = match model {
         None => Conversation::failed(
             format!(
@@ -286,321 +336,24 @@ async fn run_component(
             if !turn.system.is_empty() {
                 messages.push(Message::system(turn.system));
             }
-            messages.extend(turn.history);
-            messages.push(Message::user(message.clone()));
-            converse(source, model, messages, turn.tools, turn.dispatcher, env).await
+            // A continued run brings its own conversation; a new one starts with the message.
+            if resume.is_none() {
+                messages.extend(turn.history);
+                messages.push(Message::user(message.clone()));
+            }
+            converse(
+                source,
+                model,
+                messages,
+                turn.tools,
+                turn.dispatcher,
+                env,
+                resume,
+            )
+            .await
         }
     };
     finish(source, message, conversation, started, env)
-}
-
-/// How a conversation ended.
-#[derive(Debug)]
-enum Ending {
-    Completed,
-    Failed {
-        message: String,
-        error_type: &'static str,
-    },
-    Cancelled,
-}
-
-/// Everything a conversation produced, whatever its ending.
-#[derive(Debug)]
-struct Conversation {
-    content: String,
-    tools: Vec<ToolExecution>,
-    members: Vec<RunOutput>,
-    metrics: RunMetrics,
-    response_id: Option<String>,
-    /// What the run reports as its `messages`: no system prompt, no history.
-    transcript: Vec<RunMessage>,
-    ending: Ending,
-}
-
-impl Conversation {
-    fn new() -> Self {
-        Conversation {
-            content: String::new(),
-            tools: Vec::new(),
-            members: Vec::new(),
-            metrics: RunMetrics::default(),
-            response_id: None,
-            transcript: Vec::new(),
-            ending: Ending::Completed,
-        }
-    }
-
-    fn failed(message: String, error_type: &'static str) -> Self {
-        Conversation {
-            ending: Ending::Failed {
-                message,
-                error_type,
-            },
-            ..Conversation::new()
-        }
-    }
-
-    fn fail_with(mut self, error: &ModelError) -> Self {
-        self.ending = Ending::Failed {
-            message: error.to_string(),
-            error_type: error.error_type(),
-        };
-        self
-    }
-
-    fn cancelled(mut self) -> Self {
-        self.ending = Ending::Cancelled;
-        self
-    }
-}
-
-/// The result of one tool call.
-struct Dispatched {
-    result: Result<String, String>,
-    children: Vec<RunOutput>,
-    /// The result is the run's answer (a routed member's reply).
-    is_final_answer: bool,
-}
-
-impl Dispatched {
-    fn error(message: String) -> Self {
-        Dispatched {
-            result: Err(message),
-            children: Vec::new(),
-            is_final_answer: false,
-        }
-    }
-}
-
-/// Carries out the tool calls of one kind of run.
-trait Dispatcher: Sync {
-    fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched>;
-}
-
-/// Model turns and tool calls until the model answers, fails, or the run is cancelled.
-async fn converse(
-    source: &EventSource,
-    model: &ModelHandle,
-    messages: Vec<Message>,
-    tools: Arc<[ToolDefinition]>,
-    dispatcher: &dyn Dispatcher,
-    env: &RunEnv,
-) -> Conversation {
-    let mut conversation = Conversation::new();
-    if let Some(message) = messages.last() {
-        conversation
-            .transcript
-            .push(RunMessage::user(message.content.clone()));
-    }
-    // The conversation is shared with each model request instead of copied into it; a model
-    // drops its request when it answers, so the next push does not copy either.
-    let mut messages = Arc::new(messages);
-    for _ in 0..MAX_MODEL_TURNS {
-        if env.cancel.is_cancelled() {
-            return conversation.cancelled();
-        }
-        env.emit(|| {
-            source.model_event(
-                EventName::TeamModelRequestStarted,
-                EventName::ModelRequestStarted,
-            )
-        });
-        let request = ModelRequest {
-            messages: Arc::clone(&messages),
-            tools: Arc::clone(&tools),
-        };
-        let turn_started = Instant::now();
-        let turn = tokio::select! {
-            biased;
-            _ = env.cancel.cancelled() => return conversation.cancelled(),
-            turn = model_turn(model, request, source, env).instrument(tracing::info_span!(
-                "model_call",
-                model = model.id(),
-                provider = model.provider_label(),
-                run_id = source.meta.run_id(),
-            )) => turn,
-        };
-        let (response, time_to_first_token) = match turn {
-            Ok(turn) => turn,
-            Err(error) => return conversation.fail_with(&error),
-        };
-        if conversation.metrics.time_to_first_token.is_none() {
-            conversation.metrics.time_to_first_token = time_to_first_token;
-        }
-        conversation
-            .metrics
-            .add_usage(response.usage, model.id(), model.provider_label());
-        if response.response_id.is_some() {
-            conversation.response_id.clone_from(&response.response_id);
-        }
-        let mut said = RunMessage::assistant(&response.content, &response.tool_calls);
-        said.provider_data = response
-            .response_id
-            .as_ref()
-            .map(|id| serde_json::json!({ "response_id": id }));
-        said.metrics = Some(MessageMetrics {
-            input_tokens: response.usage.input_tokens,
-            output_tokens: response.usage.output_tokens,
-            total_tokens: response.usage.total_tokens,
-            time_to_first_token,
-            duration: Some(turn_started.elapsed().as_secs_f64()),
-        });
-        conversation.transcript.push(said);
-        env.emit(|| {
-            let mut event = source.model_event(
-                EventName::TeamModelRequestCompleted,
-                EventName::ModelRequestCompleted,
-            );
-            event.usage = Some(EventUsage::new(response.usage, time_to_first_token));
-            event
-        });
-
-        if response.tool_calls.is_empty() {
-            conversation.content = response.content;
-            return conversation;
-        }
-
-        let calls = response.tool_calls;
-        Arc::make_mut(&mut messages).push(Message::assistant_tool_calls(
-            response.content,
-            calls.clone(),
-        ));
-        let mut executions: Vec<ToolExecution> = calls.iter().map(started_execution).collect();
-        for execution in &executions {
-            env.emit(|| {
-                let mut event =
-                    source.event(EventName::TeamToolCallStarted, EventName::ToolCallStarted);
-                event.tool = Some(execution.clone());
-                event
-            });
-        }
-        let timed_calls = calls.iter().map(|call| async move {
-            let start = (now_unix_f64(), Instant::now());
-            let dispatched = dispatcher.dispatch(call, env).await;
-            (dispatched, start)
-        });
-        let results = tokio::select! {
-            biased;
-            _ = env.cancel.cancelled() => return conversation.cancelled(),
-            results = join_all(timed_calls) => results,
-        };
-
-        let mut final_answer = None;
-        for ((call, execution), (dispatched, (start_time, clock))) in
-            calls.iter().zip(executions.iter_mut()).zip(results)
-        {
-            let duration = clock.elapsed().as_secs_f64();
-            let (text, failed) = match dispatched.result {
-                Ok(text) => (text, false),
-                Err(text) => (text, true),
-            };
-            execution.tool_call_error = Some(failed);
-            execution.result = Some(text.clone());
-            execution.metrics = Some(ToolMetrics {
-                start_time,
-                end_time: start_time + duration,
-                duration,
-            });
-            execution.child_run_id = dispatched.children.first().map(|c| c.run_id.clone());
-            env.emit(|| {
-                let mut event = source.event(
-                    EventName::TeamToolCallCompleted,
-                    EventName::ToolCallCompleted,
-                );
-                event.content = Some(format!("{}(...) completed in {duration:.4}s.", call.name));
-                event.tool = Some(execution.clone());
-                event
-            });
-            Arc::make_mut(&mut messages).push(Message::tool_result(&call.id, text.clone()));
-            conversation
-                .transcript
-                .push(RunMessage::tool_result(&call.id, text.clone()));
-            conversation.members.extend(dispatched.children);
-            if dispatched.is_final_answer && !failed && final_answer.is_none() {
-                final_answer = Some(text);
-            }
-        }
-        conversation.tools.extend(executions);
-        if let Some(answer) = final_answer {
-            env.emit(|| content_event(source, answer.clone()));
-            conversation.content = answer;
-            return conversation;
-        }
-    }
-    conversation.ending = Ending::Failed {
-        message: format!("the model called tools for {MAX_MODEL_TURNS} turns without answering"),
-        error_type: "tool_call_limit",
-    };
-    conversation
-}
-
-fn content_event(source: &EventSource, content: String) -> RunEvent {
-    let mut event = source.event(EventName::TeamRunContent, EventName::RunContent);
-    event.content = Some(content);
-    event.content_type = Some("str");
-    event.reasoning_content = Some("");
-    if source.component.kind == ComponentKind::Agent {
-        event.workflow_agent = Some(false);
-    }
-    event
-}
-
-/// One model call, streamed when the run streams. Returns the answer and, when streamed, the
-/// seconds until its first piece.
-async fn model_turn(
-    model: &ModelHandle,
-    request: ModelRequest,
-    source: &EventSource,
-    env: &RunEnv,
-) -> Result<(ModelResponse, Option<f64>), ModelError> {
-    let started = Instant::now();
-    if !env.stream {
-        // Answered whole, the first token arrives with the whole answer.
-        return model
-            .complete(request)
-            .await
-            .map(|response| (response, Some(started.elapsed().as_secs_f64())));
-    }
-    let mut first_piece = None;
-    let mut stream = model.stream(request).await?;
-    while let Some(item) = stream.next().await {
-        match item? {
-            ModelStreamItem::Content(piece) => {
-                first_piece.get_or_insert_with(|| started.elapsed().as_secs_f64());
-                env.emit(|| content_event(source, piece));
-            }
-            // An agent's streamed answer opens with an empty piece naming the provider's
-            // response, as agno's member streams do; a leader's does not.
-            ModelStreamItem::ResponseId(id) if source.component.kind == ComponentKind::Agent => {
-                env.emit(|| {
-                    let mut event = content_event(source, String::new());
-                    event.model_provider_data = Some(serde_json::json!({ "response_id": id }));
-                    event
-                });
-            }
-            ModelStreamItem::ResponseId(_) => {}
-            ModelStreamItem::Done(response) => return Ok((response, first_piece)),
-        }
-    }
-    Err(ModelError::InvalidResponse(
-        "the stream ended before the answer was complete".into(),
-    ))
-}
-
-fn started_execution(call: &ToolCall) -> ToolExecution {
-    ToolExecution {
-        tool_call_id: call.id.clone(),
-        tool_name: call.name.clone(),
-        tool_args: serde_json::from_str(&call.arguments)
-            .unwrap_or_else(|_| Value::String(call.arguments.clone())),
-        tool_call_error: None,
-        result: None,
-        metrics: None,
-        child_run_id: None,
-        stop_after_tool_call: false,
-        created_at: now_unix(),
-    }
 }
 
 /// Turns a conversation into the run's output and emits the run's last events.
@@ -637,7 +390,12 @@ fn finish(
         ..RunOutput::default()
     };
     if source.component.kind == ComponentKind::Team {
-        output.member_responses = Some(conversation.members);
+        let mut members = conversation.members;
+        // Members still waiting for a person are part of the team's run too.
+        if let Ending::Paused(suspended) = &conversation.ending {
+            members.extend(suspended.waiting_members().cloned());
+        }
+        output.member_responses = Some(members);
     }
 
     match conversation.ending {
@@ -680,6 +438,25 @@ fn finish(
             output.events = serde_json::to_value(&event).ok().map(|e| vec![e]);
             env.emit(|| event);
         }
+        Ending::Paused(suspended) => {
+            output.status = RunStatus::Paused;
+            output.metrics = metrics;
+            let requirements = Requirement::of(&suspended, None);
+            let waiting: Vec<_> = output
+                .tools
+                .iter()
+                .filter(|tool| suspended.waits_on(&tool.tool_call_id))
+                .cloned()
+                .collect();
+            env.emit(|| {
+                let mut event = source.event(EventName::TeamRunPaused, EventName::RunPaused);
+                event.tools = Some(waiting);
+                event.requirements = Some(requirements.clone());
+                event
+            });
+            output.requirements = Some(requirements);
+            output.paused = Some(suspended);
+        }
         Ending::Cancelled => {
             output.status = RunStatus::Cancelled;
             output.content = "Run cancelled".to_owned();
@@ -712,170 +489,3 @@ fn session_state(source: &EventSource) -> Option<Value> {
     })
 }
 
-/// A leader's tool calls: delegation to members.
-struct TeamDispatcher<'a> {
-    team: &'a Team,
-    meta: &'a RunMeta,
-}
-
-#[derive(Deserialize)]
-struct DelegateOne {
-    member_id: String,
-    task: String,
-}
-
-#[derive(Deserialize)]
-struct DelegateAll {
-    task: String,
-}
-
-impl Dispatcher for TeamDispatcher<'_> {
-    fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
-        Box::pin(async move {
-            match call.name.as_str() {
-                DELEGATE_ONE if self.team.mode() != TeamMode::Broadcast => {
-                    let args: DelegateOne = match serde_json::from_str(&call.arguments) {
-                        Ok(args) => args,
-                        Err(error) => {
-                            return Dispatched::error(format!(
-                                "invalid arguments for {DELEGATE_ONE}: {error}"
-                            ));
-                        }
-                    };
-                    let Some(member) = self
-                        .team
-                        .members()
-                        .iter()
-                        .find(|m| m.id() == args.member_id)
-                    else {
-                        return Dispatched::error(format!(
-                            "no member has the id '{}'; valid member ids: {}",
-                            args.member_id,
-                            self.member_ids()
-                        ));
-                    };
-                    let child = self.run_member(member, args.task, env).await;
-                    Dispatched {
-                        result: member_result(&child),
-                        children: vec![child],
-                        is_final_answer: self.team.mode() == TeamMode::Route,
-                    }
-                }
-                DELEGATE_ALL if self.team.mode() == TeamMode::Broadcast => {
-                    let args: DelegateAll = match serde_json::from_str(&call.arguments) {
-                        Ok(args) => args,
-                        Err(error) => {
-                            return Dispatched::error(format!(
-                                "invalid arguments for {DELEGATE_ALL}: {error}"
-                            ));
-                        }
-                    };
-                    let runs = self
-                        .team
-                        .members()
-                        .iter()
-                        .map(|member| self.run_member(member, args.task.clone(), env));
-                    let children = join_all(runs).await;
-                    let report = children
-                        .iter()
-                        .map(|child| {
-                            let name = &child.component.name;
-                            match member_result(child) {
-                                Ok(text) => format!("{name}: {text}"),
-                                Err(text) => format!("{name} failed: {text}"),
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    Dispatched {
-                        result: Ok(report),
-                        children,
-                        is_final_answer: false,
-                    }
-                }
-                other => Dispatched::error(format!("the team has no tool named '{other}'")),
-            }
-        })
-    }
-}
-
-impl TeamDispatcher<'_> {
-    fn member_ids(&self) -> String {
-        self.team
-            .members()
-            .iter()
-            .map(Member::id)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    async fn run_member(&self, member: &Member, task: String, env: &RunEnv) -> RunOutput {
-        match member {
-            // Members of this team report at this team's depth, as agno does.
-            Member::Agent(agent) => {
-                let meta = self.meta.child(self.meta.depth());
-                run_agent_at(agent, task, meta, Vec::new(), env).await
-            }
-            Member::Team(team) => {
-                let meta = self.meta.child(self.meta.depth() + 1);
-                run_team_at(team, task, meta, Vec::new(), env).await
-            }
-        }
-    }
-}
-
-fn member_result(child: &RunOutput) -> Result<String, String> {
-    match child.status {
-        RunStatus::Completed => Ok(child.content.clone()),
-        _ => Err(format!(
-            "the member run ended with {}: {}",
-            child.status.as_str(),
-            child.content
-        )),
-    }
-}
-
-/// An agent's tool calls: its own tools.
-struct AgentDispatcher<'a> {
-    agent: &'a Agent,
-}
-
-impl Dispatcher for AgentDispatcher<'_> {
-    fn dispatch<'a>(&'a self, call: &'a ToolCall, _env: &'a RunEnv) -> BoxFuture<'a, Dispatched> {
-        Box::pin(async move {
-            let Some(tool) = self.agent.tools().iter().find(|t| t.name() == call.name) else {
-                let names: Vec<&str> = self.agent.tools().iter().map(|t| t.name()).collect();
-                return Dispatched::error(format!(
-                    "there is no tool named '{}'; available tools: {}",
-                    call.name,
-                    names.join(", ")
-                ));
-            };
-            let arguments = if call.arguments.trim().is_empty() {
-                Value::Object(Default::default())
-            } else {
-                match serde_json::from_str(&call.arguments) {
-                    Ok(arguments) => arguments,
-                    Err(error) => {
-                        return Dispatched::error(format!(
-                            "the arguments for '{}' are not valid JSON: {error}",
-                            call.name
-                        ));
-                    }
-                }
-            };
-            let result = match AssertUnwindSafe(tool.call(arguments)).catch_unwind().await {
-                Ok(result) => result.map_err(|error| error.to_string()),
-                Err(_) => {
-                    tracing::error!(tool = %call.name, "tool panicked");
-                    Err(format!("tool '{}' failed unexpectedly", call.name))
-                }
-            };
-            Dispatched {
-                result,
-                children: Vec::new(),
-                is_final_answer: false,
-            }
-        })
-    }
-}

@@ -33,6 +33,10 @@ pub enum EventName {
     TeamRunError,
     /// The team run was cancelled.
     TeamRunCancelled,
+    /// The team run stopped to wait for a person.
+    TeamRunPaused,
+    /// A paused team run goes on.
+    TeamRunContinued,
     /// An agent run (a member's included) began.
     RunStarted,
     /// The agent's model was called.
@@ -53,6 +57,10 @@ pub enum EventName {
     RunError,
     /// The agent run was cancelled.
     RunCancelled,
+    /// The agent run stopped to wait for a person.
+    RunPaused,
+    /// A paused agent run goes on.
+    RunContinued,
 }
 
 impl EventName {
@@ -69,6 +77,8 @@ impl EventName {
             EventName::TeamRunCompleted => "TeamRunCompleted",
             EventName::TeamRunError => "TeamRunError",
             EventName::TeamRunCancelled => "TeamRunCancelled",
+            EventName::TeamRunPaused => "TeamRunPaused",
+            EventName::TeamRunContinued => "TeamRunContinued",
             EventName::RunStarted => "RunStarted",
             EventName::ModelRequestStarted => "ModelRequestStarted",
             EventName::ModelRequestCompleted => "ModelRequestCompleted",
@@ -79,6 +89,8 @@ impl EventName {
             EventName::RunCompleted => "RunCompleted",
             EventName::RunError => "RunError",
             EventName::RunCancelled => "RunCancelled",
+            EventName::RunPaused => "RunPaused",
+            EventName::RunContinued => "RunContinued",
         }
     }
 
@@ -89,9 +101,11 @@ impl EventName {
             EventName::TeamRunCompleted
                 | EventName::TeamRunError
                 | EventName::TeamRunCancelled
+                | EventName::TeamRunPaused
                 | EventName::RunCompleted
                 | EventName::RunError
                 | EventName::RunCancelled
+                | EventName::RunPaused
         )
     }
 }
@@ -142,6 +156,12 @@ pub struct RunEvent {
     /// The tool call of tool events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<ToolExecution>,
+    /// On a paused event: the calls that wait for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ToolExecution>>,
+    /// On a paused event: what the run asks of a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<Vec<super::pause::Requirement>>,
     /// Token counts, on model-completed events.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub usage: Option<EventUsage>,
@@ -182,6 +202,8 @@ impl RunEvent {
             content_type: None,
             reasoning_content: None,
             tool: None,
+            tools: None,
+            requirements: None,
             usage: None,
             metrics: None,
             member_responses: None,
@@ -247,6 +269,8 @@ impl EventSource {
             content_type: None,
             reasoning_content: None,
             tool: None,
+            tools: None,
+            requirements: None,
             usage: None,
             metrics: None,
             member_responses: None,

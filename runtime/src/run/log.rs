@@ -16,6 +16,8 @@ use super::event::RunEvent;
 /// One run's events.
 #[derive(Debug)]
 pub struct EventLog {
+    /// The number of the first event: a continued run numbers on from its earlier events.
+    first: u64,
     state: Mutex<LogState>,
     /// How many events are visible; subscribers wait for it to change.
     visible: watch::Sender<usize>,
@@ -35,6 +37,7 @@ struct LogState {
 impl Default for EventLog {
     fn default() -> Self {
         EventLog {
+            first: 0,
             state: Mutex::default(),
             visible: watch::Sender::new(0),
         }
@@ -45,6 +48,19 @@ impl EventLog {
     /// A log with nothing in it.
     pub fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// A log whose first event is number `first`.
+    pub fn starting_at(first: u64) -> Arc<Self> {
+        Arc::new(EventLog {
+            first,
+            ..EventLog::default()
+        })
+    }
+
+    /// The number of the log's first event.
+    pub fn first_seq(&self) -> u64 {
+        self.first
     }
 
     fn lock(&self) -> MutexGuard<'_, LogState> {
@@ -90,7 +106,7 @@ impl EventLog {
             events.push(Arc::clone(held));
         }
         state.stored = first + events.len();
-        (first as u64, events)
+        (self.first + first as u64, events)
     }
 
     /// Every event so far, the held one included: what the run produced.
@@ -104,6 +120,11 @@ impl EventLog {
     /// How many events are visible now.
     pub fn len(&self) -> usize {
         self.lock().events.len()
+    }
+
+    /// The number the next visible event will have.
+    pub fn next_seq(&self) -> u64 {
+        self.first + self.len() as u64
     }
 
     /// Whether no event is visible yet.
@@ -125,7 +146,7 @@ impl EventLog {
         let state = Subscriber {
             log: Arc::clone(self),
             changes: self.visible.subscribe(),
-            next: from as usize,
+            next: from.saturating_sub(self.first) as usize,
             ready: VecDeque::new(),
         };
         futures_util::stream::unfold(state, |mut state| async move {
@@ -135,8 +156,9 @@ impl EventLog {
                 }
                 let closed = {
                     let log = state.log.lock();
+                    let first = state.log.first;
                     for (offset, event) in log.events.iter().enumerate().skip(state.next) {
-                        state.ready.push_back((offset as u64, Arc::clone(event)));
+                        state.ready.push_back((first + offset as u64, Arc::clone(event)));
                     }
                     state.next = state.next.max(log.events.len());
                     log.closed

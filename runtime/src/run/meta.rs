@@ -77,6 +77,25 @@ impl RunMeta {
         self
     }
 
+    /// A member's run that already has an id: a paused member going on.
+    pub(crate) fn child_with_id(&self, run_id: &str, depth: u32) -> Self {
+        RunMeta {
+            run_id: Arc::from(run_id),
+            ..self.child(depth)
+        }
+    }
+
+    /// A top-level run that already has an id and a session: a paused run going on.
+    pub(crate) fn resumed(run_id: &str, session_id: &str, identity: Identity) -> Self {
+        RunMeta {
+            run_id: Arc::from(run_id),
+            session_id: Arc::from(session_id),
+            identity,
+            parent_run_id: None,
+            depth: 0,
+        }
+    }
+
     /// The run's id.
     pub fn run_id(&self) -> &str {
         &self.run_id

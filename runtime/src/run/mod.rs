@@ -1,17 +1,24 @@
 //! Running what a factory built: the agent loop, team delegation, events and outputs.
 
+mod converse;
+mod delegate;
 mod engine;
 mod event;
 mod log;
 mod meta;
 mod output;
+mod pause;
 mod prompt;
+mod tool_calls;
 
 pub(crate) use engine::failed_run;
-pub use engine::{EventSink, RunEnv, RunRequest, run_agent, run_team};
+pub use engine::{
+    EventSink, RunEnv, RunRequest, continue_agent, continue_team, run_agent, run_team,
+};
 pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
 pub use meta::RunMeta;
+pub use pause::{CallOutcome, Decision, Decisions, Requirement, Suspended, UserInputField};
 pub use output::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
     RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics,

@@ -176,7 +176,7 @@ pub struct ToolMetrics {
 }
 
 /// One tool call of a run, with its result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolExecution {
     /// The model's id for the call.
     pub tool_call_id: String,
@@ -196,6 +196,27 @@ pub struct ToolExecution {
     pub stop_after_tool_call: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// The call waits for a person to confirm it.
+    #[serde(default)]
+    pub requires_confirmation: Option<bool>,
+    /// The person's answer to a confirmation.
+    #[serde(default)]
+    pub confirmed: Option<bool>,
+    /// What the person said with it.
+    #[serde(default)]
+    pub confirmation_note: Option<String>,
+    /// Some arguments come from a person.
+    #[serde(default)]
+    pub requires_user_input: Option<bool>,
+    /// The arguments the person fills in.
+    #[serde(default)]
+    pub user_input_schema: Option<Vec<super::pause::UserInputField>>,
+    /// Whether the person has filled them in.
+    #[serde(default)]
+    pub answered: Option<bool>,
+    /// The client runs the tool and sends its result.
+    #[serde(default)]
+    pub external_execution_required: Option<bool>,
 }
 
 /// A tool call inside a message of the run's conversation, as OpenAI and agno spell it.
@@ -379,4 +400,10 @@ pub struct RunOutput {
     /// run, none otherwise (streamed runs keep theirs with the stored run).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub events: Option<Vec<Value>>,
+    /// For a paused run: what it asks of a person, one per waiting call.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requirements: Option<Vec<super::pause::Requirement>>,
+    /// For a paused run: what it needs to go on. Stored with the run, never sent.
+    #[serde(skip)]
+    pub paused: Option<Box<super::pause::Suspended>>,
 }

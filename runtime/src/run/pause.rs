@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::output::{RunMetrics, RunOutput, ToolExecution};
+use super::output::{RunMessage, RunMetrics, RunOutput, ToolExecution};
 use crate::model::{Message, ToolCall};
 use crate::tool::PauseFor;
 
@@ -32,8 +32,30 @@ pub struct Suspended {
     pub members: Vec<RunOutput>,
     /// Tokens and timings so far.
     pub metrics: RunMetrics,
+    /// What the run reports as its `messages` so far.
+    pub transcript: Vec<RunMessage>,
     /// Model turns taken so far.
     pub turns: usize,
+}
+
+impl Suspended {
+    /// The member runs that wait for a person, as the team's output lists them.
+    pub fn waiting_members(&self) -> impl Iterator<Item = &RunOutput> {
+        self.outcomes.iter().filter_map(|outcome| match outcome {
+            CallOutcome::Member { run, .. } => Some(&**run),
+            _ => None,
+        })
+    }
+
+    /// Whether the call `tool_call_id` of the suspended turn still waits.
+    pub fn waits_on(&self, tool_call_id: &str) -> bool {
+        self.calls
+            .iter()
+            .zip(&self.outcomes)
+            .any(|(call, outcome)| {
+                call.id == tool_call_id && !matches!(outcome, CallOutcome::Done { .. })
+            })
+    }
 }
 
 /// What became of one tool call of a suspended turn.
@@ -57,8 +79,10 @@ pub enum CallOutcome {
     Member {
         /// The member's id in the team.
         member_id: String,
-        /// The member's paused run.
+        /// The member's paused run, as the team's output shows it.
         run: Box<RunOutput>,
+        /// What the member's run needs to go on.
+        suspended: Box<Suspended>,
     },
 }
 
@@ -143,6 +167,72 @@ impl Decisions {
             decisions.insert(call_id.to_owned(), decision);
         }
         Decisions(decisions)
+    }
+}
+
+/// What a paused run asks of a person, one per waiting call, in agno's shape (its clients send
+/// them back to `POST /teams/{id}/runs/{run_id}/continue`). A member's names the member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Requirement {
+    /// The waiting call's id (also its tool execution's `tool_call_id`).
+    pub id: String,
+    /// When the run paused (RFC 3339).
+    pub created_at: String,
+    /// The call, with agno's flags saying what it waits for.
+    pub tool_execution: ToolExecution,
+    /// The person's confirmation, once given.
+    pub confirmation: Option<bool>,
+    /// What the person said with it.
+    pub confirmation_note: Option<String>,
+    /// For a user-input call: the fields to fill in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_input_schema: Option<Vec<UserInputField>>,
+    /// For an external call: the result, once sent.
+    pub external_execution_result: Option<String>,
+    /// For a member's call: the member.
+    pub member_agent_id: Option<String>,
+    /// For a member's call: the member's name.
+    pub member_agent_name: Option<String>,
+    /// For a member's call: the member's run.
+    pub member_run_id: Option<String>,
+}
+
+impl Requirement {
+    /// The requirements of a suspended turn, a waiting member's included; `member` is the
+    /// member run that `suspended` belongs to, if it is a member's.
+    pub fn of(suspended: &Suspended, member: Option<&RunOutput>) -> Vec<Requirement> {
+        let mut requirements = Vec::new();
+        for (call, outcome) in suspended.calls.iter().zip(&suspended.outcomes) {
+            match outcome {
+                CallOutcome::Done { .. } => {}
+                CallOutcome::Waiting { .. } => {
+                    let Some(execution) = suspended
+                        .tools
+                        .iter()
+                        .rev()
+                        .find(|tool| tool.tool_call_id == call.id)
+                    else {
+                        continue;
+                    };
+                    requirements.push(Requirement {
+                        id: call.id.clone(),
+                        created_at: crate::server::rfc3339_of_unix(execution.created_at),
+                        user_input_schema: execution.user_input_schema.clone(),
+                        tool_execution: execution.clone(),
+                        confirmation: None,
+                        confirmation_note: None,
+                        external_execution_result: None,
+                        member_agent_id: member.map(|m| m.component.id.to_string()),
+                        member_agent_name: member.map(|m| m.component.name.to_string()),
+                        member_run_id: member.map(|m| m.run_id.clone()),
+                    });
+                }
+                CallOutcome::Member { run, suspended, .. } => {
+                    requirements.extend(Requirement::of(suspended, Some(run)));
+                }
+            }
+        }
+        requirements
     }
 }
 

@@ -16,6 +16,7 @@
 mod busy;
 mod caller;
 mod limits;
+mod paused;
 mod reads;
 mod registry;
 mod sessions;
@@ -31,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use busy::MultitaskStrategy;
+pub use paused::ContinueAsk;
+pub(crate) use paused::decisions_from_form;
 pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use reads::Cancelled;
@@ -46,7 +49,10 @@ use crate::error::FactoryError;
 use crate::model::ModelHandle;
 use crate::os::Components;
 use crate::resolve::Resolver;
-use crate::run::{RunEnv, RunOutput, RunRequest, run_agent, run_team};
+use crate::run::{
+    Decisions, RunEnv, RunOutput, RunRequest, RunStatus, Suspended, continue_agent,
+    continue_team, run_agent, run_team,
+};
 use crate::store::{Store, StoreError};
 use crate::team::Team;
 
@@ -83,6 +89,9 @@ pub enum RunError {
     /// The idempotency key was used before with a different request.
     #[error("this Idempotency-Key was used with a different request")]
     KeyReused,
+    /// The run is not waiting for a person (it runs, or has ended).
+    #[error("the run is not paused (it is {})", .0.as_str())]
+    NotPaused(RunStatus),
     /// The run finished, but its end could not be stored within the retries.
     #[error("the run finished but could not be recorded; read it back later as run {0}")]
     NotRecorded(String),
@@ -110,6 +119,13 @@ pub(crate) trait Runnable: Component {
     fn history(&self) -> HistorySettings;
     fn model(&self) -> Option<&ModelHandle>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
+    fn resume<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        suspended: Suspended,
+        decisions: &'a Decisions,
+        env: &'a RunEnv,
+    ) -> BoxFuture<'a, RunOutput>;
 }
 
 impl Runnable for Team {
@@ -128,6 +144,16 @@ impl Runnable for Team {
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
         Box::pin(run_team(self, request, env))
     }
+
+    fn resume<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        suspended: Suspended,
+        decisions: &'a Decisions,
+        env: &'a RunEnv,
+    ) -> BoxFuture<'a, RunOutput> {
+        Box::pin(continue_team(self, request, suspended, decisions, env))
+    }
 }
 
 impl Runnable for Agent {
@@ -145,6 +171,16 @@ impl Runnable for Agent {
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
         Box::pin(run_agent(self, request, env))
+    }
+
+    fn resume<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        suspended: Suspended,
+        decisions: &'a Decisions,
+        env: &'a RunEnv,
+    ) -> BoxFuture<'a, RunOutput> {
+        Box::pin(continue_agent(self, request, suspended, decisions, env))
     }
 }
 

@@ -86,12 +86,10 @@ impl RunService {
         }
 
         let token = CancellationToken::new();
-        let log = (ask.stream || ask.background).then(|| {
-            EventLog::starting_at(self.next_event_seq_hint(&run.run_id))
-        });
-        let log = match log {
-            Some(_) => Some(EventLog::starting_at(self.store.next_event_seq(run_id).await?)),
-            None => None,
+        // The continued run's events number on from the ones it sent before it paused.
+        let log = match ask.stream || ask.background {
+            true => Some(EventLog::starting_at(self.store.next_event_seq(run_id).await?)),
+            false => None,
         };
         let registered = self
             .registry

@@ -226,6 +226,7 @@ impl RunService {
             registered,
             queued,
             continues,
+            resume: None,
         };
         let request_meta = launch.request.meta.clone();
         if ask.background && !ask.stream {
@@ -304,7 +305,7 @@ impl RunService {
     /// Runs the component on a task of its own, so a client that goes away does not lose the
     /// run: waits its turn when queued, loads history, runs it (a panic anywhere inside ends it
     /// as an error), stores its events as they come and its end, then lets its last event out.
-    fn spawn<C: Runnable>(&self, launch: Launch<C>) -> tokio::task::JoinHandle<Ended> {
+    pub(super) fn spawn<C: Runnable>(&self, launch: Launch<C>) -> tokio::task::JoinHandle<Ended> {
         let store = self.store.clone();
         let retry_window = self.store_retry_window;
         let span = tracing::info_span!(
@@ -322,6 +323,7 @@ impl RunService {
                     registered,
                     queued,
                     continues,
+                    resume,
                 } = launch;
                 let _registered = registered;
                 let meta = request.meta.clone();
@@ -339,7 +341,8 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
-                let output = run_storing_events(&component, &request, &env, &store).await;
+                let output =
+                    run_storing_events(&component, &request, &env, &store, resume).await;
                 let (first, tail) = match env.log() {
                     Some(log) => log.take_unstored(true),
                     None => (0, Vec::new()),
@@ -357,21 +360,23 @@ impl RunService {
 }
 
 /// A run ready to go on its task.
-struct Launch<C> {
-    component: C,
-    request: RunRequest,
-    env: RunEnv,
-    registered: Registered,
+pub(super) struct Launch<C> {
+    pub(super) component: C,
+    pub(super) request: RunRequest,
+    pub(super) env: RunEnv,
+    pub(super) registered: Registered,
     /// It waits for the earlier runs of its session first.
-    queued: bool,
+    pub(super) queued: bool,
     /// It continues a session, whose history it may read.
-    continues: bool,
+    pub(super) continues: bool,
+    /// It is a paused run going on: the turn it stopped in, and the person's answers.
+    pub(super) resume: Option<(Suspended, Decisions)>,
 }
 
 /// How a run's task ended: its output, and whether its end is stored.
-struct Ended {
-    output: RunOutput,
-    stored: bool,
+pub(super) struct Ended {
+    pub(super) output: RunOutput,
+    pub(super) stored: bool,
 }
 
 /// Runs the component, handing its events to the store every so often while it goes. A panic
@@ -381,8 +386,15 @@ async fn run_storing_events<C: Runnable>(
     request: &RunRequest,
     env: &RunEnv,
     store: &Store,
+    resume: Option<(Suspended, Decisions)>,
 ) -> RunOutput {
-    let run = AssertUnwindSafe(component.run(request, env)).catch_unwind();
+    let run = match &resume {
+        None => component.run(request, env),
+        Some((suspended, decisions)) => {
+            component.resume(request, suspended.clone(), decisions, env)
+        }
+    };
+    let run = AssertUnwindSafe(run).catch_unwind();
     let ran = match env.log() {
         None => run.await,
         Some(log) => {

@@ -91,7 +91,7 @@ impl RunService {
         if let Some(log) = self.registry.log(&run.run_id) {
             let mut head = Vec::new();
             if notices {
-                let current = log.len() as u64;
+                let current = log.next_seq();
                 if current > from {
                     head.push(StreamItem::Notice {
                         name: "catch_up",

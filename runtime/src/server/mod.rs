@@ -203,6 +203,11 @@ pub(crate) fn now_rfc3339() -> String {
     )
 }
 
+/// Unix seconds as an RFC 3339 UTC timestamp.
+pub(crate) fn rfc3339_of_unix(seconds: i64) -> String {
+    rfc3339(Duration::from_secs(seconds.max(0) as u64))
+}
+
 /// A time since the Unix epoch as an RFC 3339 UTC timestamp.
 pub(crate) fn rfc3339(now: Duration) -> String {
     let seconds = now.as_secs() as i64;

@@ -477,6 +477,16 @@ impl Store {
             .collect())
     }
 
+    /// The number the next event of `run_id` gets: one past its last stored event.
+    pub async fn next_event_seq(&self, run_id: &str) -> Result<u64, StoreError> {
+        let last = event::Entity::find()
+            .filter(event::Column::RunId.eq(run_id))
+            .order_by_desc(event::Column::Seq)
+            .one(&self.conn)
+            .await?;
+        Ok(last.map_or(0, |last| last.seq.max(0) as u64 + 1))
+    }
+
     /// The run an idempotency key of `user_id` for a component started, if any.
     pub async fn idempotency_key(
         &self,
