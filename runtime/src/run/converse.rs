@@ -12,13 +12,15 @@ use tracing::Instrument;
 
 use super::engine::RunEnv;
 use super::event::{EventName, EventSource, EventUsage, RunEvent};
-use super::output::{MessageMetrics, RunMessage, RunMetrics, RunOutput, ToolExecution, ToolMetrics};
+use super::output::{
+    MessageMetrics, RunMessage, RunMetrics, RunOutput, ToolExecution, ToolMetrics,
+};
 use super::pause::{CallOutcome, Decision, Decisions, Suspended, UserInputField};
 use super::{now_unix, now_unix_f64};
 use crate::component::ComponentKind;
 use crate::model::{
-    Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, Role,
-    ToolCall, ToolDefinition,
+    Message, ModelError, ModelHandle, ModelRequest, ModelResponse, ModelStreamItem, Role, ToolCall,
+    ToolDefinition,
 };
 use crate::tool::PauseFor;
 
@@ -184,24 +186,35 @@ pub(super) async fn converse(
             conversation.metrics = metrics;
             conversation.transcript = transcript;
             turns = taken;
-            let settling = calls.iter().zip(outcomes).map(|(call, outcome)| async move {
-                match outcome {
-                    done @ CallOutcome::Done { .. } => (Dispatched::still(done), None),
-                    waiting => {
-                        let start = (now_unix_f64(), Instant::now());
-                        let dispatched = dispatcher
-                            .resolve(call, waiting, resume.decisions, env)
-                            .await;
-                        (dispatched, Some(start))
+            let settling = calls
+                .iter()
+                .zip(outcomes)
+                .map(|(call, outcome)| async move {
+                    match outcome {
+                        done @ CallOutcome::Done { .. } => (Dispatched::still(done), None),
+                        waiting => {
+                            let start = (now_unix_f64(), Instant::now());
+                            let dispatched = dispatcher
+                                .resolve(call, waiting, resume.decisions, env)
+                                .await;
+                            (dispatched, Some(start))
+                        }
                     }
-                }
-            });
+                });
             let results = tokio::select! {
                 biased;
                 _ = env.cancel.cancelled() => return conversation.cancelled(),
                 results = join_all(settling) => results,
             };
-            match settle(source, env, &mut conversation, &mut messages, &calls, results, turns) {
+            match settle(
+                source,
+                env,
+                &mut conversation,
+                &mut messages,
+                &calls,
+                results,
+                turns,
+            ) {
                 Settled::GoOn => {}
                 Settled::Paused(suspended) => {
                     conversation.ending = Ending::Paused(suspended);
@@ -313,7 +326,15 @@ pub(super) async fn converse(
             _ = env.cancel.cancelled() => return conversation.cancelled(),
             results = join_all(timed_calls) => results,
         };
-        match settle(source, env, &mut conversation, &mut messages, &calls, results, turns) {
+        match settle(
+            source,
+            env,
+            &mut conversation,
+            &mut messages,
+            &calls,
+            results,
+            turns,
+        ) {
             Settled::GoOn => {}
             Settled::Paused(suspended) => {
                 conversation.ending = Ending::Paused(suspended);
@@ -462,7 +483,11 @@ fn settle(
 }
 
 /// An execution that waits: agno's flags say for what.
-fn mark_waiting(execution: &mut ToolExecution, pause: &PauseFor, fields: Option<Vec<UserInputField>>) {
+fn mark_waiting(
+    execution: &mut ToolExecution,
+    pause: &PauseFor,
+    fields: Option<Vec<UserInputField>>,
+) {
     match pause {
         PauseFor::Confirmation => execution.requires_confirmation = Some(true),
         PauseFor::UserInput { .. } => {

@@ -21,7 +21,7 @@ use super::log::EventLog;
 use super::meta::RunMeta;
 use super::now_unix;
 use super::output::{RunInput, RunMetrics, RunOutput, RunStatus};
-use super::pause::{CallOutcome, Decisions, Requirement, Suspended};
+use super::pause::{Decisions, Requirement, Suspended};
 use super::prompt;
 use super::tool_calls::AgentDispatcher;
 use crate::agent::Agent;
@@ -37,8 +37,8 @@ pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
 pub struct RunEnv {
     events: Option<EventSink>,
     log: Option<Arc<EventLog>>,
-    cancel: CancellationToken,
-    stream: bool,
+    pub(super) cancel: CancellationToken,
+    pub(super) stream: bool,
 }
 
 impl RunEnv {
@@ -82,7 +82,7 @@ impl RunEnv {
     }
 
     /// Builds the event only when someone listens: a run without a sink pays nothing.
-    fn emit(&self, event: impl FnOnce() -> RunEvent) {
+    pub(super) fn emit(&self, event: impl FnOnce() -> RunEvent) {
         if self.events.is_none() && self.log.is_none() {
             return;
         }
@@ -488,4 +488,3 @@ fn session_state(source: &EventSource) -> Option<Value> {
         None => serde_json::json!({}),
     })
 }
-

@@ -158,7 +158,9 @@ impl EventLog {
                     let log = state.log.lock();
                     let first = state.log.first;
                     for (offset, event) in log.events.iter().enumerate().skip(state.next) {
-                        state.ready.push_back((first + offset as u64, Arc::clone(event)));
+                        state
+                            .ready
+                            .push_back((first + offset as u64, Arc::clone(event)));
                     }
                     state.next = state.next.max(log.events.len());
                     log.closed

@@ -18,11 +18,11 @@ pub use engine::{
 pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
 pub use meta::RunMeta;
-pub use pause::{CallOutcome, Decision, Decisions, Requirement, Suspended, UserInputField};
 pub use output::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
     RunMessage, RunMetrics, RunOutput, RunStatus, ToolExecution, ToolMetrics,
 };
+pub use pause::{CallOutcome, Decision, Decisions, Requirement, Suspended, UserInputField};
 pub(crate) use prompt::delegation_tool;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -17,7 +17,7 @@ use crate::model::{Message, ToolCall};
 use crate::tool::PauseFor;
 
 /// A run stopped in the middle of a turn, waiting for a person.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Suspended {
     /// The conversation after the system prompt, up to and including the model's turn that
     /// called the tools.
@@ -59,7 +59,7 @@ impl Suspended {
 }
 
 /// What became of one tool call of a suspended turn.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallOutcome {
     /// It ran (or was answered): the text goes back to the model.
@@ -128,13 +128,12 @@ impl Decisions {
                 .get("confirmation")
                 .and_then(Value::as_bool)
                 .or_else(|| tool.get("confirmed").and_then(Value::as_bool));
-            let external = text(item.get("external_execution_result"))
-                .or_else(|| {
-                    tool.get("external_execution_required")
-                        .and_then(Value::as_bool)
-                        .filter(|required| *required)
-                        .and_then(|_| text(tool.get("result")))
-                });
+            let external = text(item.get("external_execution_result")).or_else(|| {
+                tool.get("external_execution_required")
+                    .and_then(Value::as_bool)
+                    .filter(|required| *required)
+                    .and_then(|_| text(tool.get("result")))
+            });
             let schema = item
                 .get("user_input_schema")
                 .or_else(|| tool.get("user_input_schema"))
@@ -262,7 +261,9 @@ impl UserInputField {
                     .and_then(|p| p.get("type"))
                     .and_then(|t| match t {
                         Value::String(single) => Some(single.as_str()),
-                        Value::Array(many) => many.iter().filter_map(Value::as_str).find(|t| *t != "null"),
+                        Value::Array(many) => {
+                            many.iter().filter_map(Value::as_str).find(|t| *t != "null")
+                        }
                         _ => None,
                     })
                     .unwrap_or("string");
@@ -305,11 +306,17 @@ mod tests {
         let decisions = Decisions::from_agno(&items);
         assert_eq!(
             decisions.get("a"),
-            Some(&Decision::Confirm { confirmed: true, note: None })
+            Some(&Decision::Confirm {
+                confirmed: true,
+                note: None
+            })
         );
         assert_eq!(
             decisions.get("b"),
-            Some(&Decision::Confirm { confirmed: false, note: Some("too much".into()) })
+            Some(&Decision::Confirm {
+                confirmed: false,
+                note: Some("too much".into())
+            })
         );
         assert_eq!(decisions.get("c"), Some(&Decision::External("done".into())));
         let Some(Decision::UserInput(values)) = decisions.get("d") else {

@@ -23,11 +23,11 @@ impl Dispatcher for AgentDispatcher<'_> {
         Box::pin(async move {
             let tool = match self.tool(call) {
                 Ok(tool) => tool,
-                Err(dispatched) => return dispatched,
+                Err(message) => return Dispatched::error(message),
             };
             let arguments = match arguments(call) {
                 Ok(arguments) => arguments,
-                Err(dispatched) => return dispatched,
+                Err(message) => return Dispatched::error(message),
             };
             // A tool that waits for a person does not run now: the run pauses before it.
             if let Some(pause) = tool.pause_for() {
@@ -65,26 +65,33 @@ impl Dispatcher for AgentDispatcher<'_> {
             };
             let tool = match self.tool(call) {
                 Ok(tool) => tool,
-                Err(dispatched) => return dispatched,
+                Err(message) => return Dispatched::error(message),
             };
             let mut arguments = match arguments(call) {
                 Ok(arguments) => arguments,
-                Err(dispatched) => return dispatched,
+                Err(message) => return Dispatched::error(message),
             };
             let mut filled = None;
             let result = match (pause, decision) {
-                (PauseFor::Confirmation, Decision::Confirm { confirmed: true, .. }) => {
-                    call_tool(tool, call, arguments).await
-                }
-                (PauseFor::Confirmation, Decision::Confirm { confirmed: false, note }) => {
-                    Ok(match note {
-                        Some(note) => format!(
-                            "The person declined this call to '{}' and said: {note}",
-                            call.name
-                        ),
-                        None => format!("The person declined this call to '{}'.", call.name),
-                    })
-                }
+                (
+                    PauseFor::Confirmation,
+                    Decision::Confirm {
+                        confirmed: true, ..
+                    },
+                ) => call_tool(tool, call, arguments).await,
+                (
+                    PauseFor::Confirmation,
+                    Decision::Confirm {
+                        confirmed: false,
+                        note,
+                    },
+                ) => Ok(match note {
+                    Some(note) => format!(
+                        "The person declined this call to '{}' and said: {note}",
+                        call.name
+                    ),
+                    None => format!("The person declined this call to '{}'.", call.name),
+                }),
                 (PauseFor::UserInput { fields }, Decision::UserInput(values))
                     if fields.iter().all(|field| values.contains_key(field)) =>
                 {
@@ -111,32 +118,32 @@ impl Dispatcher for AgentDispatcher<'_> {
 }
 
 impl AgentDispatcher<'_> {
-    fn tool(&self, call: &ToolCall) -> Result<&Tool, Dispatched> {
+    fn tool(&self, call: &ToolCall) -> Result<&Tool, String> {
         self.agent
             .tools()
             .iter()
             .find(|t| t.name() == call.name)
             .ok_or_else(|| {
                 let names: Vec<&str> = self.agent.tools().iter().map(|t| t.name()).collect();
-                Dispatched::error(format!(
+                format!(
                     "there is no tool named '{}'; available tools: {}",
                     call.name,
                     names.join(", ")
-                ))
+                )
             })
     }
 }
 
 /// The call's arguments as JSON (an empty object for none).
-fn arguments(call: &ToolCall) -> Result<Value, Dispatched> {
+fn arguments(call: &ToolCall) -> Result<Value, String> {
     if call.arguments.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_str(&call.arguments).map_err(|error| {
-        Dispatched::error(format!(
+        format!(
             "the arguments for '{}' are not valid JSON: {error}",
             call.name
-        ))
+        )
     })
 }
 

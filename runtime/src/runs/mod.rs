@@ -32,10 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use busy::MultitaskStrategy;
-pub use paused::ContinueAsk;
-pub(crate) use paused::decisions_from_form;
 pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
+pub use paused::ContinueAsk;
+pub(crate) use paused::decisions_from_form;
 pub use reads::Cancelled;
 pub(crate) use registry::RunRegistry;
 pub use sessions::{SessionChange, SessionCreate};
@@ -50,8 +50,8 @@ use crate::model::ModelHandle;
 use crate::os::Components;
 use crate::resolve::Resolver;
 use crate::run::{
-    Decisions, RunEnv, RunOutput, RunRequest, RunStatus, Suspended, continue_agent,
-    continue_team, run_agent, run_team,
+    Decisions, RunEnv, RunOutput, RunRequest, RunStatus, Suspended, continue_agent, continue_team,
+    run_agent, run_team,
 };
 use crate::store::{Store, StoreError};
 use crate::team::Team;

@@ -81,14 +81,20 @@ impl RunService {
 
         // One request continues a run: a second one sees it no longer paused.
         if !self.store.claim_paused(run_id).await? {
-            let now = self.store.run(run_id).await?.map_or(RunStatus::Running, |r| r.status);
+            let now = self
+                .store
+                .run(run_id)
+                .await?
+                .map_or(RunStatus::Running, |r| r.status);
             return Err(RunError::NotPaused(now));
         }
 
         let token = CancellationToken::new();
         // The continued run's events number on from the ones it sent before it paused.
         let log = match ask.stream || ask.background {
-            true => Some(EventLog::starting_at(self.store.next_event_seq(run_id).await?)),
+            true => Some(EventLog::starting_at(
+                self.store.next_event_seq(run_id).await?,
+            )),
             false => None,
         };
         let registered = self

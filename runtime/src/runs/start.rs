@@ -21,7 +21,8 @@ use crate::component::HistorySettings;
 use crate::context::RequestParts;
 use crate::resolve::RawInput;
 use crate::run::{
-    EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, failed_run,
+    Decisions, EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, Suspended,
+    failed_run,
 };
 use crate::store::{IdempotencyClaim, NewRun, Store, StoreError, StoredKey};
 
@@ -341,8 +342,7 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
-                let output =
-                    run_storing_events(&component, &request, &env, &store, resume).await;
+                let output = run_storing_events(&component, &request, &env, &store, resume).await;
                 let (first, tail) = match env.log() {
                     Some(log) => log.take_unstored(true),
                     None => (0, Vec::new()),

@@ -164,6 +164,37 @@ impl<S: Send + Sync> FromRequest<S> for RunBody {
     }
 }
 
+/// agno's `POST .../continue` form: the person's answers (`tools` on the agent route,
+/// `requirements` on the team route; either is read on both), and how to answer.
+#[derive(Debug)]
+pub(crate) struct ContinueBody {
+    /// The JSON array of tool executions or requirements, as sent.
+    pub(crate) answers: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) stream: bool,
+    pub(crate) background: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ContinueBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mut fields = FormFields::from_request(request, state).await?;
+        let answers = fields
+            .text("tools")
+            .or_else(|| fields.text("requirements"))
+            .unwrap_or_default();
+        Ok(ContinueBody {
+            answers,
+            session_id: fields.non_empty("session_id"),
+            user_id: fields.non_empty("user_id"),
+            stream: fields.flag("stream", true)?,
+            background: fields.flag("background", false)?,
+        })
+    }
+}
+
 /// agno's `POST .../resume` form: the last event the client has, and its session.
 #[derive(Debug, Default)]
 pub(crate) struct ResumeBody {

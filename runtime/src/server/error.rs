@@ -56,6 +56,9 @@ pub enum ApiError {
     /// Another run of the session is in progress and the strategy is `reject`.
     #[error("another run of this session is in progress")]
     SessionBusy,
+    /// Only a paused run can be continued.
+    #[error("only a paused run can be continued; this one is {}", .0.as_str())]
+    NotPaused(crate::run::RunStatus),
     /// The idempotency key was used with another request.
     #[error("this Idempotency-Key was used with a different request")]
     KeyReused,
@@ -104,6 +107,7 @@ impl From<RunError> for ApiError {
             RunError::ShuttingDown => ApiError::ShuttingDown,
             RunError::Interrupted => ApiError::Interrupted,
             RunError::SessionBusy => ApiError::SessionBusy,
+            RunError::NotPaused(status) => ApiError::NotPaused(status),
             RunError::KeyReused => ApiError::KeyReused,
             RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
@@ -134,6 +138,7 @@ impl ApiError {
             ApiError::FeatureUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::SessionExists => StatusCode::CONFLICT,
             ApiError::SessionBusy => StatusCode::CONFLICT,
+            ApiError::NotPaused(_) => StatusCode::CONFLICT,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -159,6 +164,7 @@ impl ApiError {
             ApiError::FeatureUnavailable(_) => "feature_unavailable",
             ApiError::SessionExists => "session_exists",
             ApiError::SessionBusy => "session_busy",
+            ApiError::NotPaused(_) => "run_not_paused",
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
         }

@@ -13,11 +13,13 @@ use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::body::{ResumeBody, RunBody, parse_event_index};
+use super::body::{ContinueBody, ResumeBody, RunBody, parse_event_index};
 use super::error::ApiError;
 use super::state::OsState;
 use super::wire;
-use crate::runs::{Caller, RunAnswer, RunAsk, RunEvents, Runnable};
+use crate::runs::{
+    Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable, decisions_from_form,
+};
 
 /// The caller of a request: the verified one when authentication is on, else whoever the
 /// request says it is.
@@ -145,6 +147,46 @@ pub(crate) async fn resume_run_form<C: Runnable>(
         .await?;
     let _ = body.session_id;
     Ok(sse(events))
+}
+
+/// `POST /{teams,agents}/{id}/runs/{run_id}/continue`: a paused run goes on with the person's
+/// answers, rebuilt through its factory with the input it was started with.
+pub(crate) async fn continue_run<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path((id, run_id)): Path<(String, String)>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Result<ContinueBody, ApiError>,
+) -> Result<Response, ApiError> {
+    if !state.runs.serves(C::KIND, &id) {
+        return Err(ApiError::NotFound(C::KIND));
+    }
+    let body = body?;
+    let caller = caller(verified, body.user_id);
+    let ask = ContinueAsk {
+        decisions: decisions_from_form(&body.answers)?,
+        session_id: body.session_id,
+        headers,
+        stream: body.stream,
+        background: body.background,
+    };
+    let answered = state
+        .runs
+        .continue_run::<C>(&id, &run_id, &caller, ask)
+        .await?;
+    Ok(match answered.answer {
+        RunAnswer::Whole(output) => Json(output).into_response(),
+        RunAnswer::Background {
+            run_id,
+            session_id,
+            status,
+        } => (
+            StatusCode::ACCEPTED,
+            Json(wire::background_run(&run_id, &session_id, status)),
+        )
+            .into_response(),
+        RunAnswer::Stream(events) => sse(events),
+    })
 }
 
 /// Query of `GET .../resume`: an `EventSource` cannot set headers on its first connection.

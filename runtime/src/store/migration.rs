@@ -1,7 +1,9 @@
 //! Schema migrations, applied at start-up.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, boolean, json, json_null, string, string_null, text};
+use sea_orm_migration::schema::{
+    big_integer, boolean, json, json_null, string, string_null, text, text_null,
+};
 
 /// Every migration, in order.
 pub struct Migrator;
