@@ -122,6 +122,9 @@ pub(crate) struct EventSource {
 /// One run event. Fields that do not apply to an event are left out of its JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunEvent {
+    /// Its JSON, made once for the stream and the store alike.
+    #[serde(skip)]
+    json: JsonCache,
     /// Unix seconds.
     pub created_at: i64,
     /// The event's name.
@@ -185,10 +188,35 @@ pub struct RunEvent {
     pub error_type: Option<&'static str>,
 }
 
+/// An event's JSON text, made on first use. A clone starts empty: it may be changed.
+#[derive(Default)]
+struct JsonCache(std::sync::OnceLock<String>);
+
+impl Clone for JsonCache {
+    fn clone(&self) -> Self {
+        JsonCache::default()
+    }
+}
+
+impl std::fmt::Debug for JsonCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
+}
+
 impl RunEvent {
+    /// The event as JSON text (what an SSE frame's `data:` and the store hold), made once:
+    /// change an event before it is shared, never after.
+    pub fn json(&self) -> &str {
+        self.json
+            .0
+            .get_or_init(|| serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned()))
+    }
+
     /// A bare event named `name` about the run of `output`; the caller fills its fields.
     pub(crate) fn of_output(output: &RunOutput, name: EventName) -> RunEvent {
         RunEvent {
+            json: JsonCache::default(),
             created_at: super::now_unix(),
             event: name,
             component: output.component.clone(),
@@ -253,6 +281,7 @@ impl EventSource {
     /// A bare event of this source; the caller fills the event's own fields.
     pub(crate) fn event(&self, team_name: EventName, agent_name: EventName) -> RunEvent {
         RunEvent {
+            json: JsonCache::default(),
             created_at: super::now_unix(),
             event: match self.component.kind {
                 ComponentKind::Team => team_name,

@@ -320,8 +320,7 @@ pub(crate) fn cancelled(run_id: &str, outcome: Cancelled) -> Value {
 /// One SSE frame of an event: `id:` its number, `event:` its name, `data:` its JSON with the
 /// number again as agno's `event_index`.
 pub fn event_frame(event: &RunEvent, seq: u64) -> Event {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned());
-    numbered_frame(event.event.as_str(), &data, seq)
+    numbered_frame(event.event.as_str(), event.json(), seq)
 }
 
 fn numbered_frame(name: &str, data: &str, seq: u64) -> Event {

@@ -160,7 +160,7 @@ enum AgentosRunEvents {
     Table,
     RunId,
     Seq,
-    Event,
+    LastSeq,
     Data,
     CreatedAt,
 }
@@ -198,7 +198,7 @@ impl MigrationTrait for CreateEventsAndIdempotencyKeys {
                     .if_not_exists()
                     .col(string(AgentosRunEvents::RunId))
                     .col(big_integer(AgentosRunEvents::Seq))
-                    .col(string(AgentosRunEvents::Event))
+                    .col(big_integer(AgentosRunEvents::LastSeq))
                     .col(text(AgentosRunEvents::Data))
                     .col(big_integer(AgentosRunEvents::CreatedAt))
                     .primary_key(

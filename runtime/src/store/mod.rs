@@ -5,6 +5,7 @@
 //! is visible, cancellable from any replica, and recognised as interrupted if its process dies.
 
 pub mod entity;
+mod events;
 mod migration;
 mod rows;
 pub mod sessions;
@@ -27,6 +28,7 @@ use crate::component::{ComponentKind, ComponentRef};
 use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{event, idempotency_key, run, session};
+pub use events::StoredEvent;
 pub use rows::{StoredRun, StoredSession};
 use writer::{
     BusyCheck, KeyClaim, MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop,
@@ -145,17 +147,6 @@ pub struct IdempotencyClaim<'a> {
     pub key: &'a str,
     /// A digest of the request's fields.
     pub fingerprint: &'a str,
-}
-
-/// One stored event of a run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// Its number in the run's stream, from 0.
-    pub seq: u64,
-    /// Its name.
-    pub event: String,
-    /// Its JSON, as it was sent.
-    pub data: String,
 }
 
 /// The run an idempotency key created.
@@ -428,63 +419,12 @@ impl Store {
                 };
                 rows.push((run.run_id.clone(), row));
             }
-            let events = event_rows(output.run_id.as_str(), first_seq, events, now)?;
+            let events = events::chunk_row(&output.run_id, first_seq, events, now)
+                .into_iter()
+                .collect();
             Ok(WriteOp::FinishRun { rows, events })
         })
         .await
-    }
-
-    /// Stores events of a run in flight, numbered from `first_seq`. Storing one twice is
-    /// harmless.
-    pub async fn append_events(
-        &self,
-        run_id: &str,
-        first_seq: u64,
-        events: &[Arc<RunEvent>],
-    ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        self.write_retrying_alone(|| {
-            Ok(WriteOp::Events {
-                rows: event_rows(run_id, first_seq, events, now_micros())?,
-            })
-        })
-        .await
-    }
-
-    /// A run's stored events after number `after` (all of them for `None`), in order.
-    pub async fn events_after(
-        &self,
-        run_id: &str,
-        after: Option<u64>,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut select = event::Entity::find().filter(event::Column::RunId.eq(run_id));
-        if let Some(after) = after {
-            select = select.filter(event::Column::Seq.gt(after as i64));
-        }
-        let rows = select
-            .order_by_asc(event::Column::Seq)
-            .all(&self.conn)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| StoredEvent {
-                seq: row.seq.max(0) as u64,
-                event: row.event,
-                data: row.data,
-            })
-            .collect())
-    }
-
-    /// The number the next event of `run_id` gets: one past its last stored event.
-    pub async fn next_event_seq(&self, run_id: &str) -> Result<u64, StoreError> {
-        let last = event::Entity::find()
-            .filter(event::Column::RunId.eq(run_id))
-            .order_by_desc(event::Column::Seq)
-            .one(&self.conn)
-            .await?;
-        Ok(last.map_or(0, |last| last.seq.max(0) as u64 + 1))
     }
 
     /// The run an idempotency key of `user_id` for a component started, if any.
@@ -794,42 +734,6 @@ impl Store {
         Ok(count)
     }
 
-    /// Appends the error event of an interrupted run after its stored events.
-    async fn append_interrupted_event(&self, row: &StoredRun) -> Result<(), StoreError> {
-        let last = event::Entity::find()
-            .filter(event::Column::RunId.eq(row.run_id.as_str()))
-            .order_by_desc(event::Column::Seq)
-            .one(&self.conn)
-            .await?;
-        let seq = last.map_or(0, |last| last.seq + 1);
-        let output = interrupted_output(row);
-        let data = output
-            .events
-            .as_ref()
-            .and_then(|events| events.first())
-            .map(Value::to_string)
-            .unwrap_or_else(|| "{}".to_owned());
-        let name = match row.kind {
-            ComponentKind::Team => EventName::TeamRunError,
-            ComponentKind::Agent => EventName::RunError,
-        };
-        event::Entity::insert(event::ActiveModel {
-            run_id: Set(row.run_id.clone()),
-            seq: Set(seq),
-            event: Set(name.as_str().to_owned()),
-            data: Set(data),
-            created_at: Set(now_micros()),
-        })
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([event::Column::RunId, event::Column::Seq])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.writer)
-        .await?;
-        Ok(())
-    }
-
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.conn.ping().await?)
@@ -898,30 +802,6 @@ fn paused_state(run: &RunOutput) -> Result<Option<String>, StoreError> {
         .as_ref()
         .map(|paused| serde_json::to_string(paused).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
-}
-
-/// Rows of `events`, numbered from `first_seq`.
-fn event_rows(
-    run_id: &str,
-    first_seq: u64,
-    events: &[Arc<RunEvent>],
-    now: i64,
-) -> Result<Vec<event::ActiveModel>, StoreError> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(offset, event)| {
-            let data =
-                serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(event::ActiveModel {
-                run_id: Set(run_id.to_owned()),
-                seq: Set((first_seq + offset as u64) as i64),
-                event: Set(event.event.as_str().to_owned()),
-                data: Set(data),
-                created_at: Set(now),
-            })
-        })
-        .collect()
 }
 
 /// Replaces NUL characters in every string of `value`.

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 
@@ -156,36 +155,5 @@ impl Store {
             totals.entry(session_id).or_default().absorb(&metrics);
         }
         Ok(totals)
-    }
-
-    /// The stored events of those of `run_ids` that streamed (or ran in the background), by
-    /// run id, each run's in order.
-    pub async fn run_events(
-        &self,
-        run_ids: &[String],
-    ) -> Result<HashMap<String, Value>, StoreError> {
-        let mut events: HashMap<String, Vec<Value>> = HashMap::new();
-        if run_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let rows = event::Entity::find()
-            .select_only()
-            .column(event::Column::RunId)
-            .column(event::Column::Data)
-            .filter(event::Column::RunId.is_in(run_ids.iter().cloned()))
-            .order_by_asc(event::Column::RunId)
-            .order_by_asc(event::Column::Seq)
-            .into_tuple::<(String, String)>()
-            .all(&self.conn)
-            .await?;
-        for (run_id, data) in rows {
-            let data: Value = serde_json::from_str(&data)
-                .map_err(|e| StoreError::Corrupt(format!("an event of run {run_id}: {e}")))?;
-            events.entry(run_id).or_default().push(data);
-        }
-        Ok(events
-            .into_iter()
-            .map(|(run_id, list)| (run_id, Value::Array(list)))
-            .collect())
     }
 }
