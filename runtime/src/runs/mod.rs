@@ -193,6 +193,11 @@ pub(crate) struct RunService {
     tracker: TaskTracker,
     /// Cancelled when the server begins to shut down: no new runs.
     shutdown: CancellationToken,
+    /// When the shutdown began.
+    shutdown_at: std::sync::OnceLock<tokio::time::Instant>,
+    /// Cancelled when the shutdown's grace is over: runs still going are stopped and stored
+    /// as interrupted.
+    hard_stop: CancellationToken,
     factory_timeout: Duration,
     /// What a run does on a busy session when neither it nor its component says.
     multitask: MultitaskStrategy,
@@ -215,6 +220,8 @@ impl RunService {
             registry: Arc::default(),
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            shutdown_at: std::sync::OnceLock::new(),
+            hard_stop: CancellationToken::new(),
             factory_timeout: settings.factory_timeout,
             multitask: settings.multitask,
             store_retry_window: settings.store_retry_window,
@@ -235,9 +242,24 @@ impl RunService {
 
     /// Stops taking runs and returns what to wait on for the ones in flight.
     pub(crate) fn begin_shutdown(&self) -> &TaskTracker {
+        self.shutdown_at.get_or_init(tokio::time::Instant::now);
         self.shutdown.cancel();
         self.tracker.close();
         &self.tracker
+    }
+
+    /// How long ago the shutdown began (nothing before it has).
+    pub(crate) fn shutting_down_for(&self) -> Duration {
+        self.shutdown_at
+            .get()
+            .map_or(Duration::ZERO, tokio::time::Instant::elapsed)
+    }
+
+    /// Stops every run in flight here; each stores its end as interrupted by the shutdown.
+    /// Returns how many there were.
+    pub(crate) fn interrupt_all(&self) -> usize {
+        self.hard_stop.cancel();
+        self.registry.cancel_all()
     }
 
     pub(crate) fn shutdown_token(&self) -> &CancellationToken {

@@ -49,6 +49,15 @@ impl RunRegistry {
         }
     }
 
+    /// Cancels every run in flight here; returns how many.
+    pub(crate) fn cancel_all(&self) -> usize {
+        let active = self.lock();
+        for entry in active.values() {
+            entry.cancel.cancel();
+        }
+        active.len()
+    }
+
     /// The event log of a run in flight here.
     pub(crate) fn log(&self, run_id: &str) -> Option<Arc<EventLog>> {
         self.lock().get(run_id).and_then(|entry| entry.log.clone())

@@ -309,6 +309,7 @@ impl RunService {
     pub(super) fn spawn<C: Runnable>(&self, launch: Launch<C>) -> tokio::task::JoinHandle<Ended> {
         let store = self.store.clone();
         let retry_window = self.store_retry_window;
+        let hard_stop = self.hard_stop.clone();
         let span = tracing::info_span!(
             "run",
             kind = %C::KIND,
@@ -342,14 +343,26 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
-                let output = run_storing_events(&component, &request, &env, &store, resume).await;
+                let mut output =
+                    run_storing_events(&component, &request, &env, &store, resume).await;
+                // Stopped by the end of a shutdown's grace, not by anyone's cancel.
+                let interrupted = hard_stop.is_cancelled() && output.status == RunStatus::Cancelled;
+                if interrupted {
+                    interrupt(&mut output);
+                }
                 let (first, tail) = match env.log() {
                     Some(log) => log.take_unstored(true),
                     None => (0, Vec::new()),
                 };
                 let stored = store_finished(&store, &output, first, &tail, retry_window).await;
                 if let Some(log) = env.log() {
-                    let instead = (!stored).then(|| Arc::new(not_recorded_event(&output, &tail)));
+                    let instead = if !stored {
+                        Some(Arc::new(not_recorded_event(&output, &tail)))
+                    } else if interrupted {
+                        Some(Arc::new(interrupted_event(&output)))
+                    } else {
+                        None
+                    };
                     log.release(instead);
                 }
                 Ended { output, stored }
@@ -466,6 +479,31 @@ async fn load_history<C: Runnable>(
             Vec::new()
         }
     }
+}
+
+/// What a run stopped by the end of a shutdown's grace says.
+const INTERRUPTED: &str = "Run interrupted: the server shut down while it was running";
+
+/// A run stopped by the end of a shutdown's grace ends as interrupted, as a run whose server
+/// died does.
+fn interrupt(output: &mut RunOutput) {
+    output.status = RunStatus::Error;
+    output.content = INTERRUPTED.to_owned();
+    output.events = serde_json::to_value(interrupted_event(output))
+        .ok()
+        .map(|event| vec![event]);
+}
+
+/// The last event of a run stopped by the end of a shutdown's grace.
+fn interrupted_event(output: &RunOutput) -> RunEvent {
+    let name = match output.component.kind {
+        crate::component::ComponentKind::Team => crate::run::EventName::TeamRunError,
+        crate::component::ComponentKind::Agent => crate::run::EventName::RunError,
+    };
+    let mut event = RunEvent::of_output(output, name);
+    event.content = Some(INTERRUPTED.to_owned());
+    event.error_type = Some("interrupted");
+    event
 }
 
 /// The event that ends a stream whose run finished but could not be recorded.

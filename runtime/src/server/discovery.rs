@@ -113,6 +113,25 @@ pub(crate) async fn health(State(state): State<Arc<OsState>>) -> Json<Value> {
     Json(wire::health(&state.started_at))
 }
 
+/// `GET /ready`: whether this process can serve runs now, for an orchestrator to stop sending
+/// traffic while it cannot. `/health` says only that the process is alive.
+pub(crate) async fn ready(State(state): State<Arc<OsState>>) -> Result<Json<Value>, ApiError> {
+    const WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+    if state.runs.shutdown_token().is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    match tokio::time::timeout(WITHIN, state.runs.store().ping()).await {
+        Ok(Ok(())) => Ok(Json(wire::ready(&state.started_at))),
+        Ok(Err(error)) => Err(ApiError::StoreUnavailable(error)),
+        Err(_) => Err(ApiError::StoreUnavailable(
+            crate::store::StoreError::Unavailable(sea_orm::DbErr::Custom(format!(
+                "no answer within {} s",
+                WITHIN.as_secs()
+            ))),
+        )),
+    }
+}
+
 /// Used by the OpenAPI document: each component's kind, id and input schema.
 pub(crate) fn components(
     state: &OsState,

@@ -60,6 +60,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     };
     Router::new()
         .route("/health", get(discovery::health))
+        .route("/ready", get(discovery::ready))
         .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
         .route("/teams", guard(get(discovery::list_components::<Team>), RouteScope::of(team, "read")))
         .route("/teams/{id}", guard(get(discovery::get_component::<Team>), RouteScope::of(team, "read")))
@@ -141,14 +142,14 @@ pub(crate) async fn serve_until(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shutdown = state.runs.shutdown_token().clone();
+    let signalled = Arc::clone(&state);
     let signal = async move {
         tokio::select! {
             _ = stop => {},
             _ = shutdown_signal() => {},
         }
         tracing::info!("shutting down: no new connections; waiting for runs in flight");
-        shutdown.cancel();
+        signalled.runs.begin_shutdown();
     };
     // Event frames are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
     // back until the client's delayed ACK, about 40 ms a frame.
@@ -157,20 +158,55 @@ pub(crate) async fn serve_until(
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    let serving = axum::serve(listener, router)
         .with_graceful_shutdown(signal)
-        .await?;
+        .into_future();
+    let mut serving = std::pin::pin!(serving);
+    let grace = state.config.shutdown_grace;
+    // The grace bounds every run, whatever holds it: a streamed or whole answer keeps its
+    // connection (and so the server) open until its run ends.
+    let deadline = async {
+        state.runs.shutdown_token().cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let served = tokio::select! {
+        served = &mut serving => Some(served),
+        _ = deadline => None,
+    };
     let in_flight = state.runs.begin_shutdown();
-    if tokio::time::timeout(state.config.shutdown_grace, in_flight.wait())
+    match served {
+        Some(served) => {
+            // Connections are closed; background runs may still go on, within the grace.
+            let left = grace.saturating_sub(state.runs.shutting_down_for());
+            if tokio::time::timeout(left, in_flight.wait()).await.is_err() {
+                stop_the_rest(&state).await;
+            }
+            served
+        }
+        None => {
+            stop_the_rest(&state).await;
+            tokio::time::timeout(Duration::from_secs(5), &mut serving)
+                .await
+                .unwrap_or(Ok(()))
+        }
+    }
+}
+
+/// The grace is over: runs still going end now, stored as interrupted by the shutdown.
+async fn stop_the_rest(state: &OsState) {
+    let running = state.runs.interrupt_all();
+    tracing::warn!(
+        runs = running,
+        grace_s = state.config.shutdown_grace.as_secs(),
+        "runs still in flight at the end of the grace period are stopped and stored interrupted"
+    );
+    let in_flight = state.runs.begin_shutdown();
+    if tokio::time::timeout(Duration::from_secs(10), in_flight.wait())
         .await
         .is_err()
     {
-        tracing::warn!(
-            grace_s = state.config.shutdown_grace.as_secs(),
-            "runs still in flight after the grace period were abandoned"
-        );
+        tracing::error!("stopped runs did not store their end in time; the next start sweeps them");
     }
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -635,3 +635,8 @@ pub(crate) fn config(
 pub(crate) fn health(started_at: &str) -> Value {
     json!({"status": "ok", "instantiated_at": started_at})
 }
+
+/// `/ready`.
+pub(crate) fn ready(started_at: &str) -> Value {
+    json!({"status": "ready", "store": "ok", "instantiated_at": started_at})
+}
