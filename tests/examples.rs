@@ -449,3 +449,285 @@ async fn mock_openai_serves_the_recordings_model_on_the_address_it_is_given() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The waiting tool executions of a paused agent run, decided the way the example's header
+/// shows with jq: `confirmed` set (and a note when refused).
+fn decided_tools(paused: &Value, confirmed: bool, note: Option<&str>) -> String {
+    let tools: Vec<Value> = paused["tools"]
+        .as_array()
+        .expect("a paused run lists its tools")
+        .iter()
+        .filter(|tool| tool["requires_confirmation"] == true)
+        .map(|tool| {
+            let mut tool = tool.clone();
+            tool["confirmed"] = Value::Bool(confirmed);
+            if let Some(note) = note {
+                tool["confirmation_note"] = Value::from(note);
+            }
+            tool
+        })
+        .collect();
+    Value::Array(tools).to_string()
+}
+
+/// The requirements of a paused team run, decided: `confirmation` set (and a note).
+fn decided_requirements(paused: &Value, confirmed: bool, note: Option<&str>) -> String {
+    let requirements: Vec<Value> = paused["requirements"]
+        .as_array()
+        .expect("a paused run lists its requirements")
+        .iter()
+        .map(|requirement| {
+            let mut requirement = requirement.clone();
+            requirement["confirmation"] = Value::Bool(confirmed);
+            if let Some(note) = note {
+                requirement["confirmation_note"] = Value::from(note);
+            }
+            requirement
+        })
+        .collect();
+    Value::Array(requirements).to_string()
+}
+
+fn tool<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["tools"]
+        .as_array()
+        .and_then(|tools| tools.iter().find(|t| t["tool_name"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {run}"))
+}
+
+fn member<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["member_responses"]
+        .as_array()
+        .and_then(|members| members.iter().find(|m| m["agent_id"] == id))
+        .unwrap_or_else(|| panic!("no member {id} in {run}"))
+}
+
+/// A run of tenant_42's, whole, as the example's header asks with curl.
+async fn ask(example: &Example, path: &str, message: &str) -> (StatusCode, Value) {
+    example
+        .run(
+            path,
+            &[
+                ("message", message),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn human_approval_pauses_at_the_refund_and_continues_when_a_person_decides() {
+    let example = Example::start("human_approval", &[]).await;
+    let stored_status = |path: String| {
+        let url = example.url(&path);
+        async move {
+            let run: Value = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            run["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    // The agent: the run pauses before the refund, with the call in its requirements.
+    let (status, paused) = ask(
+        &example,
+        "/agents/refund-agent/runs",
+        "Please refund order 1042",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    assert_eq!(paused["agent_id"], "refund-agent");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let requirements = paused["requirements"].as_array().unwrap();
+    assert_eq!(requirements.len(), 1, "{paused}");
+    assert_eq!(
+        requirements[0]["tool_execution"]["tool_name"],
+        "issue_refund"
+    );
+    assert_eq!(
+        requirements[0]["tool_execution"]["requires_confirmation"],
+        true
+    );
+    assert!(requirements[0]["member_agent_id"].is_null());
+    let refund = tool(&paused, "issue_refund");
+    assert!(refund["result"].is_null(), "not refunded yet: {refund}");
+    let lookup = tool(&paused, "lookup_order");
+    assert!(
+        lookup["result"].as_str().unwrap().contains("delivered"),
+        "the lookup needs nobody and ran: {lookup}"
+    );
+    assert_eq!(
+        stored_status(format!(
+            "/agents/refund-agent/runs/{run_id}?user_id=tenant_42"
+        ))
+        .await,
+        "PAUSED"
+    );
+
+    // Confirmed: the refund runs and the same run completes.
+    let continue_path = format!("/agents/refund-agent/runs/{run_id}/continue");
+    let (status, done) = example
+        .run(
+            &continue_path,
+            &[
+                ("tools", &decided_tools(&paused, true, None)),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["run_id"], run_id.as_str());
+    assert_eq!(tool(&done, "issue_refund")["confirmed"], true);
+    assert!(
+        done["content"]
+            .as_str()
+            .unwrap()
+            .contains("refunded 1 cents"),
+        "{done}"
+    );
+    assert_eq!(
+        stored_status(format!(
+            "/agents/refund-agent/runs/{run_id}?user_id=tenant_42"
+        ))
+        .await,
+        "COMPLETED"
+    );
+    // A run goes on once.
+    let (status, again) = example
+        .run(
+            &continue_path,
+            &[
+                ("tools", &decided_tools(&paused, true, None)),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+
+    // Rejected with a note: no refund, and the model reads why.
+    let (_, paused) = ask(
+        &example,
+        "/agents/refund-agent/runs",
+        "Refund order 1043 twice",
+    )
+    .await;
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap();
+    let (status, done) = example
+        .run(
+            &format!("/agents/refund-agent/runs/{run_id}/continue"),
+            &[
+                (
+                    "tools",
+                    &decided_tools(&paused, false, Some("already refunded last week")),
+                ),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(tool(&done, "issue_refund")["confirmed"], false);
+    let content = done["content"].as_str().unwrap();
+    assert!(content.contains("already refunded last week"), "{done}");
+    assert!(!content.contains("refunded 1 cents"), "{done}");
+
+    // The team: it pauses when its Billing Agent does, and the requirement names the member.
+    let (status, paused) = ask(
+        &example,
+        "/teams/approval-team/runs",
+        "billing-agent, refund order 1044",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let requirements = paused["requirements"].as_array().unwrap();
+    assert_eq!(requirements.len(), 1, "{paused}");
+    assert_eq!(requirements[0]["member_agent_id"], "billing-agent");
+    assert_eq!(requirements[0]["member_agent_name"], "Billing Agent");
+    assert_eq!(
+        requirements[0]["tool_execution"]["tool_name"],
+        "issue_refund"
+    );
+    let billing = member(&paused, "billing-agent");
+    assert_eq!(billing["status"], "PAUSED", "{billing}");
+    assert_eq!(requirements[0]["member_run_id"], billing["run_id"]);
+    assert_eq!(
+        stored_status(format!(
+            "/teams/approval-team/runs/{run_id}?user_id=tenant_42"
+        ))
+        .await,
+        "PAUSED"
+    );
+
+    let (status, done) = example
+        .run(
+            &format!("/teams/approval-team/runs/{run_id}/continue"),
+            &[
+                ("requirements", &decided_requirements(&paused, true, None)),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["run_id"], run_id.as_str());
+    let billing = member(&done, "billing-agent");
+    assert_eq!(billing["status"], "COMPLETED", "{billing}");
+    assert!(
+        billing["content"]
+            .as_str()
+            .unwrap()
+            .contains("refunded 1 cents"),
+        "{billing}"
+    );
+    assert_eq!(
+        stored_status(format!(
+            "/teams/approval-team/runs/{run_id}?user_id=tenant_42"
+        ))
+        .await,
+        "COMPLETED"
+    );
+
+    let (_, paused) = ask(
+        &example,
+        "/teams/approval-team/runs",
+        "billing-agent, refund order 1045",
+    )
+    .await;
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    let run_id = paused["run_id"].as_str().unwrap();
+    let (status, done) = example
+        .run(
+            &format!("/teams/approval-team/runs/{run_id}/continue"),
+            &[
+                (
+                    "requirements",
+                    &decided_requirements(&paused, false, Some("needs a manager")),
+                ),
+                ("user_id", "tenant_42"),
+                ("stream", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let billing = member(&done, "billing-agent");
+    let content = billing["content"].as_str().unwrap();
+    assert!(content.contains("needs a manager"), "{billing}");
+    assert!(!content.contains("refunded 1 cents"), "{billing}");
+    example.stop();
+}
