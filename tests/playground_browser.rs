@@ -1,17 +1,25 @@
 //! The playground page in a real browser: headless Chromium, driven over WebDriver by
 //! fantoccini through a chromedriver this test starts. It picks a factory, fills the form built
 //! from the factory's input schema, streams a run, then reloads the page and reopens the session.
+//! Then human in the loop: an agent's run pauses at a tool that needs confirmation and goes on
+//! once Approve is clicked; another is rejected with a note after a reload reopens it paused; a
+//! team pauses with its member, labelled as the one asking; and user input and an external
+//! result are filled in, one at a time, the undecided one keeping the run paused.
 //!
 //! Outside CI the test passes with a note when Chromium or chromedriver is missing; in CI
-//! (`CI=true`) it always runs. It saves `target/artifacts/playground.png`.
+//! (`CI=true`) it always runs. It saves `target/artifacts/playground.png` and, among others,
+//! `target/artifacts/playground-paused.png` (a paused run with its Approve / Reject buttons).
 
 mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use agentos::TestModel;
+use agentos::prelude::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -20,7 +28,69 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Any single wait in the page; the offline model answers in milliseconds.
 const WAIT: Duration = Duration::from_secs(15);
 /// The whole browser session, so a hung browser fails the test instead of the CI job.
-const WHOLE_TEST: Duration = Duration::from_secs(50);
+const WHOLE_TEST: Duration = Duration::from_secs(90);
+
+/// Refunds issued, so the test sees whether an approval ran the tool and a rejection did not.
+static REFUNDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Refunds money to the customer's card.
+#[tool(requires_confirmation)]
+fn issue_refund(
+    /// The order to refund.
+    order_id: String,
+    /// The amount, in cents.
+    amount_cents: i64,
+) -> String {
+    REFUNDS.fetch_add(1, Ordering::SeqCst);
+    format!("refunded {amount_cents} cents on order {order_id}")
+}
+
+/// Sends an email to an address the person gives.
+#[tool(requires_user_input = ["to"])]
+fn send_email(
+    /// Who gets it.
+    to: String,
+    /// What it says.
+    body: String,
+) -> String {
+    format!("sent to {to}: {body}")
+}
+
+/// Charges the card on the shop's own terminal, which only the person can reach.
+#[tool(external_execution)]
+fn charge_on_terminal(
+    /// The amount, in cents.
+    amount_cents: i64,
+) -> String {
+    unreachable!("the person runs this tool, {amount_cents}")
+}
+
+#[agent_factory(id = "refund-agent", name = "Refund desk")]
+fn refund_agent() -> Agent {
+    Agent::new("Refund Agent")
+        .with_model(TestModel::new())
+        .with_tool(issue_refund)
+}
+
+#[agent_factory(id = "errand-agent", name = "Errands")]
+fn errand_agent() -> Agent {
+    Agent::new("Errand Agent")
+        .with_model(TestModel::new())
+        .with_tool(send_email)
+        .with_tool(charge_on_terminal)
+}
+
+#[team_factory(id = "approval-team", name = "Approval Team")]
+fn approval_team() -> Team {
+    Team::new("Approval Team")
+        .with_model(TestModel::new())
+        .with_members([
+            Agent::new("Billing Agent")
+                .with_model(TestModel::new())
+                .with_tool(issue_refund),
+            Agent::new("Tech Support Agent").with_model(TestModel::new()),
+        ])
+}
 
 fn executable(name: &str, fallback: &str) -> Option<PathBuf> {
     let fallback = Path::new(fallback);
@@ -169,8 +239,79 @@ fn check(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if condition { Ok(()) } else { Err(what()) }
 }
 
-/// The scenario; errors are returned, not panicked, so the browser is always closed.
+/// Polls `script` (the body of a function) until it returns something truthy.
+async fn wait_until(client: &Client, what: &str, script: &str) -> Result<serde_json::Value, String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = client
+            .execute(script, vec![])
+            .await
+            .map_err(|e| format!("waiting for {what}: {e}"))?;
+        let truthy = match &value {
+            serde_json::Value::Null => false,
+            serde_json::Value::Bool(b) => *b,
+            serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+            serde_json::Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("waited {WAIT:?} for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(client: &Client, css: &str) -> Result<(), String> {
+    wait_for(client, css)
+        .await?
+        .click()
+        .await
+        .map_err(|e| format!("clicking `{css}`: {e}"))
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) -> Result<(), String> {
+    wait_for(client, css)
+        .await?
+        .send_keys(text)
+        .await
+        .map_err(|e| format!("typing into `{css}`: {e}"))
+}
+
+async fn send_message(client: &Client, message: &str) -> Result<(), String> {
+    type_into(client, "#message", message).await?;
+    click(client, "#send").await
+}
+
+async fn attr(client: &Client, css: &str, name: &str) -> Result<Option<String>, String> {
+    wait_for(client, css)
+        .await?
+        .attr(name)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn no_errors(client: &Client, when: &str) -> Result<(), String> {
+    let errors = texts(client, r#"[data-testid="error"]"#).await?;
+    check(errors.is_empty(), || {
+        format!("{when}: the page shows errors: {errors:?}")
+    })
+}
+
+/// The whole visit; errors are returned, not panicked, so the browser is always closed.
 async fn drive(client: &Client, base: &str) -> Result<(), String> {
+    streams_and_reopens(client, base).await?;
+    approve_a_paused_agent_run(client).await?;
+    reject_a_paused_run_after_reopening_it(client).await?;
+    approve_for_a_team_member(client).await?;
+    fill_in_user_input_then_an_external_result(client).await
+}
+
+/// A factory's form, a streamed team run, the session reopened after a reload, an agent's
+/// run, and a refusal.
+async fn streams_and_reopens(client: &Client, base: &str) -> Result<(), String> {
     let e = |e: fantoccini::error::CmdError| e.to_string();
     client
         .goto(&format!("{base}/playground"))
@@ -353,6 +494,279 @@ async fn drive(client: &Client, base: &str) -> Result<(), String> {
     })
 }
 
+/// Approve: an agent's run pauses at a tool that needs confirmation; the page shows the call
+/// and who asks, with Approve / Reject; once approved and sent, the run goes on to its answer.
+async fn approve_a_paused_agent_run(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="component-agent-refund-agent"]"#).await?;
+    let refunds = REFUNDS.load(Ordering::SeqCst);
+    send_message(client, "please refund order 7").await?;
+    let card = r#"[data-testid="pause"] [data-testid="requirement"]"#;
+    wait_for(client, card).await?;
+    let tool = attr(client, card, "data-tool").await?;
+    check(tool.as_deref() == Some("issue_refund"), || {
+        format!("the paused call is {tool:?}")
+    })?;
+    let asker = texts(client, r#"[data-testid="requirement-member"]"#).await?;
+    check(asker == ["Refund Agent"], || {
+        format!("who asks: {asker:?}")
+    })?;
+    let args = texts(client, r#"[data-testid="requirement-args"]"#).await?;
+    check(
+        args.len() == 1 && args[0].contains("order_id") && args[0].contains("amount_cents"),
+        || format!("the call's arguments: {args:?}"),
+    )?;
+    let approve = wait_for(client, r#"[data-testid="approve"]"#).await?;
+    check(approve.text().await.map_err(e)? == "Approve", || {
+        "the approve button's label".into()
+    })?;
+    wait_for(client, r#"[data-testid="reject"]"#).await?;
+    let go_on = wait_for(client, r#"[data-testid="continue"]"#).await?;
+    check(!go_on.is_enabled().await.map_err(e)?, || {
+        "Continue run is enabled before anything is decided".into()
+    })?;
+    let done = texts(client, r#"[data-testid="final-answer"][data-done="1"]"#).await?;
+    check(done.is_empty(), || {
+        format!("a paused run shows as done: {done:?}")
+    })?;
+    check(REFUNDS.load(Ordering::SeqCst) == refunds, || {
+        "the refund ran before it was approved".into()
+    })?;
+    no_errors(client, "paused").await?;
+    wait_until(
+        client,
+        "the status to be idle",
+        r#"return document.getElementById("status").textContent === "idle";"#,
+    )
+    .await?;
+    screenshot(client, "playground-paused.png").await?;
+
+    approve.click().await.map_err(e)?;
+    let pressed = approve.attr("aria-pressed").await.map_err(e)?;
+    check(pressed.as_deref() == Some("true"), || {
+        format!("approve pressed: {pressed:?}")
+    })?;
+    check(go_on.is_enabled().await.map_err(e)?, || {
+        "Continue run stays disabled after Approve".into()
+    })?;
+    go_on.click().await.map_err(e)?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(answer.contains("refunded"), || {
+        format!("the answer after approval: {answer:?}")
+    })?;
+    check(REFUNDS.load(Ordering::SeqCst) == refunds + 1, || {
+        "the approved refund ran once".into()
+    })?;
+    let outcome = attr(client, r#"[data-testid="requirement-outcome"]"#, "data-outcome").await?;
+    check(outcome.as_deref() == Some("approved"), || {
+        format!("outcome {outcome:?}")
+    })?;
+    let state = attr(client, r#"[data-testid="pause"]"#, "data-state").await?;
+    check(state.as_deref() == Some("answered"), || {
+        format!("the pause panel after sending: {state:?}")
+    })?;
+    check(!approve.is_enabled().await.map_err(e)?, || {
+        "an answered call can still be approved".into()
+    })?;
+    no_errors(client, "after approval").await?;
+    screenshot(client, "playground-approved.png").await
+}
+
+/// Reject with a note: a paused run is reopened after a reload, still waiting, and rejected;
+/// the tool does not run and the model reads the note.
+async fn reject_a_paused_run_after_reopening_it(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="new-session"]"#).await?;
+    let refunds = REFUNDS.load(Ordering::SeqCst);
+    send_message(client, "refund order 8").await?;
+    wait_for(client, r#"[data-testid="pause"]"#).await?;
+    let session_id = wait_for(client, "#session-id")
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+
+    client.refresh().await.map_err(e)?;
+    click(
+        client,
+        &format!(r#"[data-testid="session-item"][data-session-id="{session_id}"]"#),
+    )
+    .await?;
+    wait_for(client, r#"[data-testid="pause"][data-state="waiting"]"#).await?;
+    let asked = texts(client, r#"[data-testid="user-message"]"#).await?;
+    check(asked == ["refund order 8"], || {
+        format!("reopened exchanges: {asked:?}")
+    })?;
+    click(client, r#"[data-testid="reject"]"#).await?;
+    let note = "over the limit, ask a manager";
+    type_into(client, r#"[data-testid="confirmation-note"]"#, note).await?;
+    click(client, r#"[data-testid="continue"]"#).await?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(answer.contains(note), || {
+        format!("the model did not read the note: {answer:?}")
+    })?;
+    check(REFUNDS.load(Ordering::SeqCst) == refunds, || {
+        "the rejected refund ran".into()
+    })?;
+    let outcome = wait_for(client, r#"[data-testid="requirement-outcome"]"#).await?;
+    let kind = outcome.attr("data-outcome").await.map_err(e)?;
+    let text = outcome.text().await.map_err(e)?;
+    check(kind.as_deref() == Some("rejected") && text.contains(note), || {
+        format!("outcome {kind:?}: {text:?}")
+    })?;
+    no_errors(client, "after the rejection").await
+}
+
+/// A team whose member pauses: the page names the member asking, marks its delegation as
+/// waiting, and continues through the team's route until the team answers.
+async fn approve_for_a_team_member(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="component-team-approval-team"]"#).await?;
+    let refunds = REFUNDS.load(Ordering::SeqCst);
+    send_message(client, "refund order 9").await?;
+    let card = r#"[data-testid="pause"] [data-testid="requirement"]"#;
+    let requirement = wait_for(client, card).await?;
+    let member = requirement.attr("data-member").await.map_err(e)?;
+    check(member.as_deref() == Some("billing-agent"), || {
+        format!("the asking member: {member:?}")
+    })?;
+    let label = requirement.text().await.map_err(e)?;
+    check(
+        label.contains("Billing Agent") && label.contains("member of Approval Team"),
+        || format!("the requirement does not say which member asks: {label:?}"),
+    )?;
+    let waiting = wait_for(
+        client,
+        r#"[data-testid="delegation"].is-waiting[data-member="billing-agent"] [data-testid="member-waiting"]"#,
+    )
+    .await?;
+    check(waiting.is_displayed().await.map_err(e)?, || {
+        "the waiting member is not marked".into()
+    })?;
+    let others = texts(
+        client,
+        r#"[data-testid="delegation"][data-member="tech-support-agent"] [data-testid="member-answer"]"#,
+    )
+    .await?;
+    check(others.len() == 1 && !others[0].trim().is_empty(), || {
+        format!("the member that did not pause should have answered: {others:?}")
+    })?;
+    no_errors(client, "team paused").await?;
+    screenshot(client, "playground-paused-team.png").await?;
+
+    click(client, r#"[data-testid="approve"]"#).await?;
+    click(client, r#"[data-testid="continue"]"#).await?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(answer.contains("refunded"), || {
+        format!("the team's answer after approval: {answer:?}")
+    })?;
+    check(REFUNDS.load(Ordering::SeqCst) == refunds + 1, || {
+        "the member's approved refund ran once".into()
+    })?;
+    let still = texts(client, r#"[data-testid="delegation"].is-waiting"#).await?;
+    check(still.is_empty(), || {
+        format!("members still marked waiting: {still:?}")
+    })?;
+    let delegations = texts(client, r#"[data-testid="delegation"]"#).await?;
+    check(delegations.len() == 2, || {
+        format!("the continued member should answer in its own delegation: {delegations:?}")
+    })?;
+    let billing = texts(
+        client,
+        r#"[data-testid="delegation"][data-member="billing-agent"] [data-testid="member-answer"]"#,
+    )
+    .await?;
+    check(billing.len() == 1 && billing[0].contains("refunded"), || {
+        format!("the billing member's answer: {billing:?}")
+    })?;
+    no_errors(client, "team after approval").await
+}
+
+/// User input and an external result: one answered at a time, the undecided one keeps the
+/// run paused, and the run ends once both are in.
+async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="component-agent-errand-agent"]"#).await?;
+    send_message(client, "mail the report and charge 12 euros").await?;
+    wait_until(
+        client,
+        "two calls waiting",
+        r#"return document.querySelectorAll('[data-testid="pause"] [data-testid="requirement"]').length === 2;"#,
+    )
+    .await?;
+    let to = wait_for(client, r#"[data-testid="user-input-to"]"#).await?;
+    check(to.attr("type").await.map_err(e)?.as_deref() == Some("text"), || {
+        "`to` (a str) is not a text field".into()
+    })?;
+    wait_for(client, r#"[data-testid="external-result"]"#).await?;
+    to.send_keys("ada@example.com").await.map_err(e)?;
+    let hint = wait_for(client, r#"[data-testid="pause-hint"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(hint.contains("1 of 2"), || {
+        format!("the hint about a partial answer: {hint:?}")
+    })?;
+    click(client, r#"[data-testid="continue"]"#).await?;
+
+    // Still paused, now on the external call alone.
+    wait_until(
+        client,
+        "a second pause",
+        r#"return document.querySelectorAll('[data-testid="pause"]').length === 2;"#,
+    )
+    .await?;
+    let open = r#"[data-testid="pause"][data-state="waiting"]"#;
+    let left = texts(client, &format!("{open} [data-testid=\"requirement\"]")).await?;
+    check(left.len() == 1, || {
+        format!("the second pause should ask once: {left:?}")
+    })?;
+    let tool = attr(client, &format!("{open} [data-testid=\"requirement\"]"), "data-tool").await?;
+    check(tool.as_deref() == Some("charge_on_terminal"), || {
+        format!("the call left: {tool:?}")
+    })?;
+    let outcomes = wait_until(
+        client,
+        "the first pause's outcomes",
+        r#"return [...document.querySelectorAll('[data-testid="pause"][data-state="answered"] [data-testid="requirement-outcome"]')]
+                 .map((n) => n.dataset.outcome).join(",");"#,
+    )
+    .await?;
+    check(outcomes == json!("answered,undecided"), || {
+        format!("the first pause's outcomes: {outcomes}")
+    })?;
+    type_into(
+        client,
+        &format!("{open} [data-testid=\"external-result\"]"),
+        "terminal approved the charge",
+    )
+    .await?;
+    click(client, &format!("{open} [data-testid=\"continue\"]")).await?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(
+        answer.contains("sent to ada@example.com") && answer.contains("terminal approved"),
+        || format!("the answer after both: {answer:?}"),
+    )?;
+    no_errors(client, "after user input and the external result").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playground_streams_a_factory_run_and_reopens_the_session() {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -372,6 +786,9 @@ async fn playground_streams_a_factory_run_and_reopens_the_session() {
     };
 
     let os = support::builder()
+        .agent(refund_agent)
+        .agent(errand_agent)
+        .team(approval_team)
         .playground(true)
         .build()
         .await
