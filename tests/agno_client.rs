@@ -1,7 +1,9 @@
 //! agno's own Python client, `AgentOSClient` from the `agno` package on PyPI, drives
 //! `examples/agno_compat` through every call an agno app makes (`tests/agno_client/drive.py`),
-//! once with a bearer token against a server verifying JWTs and once without one against a
-//! server without authentication, on the project's OpenAI mock.
+//! and pauses and continues `examples/human_approval`'s agent and team through agno's
+//! human-in-the-loop calls (`tests/agno_client/approve.py`): each once with a bearer token
+//! against a server verifying JWTs and once without one against a server without
+//! authentication, on the project's OpenAI mock.
 //!
 //! It needs PyPI the first time (the virtualenv is kept in `target/` between runs), so it is
 //! ignored by a plain `cargo test`; `.ci/run` runs it:
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::process::{example_binary as example, free_port};
+use support::process::{TempDir, example_binary as example, free_port};
 
 /// The agno release agno's recorded exchanges came from.
 const AGNO: &str = "agno[os]==3.1.10";
@@ -29,7 +31,7 @@ impl Drop for Running {
     }
 }
 
-/// A virtualenv with agno installed, made once under `target/`.
+/// A virtualenv with agno installed, made once under `target/` (by one test at a time).
 fn python() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let target = exe
@@ -38,6 +40,10 @@ fn python() -> PathBuf {
         .expect("target/<profile>/deps/<test>");
     let venv = target.join("agno-venv-3.1.10");
     let python = venv.join("bin").join("python");
+    // The tests of this file run as processes of their own at once: one makes the virtualenv
+    // while the others wait.
+    let lock = std::fs::File::create(target.join("agno-venv-3.1.10.lock")).expect("the lock file");
+    lock.lock().expect("the virtualenv's lock");
     let ready = python.exists()
         && Command::new(&python)
             .args(["-c", "import agno.client"])
@@ -79,10 +85,10 @@ fn start_mock() -> (Running, String) {
     (Running(child), base_url)
 }
 
-/// Starts `agno_compat` on the mock, with `env`, and waits until it answers.
-fn start_compat(mock: &str, env: &[(&str, &str)]) -> (Running, String) {
+/// Starts the example `name` on the mock, with `env`, and waits until it answers.
+fn start_example(name: &str, mock: &str, env: &[(&str, &str)]) -> (Running, String) {
     let port = free_port();
-    let mut command = Command::new(example("agno_compat"));
+    let mut command = Command::new(example(name));
     command
         .env("AGENTOS_ADDR", format!("127.0.0.1:{port}"))
         .env("OPENAI_BASE_URL", mock)
@@ -92,18 +98,39 @@ fn start_compat(mock: &str, env: &[(&str, &str)]) -> (Running, String) {
     for (key, value) in env {
         command.env(key, value);
     }
-    let child = Running(command.spawn().expect("agno_compat starts"));
+    let child = Running(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} starts: {e}")),
+    );
     let base = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&base).is_err() {
-        assert!(Instant::now() < deadline, "agno_compat did not come up");
+        assert!(Instant::now() < deadline, "{name} did not come up");
         std::thread::sleep(Duration::from_millis(50));
     }
     (child, format!("http://{base}"))
 }
 
-fn drive(python: &Path, base: &str, token: Option<&str>) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agno_client/drive.py");
+/// Starts `agno_compat` on the mock, with `env`, and waits until it answers.
+fn start_compat(mock: &str, env: &[(&str, &str)]) -> (Running, String) {
+    start_example("agno_compat", mock, env)
+}
+
+/// A directory of its own for a server's SQLite file, removed when the test ends.
+fn scratch(tag: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(format!("agentos-agno-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+/// Runs the driver `script` (under `tests/agno_client/`) against `base`; it must print
+/// `summary`.
+fn run_driver(python: &Path, script: &str, base: &str, token: Option<&str>, summary: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/agno_client")
+        .join(script);
     let mut command = Command::new(python);
     command.arg(script).args(["--base", base]);
     if let Some(token) = token {
@@ -117,9 +144,16 @@ fn drive(python: &Path, base: &str, token: Option<&str>) {
         output.status.success(),
         "agno's client failed against {base}"
     );
-    assert!(
-        stdout.contains("agno client: 20 passed, 0 failed"),
-        "{stdout}"
+    assert!(stdout.contains(summary), "{stdout}");
+}
+
+fn drive(python: &Path, base: &str, token: Option<&str>) {
+    run_driver(
+        python,
+        "drive.py",
+        base,
+        token,
+        "agno client: 20 passed, 0 failed",
     );
 }
 
@@ -140,4 +174,47 @@ fn agnos_own_client_drives_agno_compat_with_and_without_a_token() {
 
     let (_open, open) = start_compat(&mock_url, &[("AGENTOS_AUTH", "off")]);
     drive(&python, &open, None);
+}
+
+#[test]
+#[ignore = "installs agno from PyPI into target/; .ci/run runs it with --ignored"]
+fn agnos_own_client_pauses_and_continues_human_approval_with_and_without_a_token() {
+    // The mock's model calls the first tool it is offered, `issue_refund`, which waits for a
+    // confirmation; for the team it delegates to the member the message names.
+    const KEY: &str = "human-approval-test-secret-with-32-bytes!";
+    let python = python();
+    let (_mock, mock_url) = start_mock();
+
+    let secured_dir = scratch("approval-jwt");
+    let secured_db = format!("sqlite:{}", secured_dir.0.join("agentos.db").display());
+    let (_secured, secured) = start_example(
+        "human_approval",
+        &mock_url,
+        &[("JWT_VERIFICATION_KEY", KEY), ("DATABASE_URL", &secured_db)],
+    );
+    let mint = Command::new(example("human_approval"))
+        .args(["mint", "tenant_42"])
+        .env("JWT_VERIFICATION_KEY", KEY)
+        .output()
+        .expect("minting runs");
+    assert!(mint.status.success());
+    let token = String::from_utf8(mint.stdout).unwrap();
+    run_driver(
+        &python,
+        "approve.py",
+        &secured,
+        Some(token.trim()),
+        "agno approve: 7 passed, 0 failed",
+    );
+
+    let open_dir = scratch("approval-open");
+    let open_db = format!("sqlite:{}", open_dir.0.join("agentos.db").display());
+    let (_open, open) = start_example("human_approval", &mock_url, &[("DATABASE_URL", &open_db)]);
+    run_driver(
+        &python,
+        "approve.py",
+        &open,
+        None,
+        "agno approve: 7 passed, 0 failed",
+    );
 }
