@@ -12,7 +12,7 @@ use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
-use crate::runs::{MultitaskStrategy, RunService, RunSettings, watch_runs};
+use crate::runs::{MultitaskStrategy, RunService, RunSettings, UserLimits, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Store};
 use crate::team::Team;
@@ -101,6 +101,7 @@ pub struct AgentOsBuilder {
     db: Option<Db>,
     multitask: MultitaskStrategy,
     store_retry_window: Option<Duration>,
+    limits: Option<UserLimits>,
 }
 
 impl AgentOsBuilder {
@@ -217,6 +218,14 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Limits per user (runs a minute, runs at once, model tokens a day); over one, a run
+    /// request answers 429 with `Retry-After`. Without this, the `AGENTOS_*_PER_USER`
+    /// variables set them (see [`UserLimits::from_env`]).
+    pub fn user_limits(mut self, limits: UserLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
@@ -230,6 +239,7 @@ impl AgentOsBuilder {
                 factory_timeout: self.config.factory_timeout,
                 multitask: self.multitask,
                 store_retry_window: self.store_retry_window.unwrap_or(Duration::from_secs(30)),
+                limits: self.limits.unwrap_or_else(UserLimits::from_env),
             },
         );
         // The watcher holds no handle to the OS: it stops when the last handle is dropped.

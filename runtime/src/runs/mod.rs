@@ -17,6 +17,7 @@ mod busy;
 mod caller;
 mod limits;
 mod paused;
+mod quota;
 mod reads;
 mod registry;
 mod sessions;
@@ -36,6 +37,7 @@ pub use caller::Caller;
 pub use limits::MAX_ID_BYTES;
 pub use paused::ContinueAsk;
 pub(crate) use paused::decisions_from_form;
+pub use quota::UserLimits;
 pub use reads::Cancelled;
 pub(crate) use registry::RunRegistry;
 pub use sessions::{SessionChange, SessionCreate};
@@ -92,6 +94,14 @@ pub enum RunError {
     /// The run is not waiting for a person (it runs, or has ended).
     #[error("the run is not paused (it is {})", .0.as_str())]
     NotPaused(RunStatus),
+    /// The caller is over one of their limits.
+    #[error("over the limit of {limit}; try again in {retry_after} s")]
+    LimitExceeded {
+        /// Which limit.
+        limit: &'static str,
+        /// Seconds until a run would be let through.
+        retry_after: u64,
+    },
     /// The run finished, but its end could not be stored within the retries.
     #[error("the run finished but could not be recorded; read it back later as run {0}")]
     NotRecorded(String),
@@ -203,6 +213,8 @@ pub(crate) struct RunService {
     multitask: MultitaskStrategy,
     /// How long a finished run's end is retried while the store is away.
     store_retry_window: Duration,
+    /// Per-user limits and what each user has used of them.
+    quotas: Arc<quota::Quotas>,
 }
 
 /// How a run service is set up.
@@ -210,6 +222,7 @@ pub(crate) struct RunSettings {
     pub(crate) factory_timeout: Duration,
     pub(crate) multitask: MultitaskStrategy,
     pub(crate) store_retry_window: Duration,
+    pub(crate) limits: UserLimits,
 }
 
 impl RunService {
@@ -225,6 +238,7 @@ impl RunService {
             factory_timeout: settings.factory_timeout,
             multitask: settings.multitask,
             store_retry_window: settings.store_retry_window,
+            quotas: quota::Quotas::new(settings.limits),
         }
     }
 

@@ -44,6 +44,7 @@ impl RunService {
         if self.shutdown.is_cancelled() {
             return Err(RunError::ShuttingDown);
         }
+        let slot = self.quotas.admit(caller.user_id(), &self.store).await?;
         // Only the user the run belongs to continues it: it acts with their identity.
         let run = self
             .store
@@ -118,6 +119,7 @@ impl RunService {
             queued: false,
             continues: false,
             resume: Some((suspended, ask.decisions)),
+            slot,
         };
         if ask.background && !ask.stream {
             self.spawn(launch);

@@ -110,6 +110,9 @@ impl RunService {
         }
         limits::check_text("message", &ask.message)?;
 
+        // Over a limit, nothing else happens: the user's state stays as it was.
+        let slot = self.quotas.admit(caller.user_id(), &self.store).await?;
+
         // A key seen before answers with the run it started, without building anything.
         let fingerprint = ask.idempotency_key.as_ref().map(|_| fingerprint(&ask));
         if let (Some(key), Some(fingerprint)) = (&ask.idempotency_key, &fingerprint)
@@ -228,6 +231,7 @@ impl RunService {
             queued,
             continues,
             resume: None,
+            slot,
         };
         let request_meta = launch.request.meta.clone();
         if ask.background && !ask.stream {
@@ -310,6 +314,7 @@ impl RunService {
         let store = self.store.clone();
         let retry_window = self.store_retry_window;
         let hard_stop = self.hard_stop.clone();
+        let counts_tokens = self.quotas.limits().daily_token_budget().is_some();
         let span = tracing::info_span!(
             "run",
             kind = %C::KIND,
@@ -326,7 +331,9 @@ impl RunService {
                     queued,
                     continues,
                     resume,
+                    slot,
                 } = launch;
+                let _slot = slot;
                 let _registered = registered;
                 let meta = request.meta.clone();
                 if queued {
@@ -354,7 +361,10 @@ impl RunService {
                     Some(log) => log.take_unstored(true),
                     None => (0, Vec::new()),
                 };
-                let stored = store_finished(&store, &output, first, &tail, retry_window).await;
+                let tokens = counts_tokens
+                    .then(|| (super::quota::today(), super::quota::tokens_of(&output)));
+                let stored =
+                    store_finished(&store, &output, first, &tail, tokens, retry_window).await;
                 if let Some(log) = env.log() {
                     let instead = if !stored {
                         Some(Arc::new(not_recorded_event(&output, &tail)))
@@ -384,6 +394,8 @@ pub(super) struct Launch<C> {
     pub(super) continues: bool,
     /// It is a paused run going on: the turn it stopped in, and the person's answers.
     pub(super) resume: Option<(Suspended, Decisions)>,
+    /// Its place among its user's runs in flight, when that is limited.
+    pub(super) slot: Option<super::quota::Slot>,
 }
 
 /// How a run's task ended: its output, and whether its end is stored.
@@ -552,6 +564,7 @@ async fn store_finished(
     output: &RunOutput,
     first_seq: u64,
     events: &[Arc<RunEvent>],
+    tokens: Option<(i64, u64)>,
     window: Duration,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + window;
@@ -559,7 +572,7 @@ async fn store_finished(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match store.finish_run(output, first_seq, events).await {
+        match store.finish_run(output, first_seq, events, tokens).await {
             Ok(()) => return true,
             Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");

@@ -56,6 +56,14 @@ pub enum ApiError {
     /// Another run of the session is in progress and the strategy is `reject`.
     #[error("another run of this session is in progress")]
     SessionBusy,
+    /// The caller is over one of their limits.
+    #[error("over the limit of {limit}; try again in {retry_after} s")]
+    TooManyRequests {
+        /// Which limit.
+        limit: &'static str,
+        /// Seconds until a run would be let through.
+        retry_after: u64,
+    },
     /// Only a paused run can be continued.
     #[error("only a paused run can be continued; this one is {}", .0.as_str())]
     NotPaused(crate::run::RunStatus),
@@ -108,6 +116,9 @@ impl From<RunError> for ApiError {
             RunError::Interrupted => ApiError::Interrupted,
             RunError::SessionBusy => ApiError::SessionBusy,
             RunError::NotPaused(status) => ApiError::NotPaused(status),
+            RunError::LimitExceeded { limit, retry_after } => {
+                ApiError::TooManyRequests { limit, retry_after }
+            }
             RunError::KeyReused => ApiError::KeyReused,
             RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
@@ -139,6 +150,7 @@ impl ApiError {
             ApiError::SessionExists => StatusCode::CONFLICT,
             ApiError::SessionBusy => StatusCode::CONFLICT,
             ApiError::NotPaused(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -165,6 +177,7 @@ impl ApiError {
             ApiError::SessionExists => "session_exists",
             ApiError::SessionBusy => "session_busy",
             ApiError::NotPaused(_) => "run_not_paused",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
         }
@@ -204,6 +217,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }

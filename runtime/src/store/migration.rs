@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateSessionsAndRuns),
             Box::new(CreateEventsAndIdempotencyKeys),
             Box::new(AddPausedState),
+            Box::new(CreateTokenUsage),
         ]
     }
 
@@ -296,6 +297,52 @@ impl MigrationTrait for AddPausedState {
                     .drop_column(AgentosRunsPaused::PausedState)
                     .to_owned(),
             )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosTokenUsage {
+    Table,
+    Owner,
+    Day,
+    Tokens,
+}
+
+/// The model tokens each user's runs used each UTC day, for the daily budget that replicas
+/// share.
+struct CreateTokenUsage;
+
+impl MigrationName for CreateTokenUsage {
+    fn name(&self) -> &str {
+        "m4_token_usage"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTokenUsage {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(AgentosTokenUsage::Table)
+                    .if_not_exists()
+                    .col(string(AgentosTokenUsage::Owner))
+                    .col(big_integer(AgentosTokenUsage::Day))
+                    .col(big_integer(AgentosTokenUsage::Tokens))
+                    .primary_key(
+                        Index::create()
+                            .col(AgentosTokenUsage::Owner)
+                            .col(AgentosTokenUsage::Day),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(AgentosTokenUsage::Table).to_owned())
             .await
     }
 }

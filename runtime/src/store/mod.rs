@@ -370,12 +370,14 @@ impl Store {
     }
 
     /// Records how a run ended, in one transaction: its output and metrics, a row for each
-    /// member run, and its last events (numbered from `first_seq`; the ones stored before stay).
+    /// member run, its last events (numbered from `first_seq`; the ones stored before stay), and
+    /// with `tokens`, the model tokens it used added to its user's day.
     pub async fn finish_run(
         &self,
         output: &RunOutput,
         first_seq: u64,
         events: &[Arc<RunEvent>],
+        tokens: Option<(i64, u64)>,
     ) -> Result<(), StoreError> {
         let mut runs = vec![output];
         collect_members(output, &mut runs);
@@ -422,7 +424,18 @@ impl Store {
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()
                 .collect();
-            Ok(WriteOp::FinishRun { rows, events })
+            let tokens = tokens.map(|(day, count)| {
+                (
+                    output.user_id.clone().unwrap_or_default(),
+                    day,
+                    count.min(i64::MAX as u64) as i64,
+                )
+            });
+            Ok(WriteOp::FinishRun {
+                rows,
+                events,
+                tokens,
+            })
         })
         .await
     }
@@ -732,6 +745,14 @@ impl Store {
             count += result.rows_affected;
         }
         Ok(count)
+    }
+
+    /// The model tokens `user`'s runs used on `day` (days since the Unix epoch, UTC).
+    pub async fn tokens_used(&self, user: &str, day: i64) -> Result<u64, StoreError> {
+        let used = entity::token_usage::Entity::find_by_id((user.to_owned(), day))
+            .one(&self.conn)
+            .await?;
+        Ok(used.map_or(0, |row| row.tokens.max(0) as u64))
     }
 
     /// Checks the database answers.

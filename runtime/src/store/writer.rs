@@ -18,7 +18,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::entity::{event, idempotency_key, run, session};
+use super::entity::{event, idempotency_key, run, session, token_usage};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
 
@@ -59,6 +59,8 @@ pub(super) enum WriteOp {
     FinishRun {
         rows: Vec<(String, run::ActiveModel)>,
         events: Vec<event::ActiveModel>,
+        /// Tokens to add to a user's day: `(user, day, tokens)`.
+        tokens: Option<(String, i64, i64)>,
     },
 }
 
@@ -158,6 +160,7 @@ async fn commit(
     let mut events = Vec::new();
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
     let mut finished: HashMap<String, run::ActiveModel> = HashMap::new();
+    let mut tokens: HashMap<(String, i64), i64> = HashMap::new();
     for (index, op) in ops.into_iter().enumerate() {
         results.push(Ok(()));
         match op {
@@ -180,9 +183,16 @@ async fn commit(
                 });
             }
             WriteOp::Events { rows } => events.extend(rows),
-            WriteOp::FinishRun { rows, events: last } => {
+            WriteOp::FinishRun {
+                rows,
+                events: last,
+                tokens: used,
+            } => {
                 finished.extend(rows);
                 events.extend(last);
+                if let Some((owner, day, count)) = used {
+                    *tokens.entry((owner, day)).or_insert(0) += count;
+                }
             }
         }
     }
@@ -333,6 +343,26 @@ async fn commit(
                         run::Column::PausedState,
                         run::Column::UpdatedAt,
                     ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    if !tokens.is_empty() {
+        let rows = tokens
+            .into_iter()
+            .map(|((owner, day), count)| token_usage::ActiveModel {
+                owner: Set(owner),
+                day: Set(day),
+                tokens: Set(count),
+            });
+        token_usage::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([token_usage::Column::Owner, token_usage::Column::Day])
+                    .value(
+                        token_usage::Column::Tokens,
+                        Expr::cust("agentos_token_usage.tokens + excluded.tokens"),
+                    )
                     .to_owned(),
             )
             .exec_without_returning(&txn)

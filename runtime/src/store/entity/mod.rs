@@ -4,3 +4,4 @@ pub mod event;
 pub mod idempotency_key;
 pub mod run;
 pub mod session;
+pub mod token_usage;
