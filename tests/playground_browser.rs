@@ -240,7 +240,11 @@ fn check(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 /// Polls `script` (the body of a function) until it returns something truthy.
-async fn wait_until(client: &Client, what: &str, script: &str) -> Result<serde_json::Value, String> {
+async fn wait_until(
+    client: &Client,
+    what: &str,
+    script: &str,
+) -> Result<serde_json::Value, String> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let value = client
@@ -508,9 +512,7 @@ async fn approve_a_paused_agent_run(client: &Client) -> Result<(), String> {
         format!("the paused call is {tool:?}")
     })?;
     let asker = texts(client, r#"[data-testid="requirement-member"]"#).await?;
-    check(asker == ["Refund Agent"], || {
-        format!("who asks: {asker:?}")
-    })?;
+    check(asker == ["Refund Agent"], || format!("who asks: {asker:?}"))?;
     let args = texts(client, r#"[data-testid="requirement-args"]"#).await?;
     check(
         args.len() == 1 && args[0].contains("order_id") && args[0].contains("amount_cents"),
@@ -561,7 +563,12 @@ async fn approve_a_paused_agent_run(client: &Client) -> Result<(), String> {
     check(REFUNDS.load(Ordering::SeqCst) == refunds + 1, || {
         "the approved refund ran once".into()
     })?;
-    let outcome = attr(client, r#"[data-testid="requirement-outcome"]"#, "data-outcome").await?;
+    let outcome = attr(
+        client,
+        r#"[data-testid="requirement-outcome"]"#,
+        "data-outcome",
+    )
+    .await?;
     check(outcome.as_deref() == Some("approved"), || {
         format!("outcome {outcome:?}")
     })?;
@@ -619,9 +626,10 @@ async fn reject_a_paused_run_after_reopening_it(client: &Client) -> Result<(), S
     let outcome = wait_for(client, r#"[data-testid="requirement-outcome"]"#).await?;
     let kind = outcome.attr("data-outcome").await.map_err(e)?;
     let text = outcome.text().await.map_err(e)?;
-    check(kind.as_deref() == Some("rejected") && text.contains(note), || {
-        format!("outcome {kind:?}: {text:?}")
-    })?;
+    check(
+        kind.as_deref() == Some("rejected") && text.contains(note),
+        || format!("outcome {kind:?}: {text:?}"),
+    )?;
     no_errors(client, "after the rejection").await
 }
 
@@ -688,9 +696,10 @@ async fn approve_for_a_team_member(client: &Client) -> Result<(), String> {
         r#"[data-testid="delegation"][data-member="billing-agent"] [data-testid="member-answer"]"#,
     )
     .await?;
-    check(billing.len() == 1 && billing[0].contains("refunded"), || {
-        format!("the billing member's answer: {billing:?}")
-    })?;
+    check(
+        billing.len() == 1 && billing[0].contains("refunded"),
+        || format!("the billing member's answer: {billing:?}"),
+    )?;
     no_errors(client, "team after approval").await
 }
 
@@ -707,9 +716,10 @@ async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(
     )
     .await?;
     let to = wait_for(client, r#"[data-testid="user-input-to"]"#).await?;
-    check(to.attr("type").await.map_err(e)?.as_deref() == Some("text"), || {
-        "`to` (a str) is not a text field".into()
-    })?;
+    check(
+        to.attr("type").await.map_err(e)?.as_deref() == Some("text"),
+        || "`to` (a str) is not a text field".into(),
+    )?;
     wait_for(client, r#"[data-testid="external-result"]"#).await?;
     to.send_keys("ada@example.com").await.map_err(e)?;
     let hint = wait_for(client, r#"[data-testid="pause-hint"]"#)
@@ -720,6 +730,7 @@ async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(
     check(hint.contains("1 of 2"), || {
         format!("the hint about a partial answer: {hint:?}")
     })?;
+    screenshot(client, "playground-user-input.png").await?;
     click(client, r#"[data-testid="continue"]"#).await?;
 
     // Still paused, now on the external call alone.
@@ -734,7 +745,12 @@ async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(
     check(left.len() == 1, || {
         format!("the second pause should ask once: {left:?}")
     })?;
-    let tool = attr(client, &format!("{open} [data-testid=\"requirement\"]"), "data-tool").await?;
+    let tool = attr(
+        client,
+        &format!("{open} [data-testid=\"requirement\"]"),
+        "data-tool",
+    )
+    .await?;
     check(tool.as_deref() == Some("charge_on_terminal"), || {
         format!("the call left: {tool:?}")
     })?;
@@ -764,6 +780,7 @@ async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(
         answer.contains("sent to ada@example.com") && answer.contains("terminal approved"),
         || format!("the answer after both: {answer:?}"),
     )?;
+    screenshot(client, "playground-external.png").await?;
     no_errors(client, "after user input and the external result").await
 }
 
