@@ -310,7 +310,8 @@ async fn drive(client: &Client, base: &str) -> Result<(), String> {
     approve_a_paused_agent_run(client).await?;
     reject_a_paused_run_after_reopening_it(client).await?;
     approve_for_a_team_member(client).await?;
-    fill_in_user_input_then_an_external_result(client).await
+    fill_in_user_input_then_an_external_result(client).await?;
+    approve_a_run_paused_elsewhere(client).await
 }
 
 /// A factory's form, a streamed team run, the session reopened after a reload, an agent's
@@ -782,6 +783,55 @@ async fn fill_in_user_input_then_an_external_result(client: &Client) -> Result<(
     )?;
     screenshot(client, "playground-external.png").await?;
     no_errors(client, "after user input and the external result").await
+}
+
+/// A run another client started without streaming keeps no events: reopened, the page reads
+/// what it waits for from the whole run, and approving it still finishes it.
+async fn approve_a_run_paused_elsewhere(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="component-agent-refund-agent"]"#).await?;
+    let session_id = wait_for(client, "#session-id")
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    let status = client
+        .execute(
+            r#"const form = new FormData();
+               form.append("message", "refund order 10");
+               form.append("stream", "false");
+               form.append("session_id", arguments[0]);
+               return fetch("/agents/refund-agent/runs", { method: "POST", body: form })
+                 .then((response) => response.json()).then((run) => run.status);"#,
+            vec![json!(session_id)],
+        )
+        .await
+        .map_err(e)?;
+    check(status == json!("PAUSED"), || {
+        format!("a run started without streaming: {status}")
+    })?;
+    client.refresh().await.map_err(e)?;
+    click(
+        client,
+        &format!(r#"[data-testid="session-item"][data-session-id="{session_id}"]"#),
+    )
+    .await?;
+    wait_for(client, r#"[data-testid="pause"][data-state="waiting"]"#).await?;
+    let asker = texts(client, r#"[data-testid="requirement-member"]"#).await?;
+    check(asker == ["Refund Agent"], || {
+        format!("who asks, read from the whole run: {asker:?}")
+    })?;
+    click(client, r#"[data-testid="approve"]"#).await?;
+    click(client, r#"[data-testid="continue"]"#).await?;
+    let answer = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(answer.contains("refunded"), || {
+        format!("the answer after approving a run paused elsewhere: {answer:?}")
+    })?;
+    no_errors(client, "after approving a run paused elsewhere").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
