@@ -581,7 +581,40 @@ async fn approve_a_paused_agent_run(client: &Client) -> Result<(), String> {
         "an answered call can still be approved".into()
     })?;
     no_errors(client, "after approval").await?;
-    screenshot(client, "playground-approved.png").await
+    screenshot(client, "playground-approved.png").await?;
+
+    // Reopened, the run shows its pause answered, with what was answered, and its answer.
+    let session_id = wait_for(client, "#session-id")
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    client.refresh().await.map_err(e)?;
+    click(
+        client,
+        &format!(r#"[data-testid="session-item"][data-session-id="{session_id}"]"#),
+    )
+    .await?;
+    let reopened = wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#)
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    check(reopened.contains("refunded"), || {
+        format!("the reopened answer: {reopened:?}")
+    })?;
+    let state = attr(client, r#"[data-testid="pause"]"#, "data-state").await?;
+    let outcome = attr(
+        client,
+        r#"[data-testid="requirement-outcome"]"#,
+        "data-outcome",
+    )
+    .await?;
+    check(
+        state.as_deref() == Some("answered") && outcome.as_deref() == Some("approved"),
+        || format!("the reopened pause: {state:?}, {outcome:?}"),
+    )?;
+    no_errors(client, "reopened after approval").await
 }
 
 /// Reject with a note: a paused run is reopened after a reload, still waiting, and rejected;

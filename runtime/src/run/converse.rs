@@ -136,6 +136,11 @@ pub(super) trait Dispatcher: Sync {
     /// Runs a call the model just made.
     fn dispatch<'a>(&'a self, call: &'a ToolCall, env: &'a RunEnv) -> BoxFuture<'a, Dispatched>;
 
+    /// Whether the call waits for a person before it runs.
+    fn waits(&self, _call: &ToolCall) -> bool {
+        false
+    }
+
     /// Goes on with a call that waited, with what the person answered.
     fn resolve<'a>(
         &'a self,
@@ -308,12 +313,10 @@ pub(super) async fn converse(
         ));
         for call in &calls {
             let execution = started_execution(call);
-            env.emit(|| {
-                let mut event =
-                    source.event(EventName::TeamToolCallStarted, EventName::ToolCallStarted);
-                event.tool = Some(execution.clone());
-                event
-            });
+            // A call that waits for a person starts when the person has answered.
+            if !dispatcher.waits(call) {
+                emit_started(source, env, &execution);
+            }
             conversation.tools.push(execution);
         }
         let timed_calls = calls.iter().map(|call| async move {
@@ -388,6 +391,8 @@ fn settle(
         };
         if let Some(decision) = &dispatched.decided {
             record_decision(execution, decision);
+            // The call that waited starts now, as agno reports it.
+            emit_started(source, env, execution);
         }
         if let Some(arguments) = dispatched.arguments {
             execution.tool_args = arguments;
@@ -403,7 +408,15 @@ fn settle(
                     Ok(text) => (text, false),
                     Err(text) => (text, true),
                 };
-                execution.tool_call_error = Some(failed);
+                // A call the person declined did not run: agno marks it as failed.
+                let declined = matches!(
+                    dispatched.decided,
+                    Some(Decision::Confirm {
+                        confirmed: false,
+                        ..
+                    })
+                );
+                execution.tool_call_error = Some(failed || declined);
                 execution.result = Some(text.clone());
                 execution.metrics = Some(ToolMetrics {
                     start_time,
@@ -502,13 +515,19 @@ fn mark_waiting(
 }
 
 /// What the person answered, kept on the execution as agno reports it.
+/// The call no longer waits: its flag is cleared, as agno does.
 fn record_decision(execution: &mut ToolExecution, decision: &Decision) {
     match decision {
         Decision::Confirm { confirmed, note } => {
+            execution.requires_confirmation = Some(false);
             execution.confirmed = Some(*confirmed);
-            execution.confirmation_note.clone_from(note);
+            execution.confirmation_note = match (confirmed, note) {
+                (false, None) => Some("The person declined this call.".to_owned()),
+                (_, note) => note.clone(),
+            };
         }
         Decision::UserInput(values) => {
+            execution.requires_user_input = Some(false);
             execution.answered = Some(true);
             for field in execution.user_input_schema.iter_mut().flatten() {
                 if let Some(value) = values.get(&field.name) {
@@ -516,8 +535,16 @@ fn record_decision(execution: &mut ToolExecution, decision: &Decision) {
                 }
             }
         }
-        Decision::External(_) => {}
+        Decision::External(_) => execution.external_execution_required = Some(false),
     }
+}
+
+fn emit_started(source: &EventSource, env: &RunEnv, execution: &ToolExecution) {
+    env.emit(|| {
+        let mut event = source.event(EventName::TeamToolCallStarted, EventName::ToolCallStarted);
+        event.tool = Some(execution.clone());
+        event
+    });
 }
 
 pub(super) fn content_event(source: &EventSource, content: String) -> RunEvent {

@@ -442,6 +442,7 @@ fn finish(
             output.status = RunStatus::Paused;
             output.metrics = metrics;
             let requirements = Requirement::of(&suspended, None);
+            output.content = paused_content(&requirements);
             let waiting: Vec<_> = output
                 .tools
                 .iter()
@@ -450,6 +451,7 @@ fn finish(
                 .collect();
             env.emit(|| {
                 let mut event = source.event(EventName::TeamRunPaused, EventName::RunPaused);
+                event.content = Some(output.content.clone());
                 event.tools = Some(waiting);
                 event.requirements = Some(requirements.clone());
                 event
@@ -469,6 +471,30 @@ fn finish(
         }
     }
     output
+}
+
+/// What a paused run says it waits for, one line per call.
+fn paused_content(requirements: &[Requirement]) -> String {
+    let mut content = String::from("The run is waiting for a person:");
+    for requirement in requirements {
+        let tool = &requirement.tool_execution;
+        let what = if tool.requires_user_input == Some(true) {
+            "needs input"
+        } else if tool.external_execution_required == Some(true) {
+            "must be run by the client"
+        } else {
+            "needs confirmation"
+        };
+        content.push_str("\n- ");
+        if let Some(member) = &requirement.member_agent_name {
+            content.push_str(member);
+            content.push_str(": ");
+        }
+        content.push_str(&tool.tool_name);
+        content.push(' ');
+        content.push_str(what);
+    }
+    content
 }
 
 /// The session state an agent's run reports, as agno fills it: a member's names the user,

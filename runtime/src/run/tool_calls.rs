@@ -49,6 +49,10 @@ impl Dispatcher for AgentDispatcher<'_> {
         })
     }
 
+    fn waits(&self, call: &ToolCall) -> bool {
+        self.tool(call).is_ok_and(|tool| tool.pause_for().is_some())
+    }
+
     fn resolve<'a>(
         &'a self,
         call: &'a ToolCall,
