@@ -1,6 +1,8 @@
 //! Load benchmark: starts the main example's server as its own process and drives
 //! `POST /teams/support-team/runs` over loopback with N concurrent clients for a bounded time,
-//! then prints runs/s, latency percentiles and the server's resident memory.
+//! then prints runs/s, latency percentiles, the server's resident memory and the CPU the
+//! server process spent a run (which, unlike runs/s, does not depend on the load generator
+//! sharing the cores).
 //!
 //! Run with (release, so the figures mean something):
 //!     cargo run --release --example loadgen -- --clients 1,8,64 --seconds 10
@@ -144,6 +146,28 @@ impl Server {
     }
 }
 
+impl Server {
+    /// CPU time the server process has used (user + system), in milliseconds, from
+    /// /proc/<pid>/stat, whose clock ticks are USER_HZ (100 a second on Linux).
+    fn cpu_ms(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        (ticks(11) + ticks(12)) * 10.0
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -199,6 +223,7 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
         one_run(&client, &url, stream).await;
     }
     let before = server.rss_mib();
+    let cpu_before = server.cpu_ms();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers = (0..clients).map(|_| {
@@ -228,6 +253,7 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
     };
     let (results, during) = tokio::join!(futures_util::future::join_all(workers), sampler);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_ms() - cpu_before;
     let mut latencies = Vec::new();
     let mut failures = 0;
     for result in results.into_iter().flatten() {
@@ -238,7 +264,7 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server.rss_mib();
     println!(
-        "| {} | {clients:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>7.2} | {before:>6.1} | {during:>6.1} | {after:>6.1} | {failures} |",
+        "| {} | {clients:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>7.2} | {before:>6.1} | {during:>6.1} | {after:>6.1} | {:>5.3} | {failures} |",
         if stream {
             "stream=true "
         } else {
@@ -248,6 +274,7 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.90),
         percentile(&latencies, 0.99),
+        cpu / latencies.len().max(1) as f64,
     );
 }
 
@@ -336,9 +363,9 @@ async fn main() {
         server.rss_mib()
     );
     println!(
-        "| mode | clients | runs/s | p50 ms | p90 ms | p99 ms | RSS before | RSS peak | RSS after | failures |"
+        "| mode | clients | runs/s | p50 ms | p90 ms | p99 ms | RSS before | RSS peak | RSS after | server CPU ms/run | failures |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for clients in &options.clients {
         load(&server, *clients, options.seconds, options.stream).await;
     }
