@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::{Form, Json};
 use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
+use crate::input::{MAX_INPUT_DEPTH, text_nests_deeper_than};
 use crate::resolve::RawInput;
 use crate::runs::MultitaskStrategy;
 
@@ -100,8 +102,17 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
                     .map(|(name, value)| (name, Field::Text(value))),
             );
         } else if content_type.starts_with("application/json") {
-            let Json(value) = Json::<Value>::from_request(request, state)
+            let bytes = Bytes::from_request(request, state)
                 .await
+                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
+            // Refused before parsing, which recurses on depth; one level is the body's own.
+            if text_nests_deeper_than(&bytes, MAX_INPUT_DEPTH + 1) {
+                return Err(ApiError::BadBody(format!(
+                    "the JSON body must not nest deeper than {} levels",
+                    MAX_INPUT_DEPTH + 1
+                )));
+            }
+            let Json(value) = Json::<Value>::from_bytes(&bytes)
                 .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
             let Value::Object(object) = value else {
                 return Err(ApiError::BadBody("the JSON body must be an object".into()));
