@@ -321,6 +321,19 @@ async fn a_body_over_the_limit_is_a_413_on_every_route() {
     )
     .await;
     assert_raw_explained(&answer, 413);
+    // No declared length: chunks past the limit are cut as they are read, still a 413.
+    let chunk = format!("{:x}\r\n{}\r\n", 2048, "x".repeat(2048));
+    let request = format!(
+        "POST /teams/support-team/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {chunk}0\r\n\r\n"
+    );
+    assert_raw_explained(&raw(&server, request.as_bytes()).await, 413);
+    let request = format!(
+        "POST /sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n"
+    );
+    assert_raw_explained(&raw(&server, request.as_bytes()).await, 413);
 }
 
 #[tokio::test]
@@ -459,10 +472,13 @@ async fn a_token_with_a_critical_header_is_refused() {
         ..jsonwebtoken::Header::default()
     });
     let with_extension = {
-        let mut header = jsonwebtoken::Header::default();
-        header.crit = Some(vec!["b64".into()]);
-        header.extras.insert("b64", false);
-        sign(header)
+        let mut extras = jsonwebtoken::Extras::default();
+        extras.insert("b64", false);
+        sign(jsonwebtoken::Header {
+            crit: Some(vec!["b64".into()]),
+            extras,
+            ..jsonwebtoken::Header::default()
+        })
     };
     for bad in [with_crit, with_extension] {
         let response = client()

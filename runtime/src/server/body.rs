@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde_json::Value;
 
@@ -249,6 +251,25 @@ pub(crate) fn parse_event_index(text: &str) -> Result<Option<u64>, ApiError> {
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     body_rejection(error.status(), error.body_text())
+}
+
+/// Middleware: a request whose declared `Content-Length` is over the body limit is refused
+/// with a 413 at once, before any of its body is read (a body without a declared length is
+/// cut at the limit as it is read).
+pub(crate) async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// A body that could not be read: too large stays 413, anything else is a 400.

@@ -102,8 +102,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        // A declared length over the limit is refused at once, before any of the body is read.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn_with_state(body_limit, body::refuse_declared_oversize))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(answers::panicked))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
