@@ -176,6 +176,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_that_keeps_its_message_to_itself() {
+        use tower::ServiceExt;
+        let router = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|| async {
+                    panic!("the database password is hunter2");
+                    #[allow(unreachable_code)]
+                    ()
+                }),
+            )
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+        let request = axum::http::Request::get("/").body(Body::empty()).unwrap();
+        let (status, headers, body) = explained(router.oneshot(request).await.unwrap()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        assert_eq!(body["detail"], "Internal server error");
+        assert_eq!(body["error_code"], "internal_error");
+        assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
     async fn json_answers_and_successes_pass_untouched() {
         let response = (
             StatusCode::NOT_FOUND,
