@@ -114,12 +114,12 @@
 pub use agentos_runtime::{
     Agent, AgentFactory, AgentOs, AgentOsBuilder, BoxError, BuildError, Component, ComponentKind,
     ComponentRef, Factory, FactoryError, FactoryInfo, FieldError, HistorySettings, Identity,
-    IntoModel, IntoTool, Member, Message, Model, ModelError, ModelHandle, ModelRequest,
-    ModelResponse, PathSegment, PauseFor, RawInput, Registration, RequestContext, RequestParts,
-    Resolver, Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel,
-    Team, TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError,
-    ToolFunction, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input,
-    run_agent, run_team, slugify,
+    IntoModel, IntoTool, MAX_INPUT_DEPTH, Member, Message, Model, ModelError, ModelHandle,
+    ModelRequest, ModelResponse, PathSegment, PauseFor, RawInput, Registration, RequestContext,
+    RequestParts, Resolver, Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus,
+    ScriptedModel, Team, TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition,
+    ToolError, ToolFunction, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id,
+    parse_input, run_agent, run_team, slugify,
 };
 pub use agentos_runtime::{model, run, runs, server, store, tls};
 

@@ -33,7 +33,7 @@ pub use component::{Component, ComponentKind, ComponentRef, HistorySettings, slu
 pub use context::{Identity, RequestContext, RequestParts, Trusted, new_id};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
-pub use input::{input_schema, parse_input};
+pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
 pub use model::{
     IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,
     ScriptedModel, TestModel, ToolCall, ToolDefinition, Usage,

@@ -19,6 +19,7 @@ use crate::component::Component;
 use crate::context::{RequestContext, RequestParts};
 use crate::error::{FactoryError, ValidationErrors};
 use crate::factory::{Factory, FactoryInfo};
+use crate::input::{MAX_INPUT_DEPTH, text_nests_deeper_than, value_nests_deeper_than};
 
 /// `factory_input` as the client sent it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -35,13 +36,24 @@ pub enum RawInput {
 impl RawInput {
     /// The input as a JSON object, or the 400 that explains why it is not one.
     pub fn into_object(self) -> Result<Map<String, Value>, FactoryError> {
+        let too_deep = || {
+            whole_input_error(format!(
+                "factory_input must not nest deeper than {MAX_INPUT_DEPTH} levels"
+            ))
+        };
         let value = match self {
             RawInput::Absent => return Ok(Map::new()),
             RawInput::Text(text) if text.trim().is_empty() => return Ok(Map::new()),
             RawInput::Text(text) | RawInput::Json(Value::String(text)) => {
+                if text_nests_deeper_than(text.as_bytes(), MAX_INPUT_DEPTH) {
+                    return Err(too_deep());
+                }
                 serde_json::from_str(&text).map_err(|error| {
                     whole_input_error(format!("factory_input must be valid JSON: {error}"))
                 })?
+            }
+            RawInput::Json(value) if value_nests_deeper_than(&value, MAX_INPUT_DEPTH) => {
+                return Err(too_deep());
             }
             RawInput::Json(value) => value,
         };

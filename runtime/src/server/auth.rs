@@ -239,6 +239,11 @@ impl JwtAuth {
         if header.alg != self.algorithm {
             return Err(AuthError::Invalid("algorithm not allowed"));
         }
+        // RFC 7515 4.1.11: a token naming header extensions the receiver must understand is
+        // refused unless it understands them all, and this server understands none.
+        if header.crit.is_some() {
+            return Err(AuthError::Invalid("unsupported critical header"));
+        }
         let key = match &self.keys {
             Keys::Single(key) => key,
             Keys::ByKid(keys) => header

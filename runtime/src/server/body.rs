@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
+use crate::input::{MAX_INPUT_DEPTH, text_nests_deeper_than};
 use crate::resolve::RawInput;
 use crate::runs::MultitaskStrategy;
 
@@ -100,8 +104,17 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
                     .map(|(name, value)| (name, Field::Text(value))),
             );
         } else if content_type.starts_with("application/json") {
-            let Json(value) = Json::<Value>::from_request(request, state)
+            let bytes = Bytes::from_request(request, state)
                 .await
+                .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
+            // Refused before parsing, which recurses on depth; one level is the body's own.
+            if text_nests_deeper_than(&bytes, MAX_INPUT_DEPTH + 1) {
+                return Err(ApiError::BadBody(format!(
+                    "the JSON body must not nest deeper than {} levels",
+                    MAX_INPUT_DEPTH + 1
+                )));
+            }
+            let Json(value) = Json::<Value>::from_bytes(&bytes)
                 .map_err(|rejection| body_rejection(rejection.status(), rejection.body_text()))?;
             let Value::Object(object) = value else {
                 return Err(ApiError::BadBody("the JSON body must be an object".into()));
@@ -238,6 +251,25 @@ pub(crate) fn parse_event_index(text: &str) -> Result<Option<u64>, ApiError> {
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     body_rejection(error.status(), error.body_text())
+}
+
+/// Middleware: a request whose declared `Content-Length` is over the body limit is refused
+/// with a 413 at once, before any of its body is read (a body without a declared length is
+/// cut at the limit as it is read).
+pub(crate) async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// A body that could not be read: too large stays 413, anything else is a 400.

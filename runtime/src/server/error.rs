@@ -88,6 +88,15 @@ pub enum ApiError {
     /// A session with the requested id already exists.
     #[error("a session with this id already exists; change it with PATCH /sessions/{{session_id}}")]
     SessionExists,
+    /// An answer the HTTP framework gave by itself (an extractor's rejection, a layer's
+    /// refusal), put into the API's shape with its status kept.
+    #[error("{detail}")]
+    Framework {
+        /// The status the framework answered with.
+        status: StatusCode,
+        /// What it said, or the status's own words when it said nothing a client may read.
+        detail: String,
+    },
 }
 
 /// One field a request got wrong, as FastAPI reports it in a 422's `detail` list.
@@ -153,6 +162,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Framework { status, .. } => *status,
         }
     }
 
@@ -180,6 +190,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
+            ApiError::Framework { status, .. } => super::answers::code_of(*status),
         }
     }
 

@@ -1,11 +1,13 @@
 //! The HTTP server: agno's AgentOS API on axum.
 
+mod answers;
 mod auth;
 mod body;
 mod cors;
 mod discovery;
 mod error;
 mod openapi;
+mod params;
 mod playground;
 mod runs;
 mod sessions;
@@ -100,6 +102,8 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(body_limit, body::refuse_declared_oversize))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(answers::panicked))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let request_id = request
@@ -112,6 +116,8 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Every error answer from inside, the framework's own included, in the API's shape.
+        .layer(axum::middleware::map_response(answers::explain))
         // Outermost, so preflights are answered before authentication and every answer,
         // a 401 included, carries the CORS headers and `vary: origin`.
         .layer(cors::layer(cors_origins))

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
+use super::params::IntParam;
 use super::runs::{OwnerQuery, caller};
 use super::state::OsState;
 use super::wire;
@@ -25,11 +26,28 @@ pub(crate) struct ListQuery {
     session_type: Option<String>,
     component_id: Option<String>,
     user_id: Option<String>,
-    page: Option<u64>,
-    limit: Option<u64>,
+    page: Option<String>,
+    limit: Option<String>,
     sort_by: Option<String>,
     sort_order: Option<String>,
 }
+
+/// `page` of `GET /sessions`: agno accepts 0 and up (0 reads as 1); past the last page the
+/// list is empty, and past this bound the answer is a 422.
+const PAGE: IntParam = IntParam {
+    name: "page",
+    min: 0,
+    max: SessionQuery::MAX_PAGE,
+    clamp_above: false,
+};
+
+/// `limit` of `GET /sessions`: at least 1, as in agno; a larger page than 200 is served as 200.
+const LIMIT: IntParam = IntParam {
+    name: "limit",
+    min: 1,
+    max: SessionQuery::MAX_LIMIT,
+    clamp_above: true,
+};
 
 /// Query of the routes on one session: its type (optional) and, without authentication, who
 /// asks.
@@ -54,9 +72,13 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<ComponentKind>, ApiError> {
     }
 }
 
-/// A JSON body that could not be read: FastAPI's 422, as agno answers it.
+/// A JSON body that could not be read: FastAPI's 422, as agno answers it; one over the body
+/// limit stays a 413.
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(value)| value).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge;
+        }
         ApiError::InvalidField(FieldProblem {
             loc: vec!["body".into()],
             kind: "json_invalid",
@@ -73,8 +95,8 @@ pub(crate) async fn list_sessions(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let limit = query.limit.unwrap_or(20).clamp(1, 200);
-    let page = query.page.unwrap_or(1).max(1);
+    let limit = LIMIT.read(query.limit.as_deref())?.unwrap_or(20);
+    let page = PAGE.read(query.page.as_deref())?.unwrap_or(1).max(1);
     let request = SessionQuery {
         kind: parse_kind(query.session_type.as_deref())?,
         component_id: query.component_id,

@@ -177,6 +177,13 @@ pub struct SessionQuery {
     pub by_created: bool,
 }
 
+impl SessionQuery {
+    /// The greatest page number served: the page's offset then stays far inside 64 bits.
+    pub const MAX_PAGE: u64 = 1_000_000_000;
+    /// The most rows a page holds.
+    pub const MAX_LIMIT: u64 = 200;
+}
+
 /// A session listing's page and the total behind it.
 #[derive(Clone, Debug)]
 pub struct SessionPage {
@@ -639,10 +646,12 @@ impl Store {
         } else {
             select.order_by_desc(column)
         };
-        let limit = query.limit.clamp(1, 200);
+        let limit = query.limit.clamp(1, SessionQuery::MAX_LIMIT);
         let paginator = select.paginate(&self.conn, limit);
         let total = paginator.num_items().await?;
-        let sessions = paginator.fetch_page(query.page.max(1) - 1).await?;
+        // Bounded here too, so no caller's page can overflow the offset.
+        let page = query.page.clamp(1, SessionQuery::MAX_PAGE);
+        let sessions = paginator.fetch_page(page - 1).await?;
         Ok(SessionPage {
             sessions: sessions.into_iter().map(StoredSession::from).collect(),
             total,
