@@ -401,3 +401,34 @@ async fn a_stream_and_a_run_longer_than_the_idle_timeout_complete() {
     let run: Value = run.json().await.unwrap();
     assert_eq!(run["status"], "COMPLETED", "{run}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_and_half_sent_connections_at_once() {
+    let quiet = limits()
+        .header_read_timeout(Duration::from_secs(60))
+        .idle_timeout(Duration::from_secs(60));
+    let mut server = serve(quiet).await;
+    let mut open = idle_connections(&server, 50).await;
+    let mut half = connect(&server).await;
+    half.write_all(b"GET /health HTTP/1.1\r\nx-slow: ")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = Instant::now();
+    server.stop();
+    let handle = std::mem::replace(&mut server.handle, tokio::spawn(async { Ok(()) }));
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("the server stops without waiting for idle clients")
+        .unwrap()
+        .unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    closed_after(&mut half, Duration::from_secs(2)).await;
+    for stream in &mut open {
+        closed_after(stream, Duration::from_secs(2)).await;
+    }
+}

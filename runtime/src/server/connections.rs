@@ -464,6 +464,11 @@ impl Shared {
                     break;
                 }
                 _ = self.closing.cancelled(), if !draining => {
+                    // Shutting down: a connection with nothing in flight, even one halfway
+                    // through a head, has nothing to finish.
+                    if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                        break;
+                    }
                     draining = true;
                     connection.as_mut().graceful_shutdown();
                 }
@@ -830,7 +835,11 @@ fn head_too_large<B>(request: &Request<B>) -> bool {
         return true;
     }
     // The request line, then each field as `name: value\r\n`.
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 11;
+    let target = match request.uri().path_and_query() {
+        Some(target) => target.as_str().len(),
+        None => request.uri().to_string().len(),
+    };
+    let line = request.method().as_str().len() + target + 11;
     let fields: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
