@@ -203,6 +203,14 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Connection timeouts (header read, idle keep-alive, body read) and the bound on open
+    /// connections; each left unset is read from its `AGENTOS_*` variable, else defaults
+    /// (see [`ConnectionLimits`](crate::server::ConnectionLimits)).
+    pub fn connection_limits(mut self, limits: crate::server::ConnectionLimits) -> Self {
+        self.config.connections = limits;
+        self
+    }
+
     /// What a run does when another run of its session is in progress, for components that
     /// do not say (default [`MultitaskStrategy::Allow`], as agno). A request's
     /// `multitask_strategy` field overrides both.

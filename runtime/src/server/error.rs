@@ -97,6 +97,19 @@ pub enum ApiError {
         /// What it said, or the status's own words when it said nothing a client may read.
         detail: String,
     },
+    /// The request body did not arrive within the body read timeout.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
+    /// The request head is over the header limits.
+    #[error(
+        "the request headers are too large: at most {} fields and {} KiB in all",
+        super::connections::MAX_HEADER_FIELDS,
+        super::connections::MAX_HEADER_BYTES / 1024
+    )]
+    HeadersTooLarge,
+    /// Every connection place is taken; the number is the seconds to wait.
+    #[error("the server is at its connection limit; try again shortly")]
+    TooManyConnections(u64),
 }
 
 /// One field a request got wrong, as FastAPI reports it in a 422's `detail` list.
@@ -163,6 +176,9 @@ impl ApiError {
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotRecorded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Framework { status, .. } => *status,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::TooManyConnections(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -191,6 +207,9 @@ impl ApiError {
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
             ApiError::Framework { status, .. } => super::answers::code_of(*status),
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::TooManyConnections(_) => "too_many_connections",
         }
     }
 
@@ -229,7 +248,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.body())).into_response();
-        if let ApiError::TooManyRequests { retry_after, .. } = &self
+        if let ApiError::TooManyRequests { retry_after, .. }
+        | ApiError::TooManyConnections(retry_after) = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string())
         {
             response

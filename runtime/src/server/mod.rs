@@ -3,6 +3,7 @@
 mod answers;
 mod auth;
 mod body;
+mod connections;
 mod cors;
 mod discovery;
 mod error;
@@ -21,12 +22,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{MethodRouter, get, post};
-use axum::serve::ListenerExt;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{AuthConfigError, AuthError, JwtAuth, TokenSource};
 pub use body::RunBody;
+pub use connections::{ConnectionLimits, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 pub use error::{ApiError, FieldProblem};
 pub(crate) use state::OsState;
 pub use state::ServerConfig;
@@ -157,16 +158,8 @@ pub(crate) async fn serve_until(
         tracing::info!("shutting down: no new connections; waiting for runs in flight");
         signalled.runs.begin_shutdown();
     };
-    // Event frames are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
-    // back until the client's delayed ACK, about 40 ms a frame.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let serving = axum::serve(listener, router)
-        .with_graceful_shutdown(signal)
-        .into_future();
+    // Connections get timeouts and a bound; see `connections`.
+    let serving = connections::serve(listener, router, state.config.connections, signal);
     let mut serving = std::pin::pin!(serving);
     let grace = state.config.shutdown_grace;
     // The grace bounds every run, whatever holds it: a streamed or whole answer keeps its

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Whether `GET /playground` serves the browser page.
     pub playground: bool,
+    /// Connection timeouts and the bound on open connections.
+    pub connections: super::ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +46,7 @@ impl Default for ServerConfig {
             body_limit: 2 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             playground: false,
+            connections: super::ConnectionLimits::default(),
         }
     }
 }
