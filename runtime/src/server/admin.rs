@@ -50,6 +50,8 @@ fn store_json(stats: &StoreStats) -> Value {
             "page_count": file.page_count,
             "freelist_pages": file.freelist_pages,
             "auto_vacuum": file.auto_vacuum,
+            "wal_truncations": file.wal_truncations,
+            "longest_wal_truncation_ms": file.longest_wal_truncation.as_secs_f64() * 1000.0,
         })),
         "retention": match &stats.retention {
             Some(retention) => json!({

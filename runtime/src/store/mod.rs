@@ -283,6 +283,7 @@ impl Store {
         if is_sqlite {
             tokio::spawn(checkpoint_loop(
                 conn.clone(),
+                writer.clone(),
                 writes.downgrade(),
                 Arc::clone(&house),
             ));
@@ -810,15 +811,21 @@ fn interrupted_output(row: &StoredRun) -> RunOutput {
 
 /// Copies the SQLite write-ahead log into the database file once a second, on a reader
 /// connection, so the fsync of a checkpoint never sits inside a run's commit. PASSIVE never
-/// blocks the writer. Once writes have paused for a while, a TRUNCATE checkpoint empties the
-/// log file too: under steady load readers keep it from restarting, and it would otherwise
-/// keep its largest size. Stops when the store is gone.
+/// blocks the writer, but under steady load it never lets the log restart either (some reader
+/// always holds a snapshot in it), and the log grows without end: gigabytes in a minute at a
+/// thousand runs a second. So the log is also truncated (TRUNCATE, on the writer's own
+/// connection, where it queues behind run writes instead of making them sleep in SQLite's busy
+/// handler): once writes have paused for 2 s, and under load whenever it passes
+/// [`WAL_FRAMES_MAX`]. Stops when the store is gone.
 async fn checkpoint_loop(
     conn: DatabaseConnection,
+    writer: DatabaseConnection,
     alive: mpsc::WeakSender<WriteJob>,
     house: Arc<House>,
 ) {
     const IDLE_FOR: Duration = Duration::from_secs(2);
+    /// 64 MiB of 4 KiB pages.
+    const WAL_FRAMES_MAX: i64 = 16_384;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -834,18 +841,18 @@ async fn checkpoint_loop(
                 continue;
             }
         };
+        let Some((_, log, copied)) = frames else {
+            continue;
+        };
         let idle = now_micros() - house.last_write.load(std::sync::atomic::Ordering::Relaxed)
             >= IDLE_FOR.as_micros() as i64;
-        // Truncated only when everything is copied: the TRUNCATE then has nothing to write and
-        // holds the write lock only to cut the file.
-        if idle
-            && let Some((busy, log, copied)) = frames
-            && busy == 0
-            && log > 0
-            && copied == log
-            && let Err(error) = checkpoint(&conn, "TRUNCATE").await
-        {
-            tracing::debug!(%error, "WAL truncation failed");
+        // When idle, only once everything is copied: the truncation then has nothing to write.
+        if (idle && log > 0 && copied == log) || log >= WAL_FRAMES_MAX {
+            let started = std::time::Instant::now();
+            match checkpoint(&writer, "TRUNCATE").await {
+                Ok(_) => house.truncated(started.elapsed()),
+                Err(error) => tracing::debug!(%error, "WAL truncation failed"),
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -161,6 +161,10 @@ pub struct SqliteFile {
     pub freelist_pages: u64,
     /// `none`, `full` or `incremental`: whether freed pages can leave the file.
     pub auto_vacuum: &'static str,
+    /// How many times this process truncated the WAL.
+    pub wal_truncations: u64,
+    /// The longest of those truncations (the writer waits while one runs).
+    pub longest_wal_truncation: Duration,
 }
 
 /// What the store's background work shares with it.
@@ -170,6 +174,9 @@ pub(crate) struct House {
     pub(super) sqlite_path: Option<PathBuf>,
     /// When the writer last committed (unix µs): the WAL is truncated only once writes pause.
     pub(super) last_write: AtomicI64,
+    /// WAL truncations so far, and the longest (it holds the writer while it runs).
+    wal_truncations: AtomicU64,
+    longest_truncation_us: AtomicU64,
     retention: Mutex<Option<Retention>>,
     last_sweep: Mutex<Option<SweepReport>>,
 }
@@ -185,6 +192,12 @@ impl House {
 
     pub(super) fn wrote(&self) {
         self.last_write.store(now_micros(), Ordering::Relaxed);
+    }
+
+    pub(super) fn truncated(&self, took: Duration) {
+        self.wal_truncations.fetch_add(1, Ordering::Relaxed);
+        self.longest_truncation_us
+            .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -511,6 +524,10 @@ impl Store {
                     2 => "incremental",
                     _ => "none",
                 },
+                wal_truncations: self.house.wal_truncations.load(Ordering::Relaxed),
+                longest_wal_truncation: Duration::from_micros(
+                    self.house.longest_truncation_us.load(Ordering::Relaxed),
+                ),
             })
         } else {
             None
