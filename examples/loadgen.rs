@@ -9,6 +9,15 @@
 //!     cargo run --release --example loadgen -- --stream --clients 64
 //!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
+//!     cargo run --release --example loadgen -- --soak-minutes 10 --soak-interval 30
+//!     cargo run --release --example loadgen -- --soak-minutes 10 --retention-seconds 120
+//!
+//! The soak mode runs moderate load (8 clients by default, alternating whole and streamed
+//! runs, `--think-ms` between a client's runs, 100 by default) for a long time and prints,
+//! every interval, the runs done, the server's resident memory and open file descriptors, and
+//! the SQLite file and WAL sizes; `--retention-seconds` starts the server with a short
+//! retention (`AGENTOS_RETENTION_DAYS` as a fraction of a day) so that deletion happens during
+//! the soak.
 //!
 //! It uses `target/release/examples/basic_team_factory` (built first if missing) with a SQLite
 //! file in a temporary directory. `--model test` (the default) runs the team on the offline
@@ -29,6 +38,11 @@ struct Options {
     stream: bool,
     mock: bool,
     sse_streams: Option<usize>,
+    soak_minutes: Option<u64>,
+    soak_interval: u64,
+    retention_seconds: Option<u64>,
+    think_ms: u64,
+    clients_given: bool,
 }
 
 fn options() -> Options {
@@ -38,6 +52,11 @@ fn options() -> Options {
         stream: false,
         mock: false,
         sse_streams: None,
+        soak_minutes: None,
+        soak_interval: 30,
+        retention_seconds: None,
+        think_ms: 100,
+        clients_given: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -48,12 +67,23 @@ fn options() -> Options {
                     .unwrap_or_default()
                     .split(',')
                     .filter_map(|n| n.trim().parse().ok())
-                    .collect()
+                    .collect();
+                options.clients_given = true;
             }
             "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
             "--stream" => options.stream = true,
             "--model" => options.mock = args.next().as_deref() == Some("mock"),
             "--sse-streams" => options.sse_streams = args.next().and_then(|s| s.parse().ok()),
+            "--soak-minutes" => options.soak_minutes = args.next().and_then(|s| s.parse().ok()),
+            "--soak-interval" => {
+                options.soak_interval = args.next().and_then(|s| s.parse().ok()).unwrap_or(30)
+            }
+            "--think-ms" => {
+                options.think_ms = args.next().and_then(|s| s.parse().ok()).unwrap_or(100)
+            }
+            "--retention-seconds" => {
+                options.retention_seconds = args.next().and_then(|s| s.parse().ok())
+            }
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -143,6 +173,23 @@ impl Server {
             .and_then(|kb| kb.parse::<f64>().ok())
             .map(|kb| kb / 1024.0)
             .unwrap_or(0.0)
+    }
+
+    /// Open file descriptors, from /proc.
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
+    /// The SQLite file's and its WAL's sizes in MiB.
+    fn db_mib(&self) -> (f64, f64) {
+        let size = |name: &str| {
+            std::fs::metadata(self._dir.join(name))
+                .map(|m| m.len() as f64 / (1024.0 * 1024.0))
+                .unwrap_or(0.0)
+        };
+        (size("agentos.db"), size("agentos.db-wal"))
     }
 }
 
@@ -334,6 +381,107 @@ async fn sse_scale(count: usize) {
     println!("| streams that ran to TeamRunCompleted | {completed} |");
 }
 
+/// Moderate load for `minutes`, a line of figures every `interval` seconds.
+async fn soak(
+    clients: usize,
+    minutes: u64,
+    interval: u64,
+    think: Duration,
+    retention_seconds: Option<u64>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let mut env = Vec::new();
+    if let Some(seconds) = retention_seconds {
+        env.push((
+            "AGENTOS_RETENTION_DAYS",
+            format!("{}", seconds as f64 / 86_400.0),
+        ));
+    }
+    let server = Server::start(&env).await;
+    println!(
+        "soak: {clients} clients (alternating whole and streamed runs, {} ms between runs) for \
+         {minutes} min; retention {}",
+        think.as_millis(),
+        retention_seconds.map_or("off".to_owned(), |s| format!("{s} s"))
+    );
+    println!(
+        "| elapsed s | runs done | runs/s | failures | p99 ms | max ms | RSS MiB | open fds | db MiB | WAL MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let url = format!("{}/teams/support-team/runs", server.base);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<Duration>::new()));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(minutes * 60);
+    let workers: Vec<_> = (0..clients)
+        .map(|n| {
+            let (client, url) = (client.clone(), url.clone());
+            let (done, failed, latencies) = (done.clone(), failed.clone(), latencies.clone());
+            tokio::spawn(async move {
+                let mut stream = n % 2 == 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if one_run(&client, &url, stream).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                        latencies.lock().unwrap().push(t.elapsed());
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    stream = !stream;
+                    // Moderate load: without a pause, TestModel runs go at a thousand a
+                    // second and a ten-minute soak writes gigabytes.
+                    tokio::time::sleep(think).await;
+                }
+            })
+        })
+        .collect();
+    let line = |elapsed: f64, runs: u64, rate: f64, window: &mut Vec<Duration>| {
+        window.sort_unstable();
+        let (db, wal) = server.db_mib();
+        println!(
+            "| {elapsed:>5.0} | {runs:>8} | {rate:>6.0} | {} | {:>6.1} | {:>6.1} | {:>6.1} | {:>4} | {db:>7.1} | {wal:>6.1} |",
+            failed.load(Ordering::Relaxed),
+            percentile(window, 0.99),
+            window.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            server.rss_mib(),
+            server.open_fds(),
+        );
+    };
+    line(0.0, 0, 0.0, &mut Vec::new());
+    let mut last = 0;
+    let mut tick = Instant::now();
+    while Instant::now() < deadline {
+        let next = (tick + Duration::from_secs(interval)).min(deadline);
+        tokio::time::sleep_until(next.into()).await;
+        let runs = done.load(Ordering::Relaxed);
+        let mut window = std::mem::take(&mut *latencies.lock().unwrap());
+        let rate = (runs - last) as f64 / next.duration_since(tick).as_secs_f64();
+        line(started.elapsed().as_secs_f64(), runs, rate, &mut window);
+        (last, tick) = (runs, next);
+    }
+    futures_util::future::join_all(workers).await;
+    // After the load: what the server holds once it has been idle a little.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (db, wal) = server.db_mib();
+    println!(
+        "idle 5 s after the load: RSS {:.1} MiB, {} open fds, db {db:.1} MiB, WAL {wal:.1} MiB",
+        server.rss_mib(),
+        server.open_fds()
+    );
+    if let Ok(store) = reqwest::get(format!("{}/admin/store", server.base)).await
+        && let Ok(text) = store.text().await
+    {
+        println!("GET /admin/store: {text}");
+    }
+}
+
 #[tokio::main]
 async fn main() {
     agentos::tls::install_crypto_provider();
@@ -344,6 +492,22 @@ async fn main() {
     );
     if let Some(count) = options.sse_streams {
         sse_scale(count).await;
+        return;
+    }
+    if let Some(minutes) = options.soak_minutes {
+        let clients = if options.clients_given {
+            options.clients.first().copied().unwrap_or(8)
+        } else {
+            8
+        };
+        soak(
+            clients,
+            minutes,
+            options.soak_interval.max(1),
+            Duration::from_millis(options.think_ms),
+            options.retention_seconds,
+        )
+        .await;
         return;
     }
     let mock = if options.mock {

@@ -14,7 +14,7 @@ use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::resolve::Resolver;
 use crate::runs::{MultitaskStrategy, RunService, RunSettings, UserLimits, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
-use crate::store::{Db, Store};
+use crate::store::{Db, Retention, Store, housekeeping};
 use crate::team::Team;
 
 /// Why [`AgentOsBuilder::build`] refused the configuration.
@@ -102,6 +102,7 @@ pub struct AgentOsBuilder {
     multitask: MultitaskStrategy,
     store_retry_window: Option<Duration>,
     limits: Option<UserLimits>,
+    retention: Option<Retention>,
 }
 
 impl AgentOsBuilder {
@@ -234,11 +235,23 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Deletes sessions not updated for longer than the retention's age, with their runs and
+    /// events, in the background (off by default). Without this, `AGENTOS_RETENTION_DAYS`
+    /// sets it (see [`Retention::from_env`]).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
     /// Checks the configuration and builds the OS.
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
         let store = Store::connect(&self.db.unwrap_or(Db::Memory)).await?;
+        let retention = self.retention.or_else(Retention::from_env);
+        if retention.is_some() {
+            store.prepare_to_shrink(64 << 20).await?;
+        }
         let components = Arc::new(Components { teams, agents });
         let runs = RunService::new(
             components,
@@ -253,9 +266,15 @@ impl AgentOsBuilder {
         // The watcher holds no handle to the OS: it stops when the last handle is dropped.
         let background = CancellationToken::new();
         tokio::spawn(watch_runs(
-            store,
+            store.clone(),
             Arc::clone(runs.registry()),
             background.clone(),
+        ));
+        tokio::spawn(housekeeping(
+            store,
+            retention,
+            background.clone(),
+            runs.shutdown_token().clone(),
         ));
         let state = OsState {
             runs,

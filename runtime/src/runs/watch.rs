@@ -6,16 +6,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::RunRegistry;
-use crate::store::{KEYS_KEPT_FOR, STALE_AFTER, Store, now_micros};
+use crate::store::{STALE_AFTER, Store, now_micros};
 
 /// Until `stop` is cancelled: stops the runs another replica was asked to cancel, renews their
-/// heartbeats, marks runs whose process died as interrupted, and forgets expired idempotency
-/// keys.
+/// heartbeats, and marks runs whose process died as interrupted. (Expired idempotency keys
+/// are the store's housekeeping.)
 pub(crate) async fn watch_runs(store: Store, registry: Arc<RunRegistry>, stop: CancellationToken) {
     const POLL: Duration = Duration::from_millis(200);
     const HEARTBEAT_EVERY: u32 = 25; // polls: every 5 s
     const SWEEP_EVERY: u32 = 50; // polls: every 10 s
-    const KEY_SWEEP_EVERY: u32 = 1_500; // polls: every 5 min
     let mut tick: u32 = 0;
     loop {
         tokio::select! {
@@ -43,12 +42,6 @@ pub(crate) async fn watch_runs(store: Store, registry: Arc<RunRegistry>, stop: C
             let stale_before = now_micros() - STALE_AFTER.as_micros() as i64;
             if let Err(error) = store.mark_interrupted(stale_before).await {
                 tracing::warn!(%error, "could not sweep interrupted runs");
-            }
-        }
-        if tick.is_multiple_of(KEY_SWEEP_EVERY) {
-            let expired = now_micros() - KEYS_KEPT_FOR.as_micros() as i64;
-            if let Err(error) = store.sweep_idempotency_keys(expired).await {
-                tracing::warn!(%error, "could not sweep expired idempotency keys");
             }
         }
     }

@@ -432,3 +432,18 @@ pub(crate) async fn authorize(
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
+
+/// Middleware of the admin routes: a verified token with the admin scope, whether or not the
+/// other routes check theirs.
+pub(crate) async fn authorize_admin(
+    State(auth): State<Arc<JwtAuth>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AuthError> {
+    let caller = auth.verify(request.headers())?;
+    if !caller.is_admin() {
+        return Err(AuthError::MissingScope(auth.admin_scope.clone()));
+    }
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}

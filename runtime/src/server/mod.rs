@@ -1,5 +1,6 @@
 //! The HTTP server: agno's AgentOS API on axum.
 
+mod admin;
 mod answers;
 mod auth;
 mod body;
@@ -55,6 +56,13 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         )),
         None => route,
     };
+    let admin_only = |route: MethodRouter<Arc<OsState>>| match &auth {
+        Some(auth) => route.route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(auth),
+            auth::authorize_admin,
+        )),
+        None => route,
+    };
     let (team, agent) = (ComponentKind::Team, ComponentKind::Agent);
     let playground = if state.config.playground {
         Router::new().route("/playground", get(playground::page))
@@ -90,6 +98,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/sessions", guard(axum::routing::delete(sessions::delete_sessions), RouteScope::new("sessions", "delete")))
         .route("/sessions/{session_id}", guard(axum::routing::patch(sessions::update_session), RouteScope::new("sessions", "write")))
         .route("/sessions/{session_id}/rename", guard(post(sessions::rename_session), RouteScope::new("sessions", "write")))
+        .route("/admin/store", admin_only(get(admin::store)))
         .with_state(state)
         .merge(unbuilt_features())
         .merge(playground)

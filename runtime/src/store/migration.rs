@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateEventsAndIdempotencyKeys),
             Box::new(AddPausedState),
             Box::new(CreateTokenUsage),
+            Box::new(AddRetentionIndexes),
         ]
     }
 
@@ -343,6 +344,76 @@ impl MigrationTrait for CreateTokenUsage {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(AgentosTokenUsage::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosRunsByAge {
+    #[sea_orm(iden = "agentos_runs")]
+    Table,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AgentosTokenUsageByDay {
+    #[sea_orm(iden = "agentos_token_usage")]
+    Table,
+    Day,
+}
+
+/// Indexes for the scans by age: past days of token usage are deleted by day, and the admin
+/// route reads the oldest and newest run. (Sessions are already indexed by last update, the
+/// runs of a session by session, and idempotency keys by creation.)
+struct AddRetentionIndexes;
+
+impl MigrationName for AddRetentionIndexes {
+    fn name(&self) -> &str {
+        "m5_retention_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRetentionIndexes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_runs_created")
+                    .table(AgentosRunsByAge::Table)
+                    .col(AgentosRunsByAge::CreatedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_token_usage_day")
+                    .table(AgentosTokenUsageByDay::Table)
+                    .col(AgentosTokenUsageByDay::Day)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_token_usage_day")
+                    .table(AgentosTokenUsageByDay::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_runs_created")
+                    .table(AgentosRunsByAge::Table)
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -7,6 +7,7 @@
 pub mod entity;
 mod events;
 mod migration;
+mod retention;
 mod rows;
 pub mod sessions;
 mod writer;
@@ -29,6 +30,9 @@ use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{event, idempotency_key, run, session};
 pub use events::StoredEvent;
+use retention::House;
+pub(crate) use retention::housekeeping;
+pub use retention::{Retention, SqliteFile, StoreStats, SweepReport};
 pub use rows::{StoredRun, StoredSession};
 use writer::{
     BusyCheck, KeyClaim, MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop,
@@ -221,6 +225,8 @@ pub struct Store {
     writes: mpsc::Sender<WriteJob>,
     /// This process, as recorded on the runs it owns.
     owner: Arc<str>,
+    /// What the background work (checkpoints, retention) shares.
+    house: Arc<House>,
 }
 
 impl Store {
@@ -258,6 +264,11 @@ impl Store {
                         // Checkpoints (and their fsync) run on a timer of their own instead of
                         // inside whichever commit crosses the threshold; see `checkpoint_loop`.
                         .pragma("wal_autocheckpoint", "0")
+                        // Freed pages can leave the file (retention shrinks it). Takes effect
+                        // only on a new database, where it comes before the first table.
+                        .auto_vacuum(sea_orm::sqlx::sqlite::SqliteAutoVacuum::Incremental)
+                        // A log that grew under load is cut back when it restarts.
+                        .pragma("journal_size_limit", (8 << 20).to_string())
                 });
             }
             Database::connect(options)
@@ -270,16 +281,26 @@ impl Store {
             (pool.clone(), pool)
         };
         migration::Migrator::up(&writer, None).await?;
+        let house = Arc::new(House::new(match db {
+            Db::Sqlite(path) => Some(std::path::PathBuf::from(path)),
+            _ => None,
+        }));
         let (writes, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_loop(writer.clone(), jobs));
+        tokio::spawn(write_loop(writer.clone(), jobs, Arc::clone(&house)));
         if is_sqlite {
-            tokio::spawn(checkpoint_loop(conn.clone(), writes.downgrade()));
+            tokio::spawn(checkpoint_loop(
+                conn.clone(),
+                writer.clone(),
+                writes.downgrade(),
+                Arc::clone(&house),
+            ));
         }
         let store = Store {
             conn,
             writer,
             writes,
             owner: Arc::from(uuid::Uuid::new_v4().to_string()),
+            house,
         };
         // A SQLite file has one server process: whatever is still RUNNING died with the last
         // one. PostgreSQL is shared by replicas, so only runs without a recent heartbeat.
@@ -467,15 +488,6 @@ impl Store {
             fingerprint: row.fingerprint,
             run_id: row.run_id,
         }))
-    }
-
-    /// Forgets idempotency keys created before `before` (unix µs).
-    pub async fn sweep_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
-        let result = idempotency_key::Entity::delete_many()
-            .filter(idempotency_key::Column::CreatedAt.lt(before))
-            .exec(&self.writer)
-            .await?;
-        Ok(result.rows_affected)
     }
 
     /// The top-level runs of a session that are running or queued, oldest first.
@@ -808,8 +820,21 @@ fn interrupted_output(row: &StoredRun) -> RunOutput {
 
 /// Copies the SQLite write-ahead log into the database file once a second, on a reader
 /// connection, so the fsync of a checkpoint never sits inside a run's commit. PASSIVE never
-/// blocks the writer. Stops when the store is gone.
-async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<WriteJob>) {
+/// blocks the writer, but under steady load it never lets the log restart either (some reader
+/// always holds a snapshot in it), and the log grows without end: gigabytes in a minute at a
+/// thousand runs a second. So the log is also truncated (TRUNCATE, on the writer's own
+/// connection, where it queues behind run writes instead of making them sleep in SQLite's busy
+/// handler): once writes have paused for 2 s, and under load whenever it passes
+/// [`WAL_FRAMES_MAX`]. Stops when the store is gone.
+async fn checkpoint_loop(
+    conn: DatabaseConnection,
+    writer: DatabaseConnection,
+    alive: mpsc::WeakSender<WriteJob>,
+    house: Arc<House>,
+) {
+    const IDLE_FOR: Duration = Duration::from_secs(2);
+    /// 64 MiB of 4 KiB pages.
+    const WAL_FRAMES_MAX: i64 = 16_384;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -817,13 +842,48 @@ async fn checkpoint_loop(conn: DatabaseConnection, alive: mpsc::WeakSender<Write
         if alive.upgrade().is_none() {
             return;
         }
-        if let Err(error) = conn
-            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
-            .await
-        {
-            tracing::warn!(%error, "WAL checkpoint failed");
+        // (busy, frames in the log, frames copied): -1 frames when not in WAL mode.
+        let frames = match checkpoint(&conn, "PASSIVE").await {
+            Ok(frames) => frames,
+            Err(error) => {
+                tracing::warn!(%error, "WAL checkpoint failed");
+                continue;
+            }
+        };
+        let Some((_, log, copied)) = frames else {
+            continue;
+        };
+        let idle = now_micros() - house.last_write.load(std::sync::atomic::Ordering::Relaxed)
+            >= IDLE_FOR.as_micros() as i64;
+        // When idle, only once everything is copied: the truncation then has nothing to write.
+        if (idle && log > 0 && copied == log) || log >= WAL_FRAMES_MAX {
+            let started = std::time::Instant::now();
+            match checkpoint(&writer, "TRUNCATE").await {
+                Ok(_) => house.truncated(started.elapsed()),
+                Err(error) => tracing::debug!(%error, "WAL truncation failed"),
+            }
         }
     }
+}
+
+async fn checkpoint(
+    conn: &DatabaseConnection,
+    mode: &str,
+) -> Result<Option<(i64, i64, i64)>, DbErr> {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            DatabaseBackend::Sqlite,
+            format!("PRAGMA wal_checkpoint({mode})"),
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Some((
+            row.try_get_by_index(0)?,
+            row.try_get_by_index(1)?,
+            row.try_get_by_index(2)?,
+        )),
+        None => None,
+    })
 }
 
 /// What a paused run stores to go on; nothing for a run that has not paused.

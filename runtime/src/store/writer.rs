@@ -8,6 +8,7 @@
 //! the others commit. When the database cannot be reached, the whole batch fails with that.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::entity::{event, idempotency_key, run, session, token_usage};
+use super::retention::House;
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
 
@@ -82,9 +84,14 @@ pub(super) enum WriteError {
 }
 
 /// Commits the jobs of `jobs` until every sender is gone.
-pub(super) async fn write_loop(writer: DatabaseConnection, mut jobs: mpsc::Receiver<WriteJob>) {
+pub(super) async fn write_loop(
+    writer: DatabaseConnection,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    house: Arc<House>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        house.wrote();
         let (alone, grouped): (Vec<WriteJob>, Vec<WriteJob>) =
             batch.drain(..).partition(|job| job.alone);
         for job in alone {
