@@ -423,3 +423,53 @@ async fn with_auth_only_an_admin_reads_metrics() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn store_retries_are_counted_while_the_store_is_away() {
+    if !support::db::TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = support::db::TestDb::new().await;
+    let agentos::store::Db::Postgres(url) = db.db() else {
+        unreachable!()
+    };
+    let proxy = support::Cuttable::to("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let os = AgentOs::builder()
+        .team(sleepy_team("Support", Duration::from_millis(200)))
+        .store_retry_window(Duration::from_millis(1500))
+        .db(agentos::store::Db::postgres(proxied))
+        .build()
+        .await
+        .unwrap();
+    let server = TestServer::start(os).await;
+    let before = metrics(&server).await;
+    assert_eq!(
+        before.value("agentos_store_retries_total", &[("reason", "unavailable")]),
+        0.0
+    );
+
+    // The store goes away while the run runs: its end is tried again until the window ends.
+    let request = client()
+        .post(server.url("/teams/support/runs"))
+        .multipart(form(&[("message", "hello"), ("stream", "false")]))
+        .send();
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        proxy.set(false);
+    };
+    let (response, ()) = tokio::join!(request, cut);
+    assert_eq!(response.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The exposition needs no store: it answers while the store is still away.
+    let during = metrics(&server).await;
+    assert!(
+        during.value("agentos_store_retries_total", &[("reason", "unavailable")]) >= 1.0,
+        "{}",
+        during.1
+    );
+    let finish_writes = during.value("agentos_store_write_seconds_count", &[("op", "finish_run")]);
+    assert!(finish_writes >= 1.0, "every attempt is a timed write");
+    proxy.set(true);
+}
