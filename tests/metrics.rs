@@ -181,6 +181,9 @@ async fn runs_model_calls_and_requests_are_counted_as_they_happen() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // Only GET is the exposition: other methods stay agno's metrics feature, not built yet.
+    let agno_metrics = client().post(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(agno_metrics.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let after = metrics(&server).await;
     assert_eq!(after.value("agentos_runs_started_total", &team), 1.0);
