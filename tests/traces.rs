@@ -12,7 +12,6 @@ use std::time::Duration;
 use agentos::TestModel;
 use agentos::otel::Otel;
 use agentos::prelude::*;
-use axum::body::Bytes;
 use serde_json::Value;
 use support::{TestServer, client, form};
 
@@ -143,28 +142,63 @@ fn spans(request: &[u8]) -> Vec<Span> {
     out
 }
 
-/// An OTLP/HTTP collector: keeps the body of every `POST /v1/traces`.
-async fn collector() -> (String, Arc<Mutex<Vec<Bytes>>>) {
+/// An OTLP/HTTP collector on a real socket: keeps the body of every `POST /v1/traces` and
+/// answers each with an empty ExportTraceServiceResponse (everything accepted). HTTP/1.1 by
+/// hand, keep-alive included, so the test needs no server crate of its own.
+async fn collector() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     let received = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: Bytes| {
-            let kept = Arc::clone(&kept);
-            async move {
-                assert_eq!(headers["content-type"], "application/x-protobuf");
-                kept.lock().unwrap().push(body);
-                // An empty ExportTraceServiceResponse: everything accepted.
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
-                    Bytes::new(),
-                )
-            }
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let kept = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let kept = Arc::clone(&kept);
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                loop {
+                    let head_end = loop {
+                        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        let mut chunk = [0u8; 8192];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+                    assert!(head.starts_with("post /v1/traces "), "{head}");
+                    assert!(
+                        head.contains("content-type: application/x-protobuf"),
+                        "{head}"
+                    );
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .expect("a content-length")
+                        .trim()
+                        .parse()
+                        .unwrap();
+                    while buffer.len() < head_end + length {
+                        let mut chunk = [0u8; 8192];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buffer.drain(..head_end + length).skip(head_end).collect();
+                    kept.lock().unwrap().push(body);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n\
+                                  content-length: 0\r\n\r\n";
+                    if socket.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
     (base, received)
 }
 
