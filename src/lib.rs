@@ -123,6 +123,10 @@ pub use agentos_runtime::{
 };
 pub use agentos_runtime::{model, run, runs, server, store, tls};
 
+/// Traces out of the process (the `otel` feature): `agentos::otel::init()` in `main`.
+#[cfg(feature = "otel")]
+pub use agentos_runtime::otel;
+
 /// Test support (the `testing` feature): an in-process OpenAI-compatible server.
 #[cfg(feature = "testing")]
 pub use agentos_runtime::testing;

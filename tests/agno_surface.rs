@@ -386,7 +386,8 @@ async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled()
         ("/knowledge/content", "Knowledge"),
         ("/eval-runs", "Evals"),
         ("/traces", "Traces"),
-        ("/metrics", "Metrics"),
+        // `GET /metrics` itself is the Prometheus exposition (tests/metrics.rs).
+        ("/metrics/refresh", "Metrics"),
         ("/learnings", "Learnings"),
         ("/approvals", "Approvals"),
         ("/schedules", "Schedules"),

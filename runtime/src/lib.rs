@@ -12,8 +12,11 @@ mod context;
 mod error;
 mod factory;
 mod input;
+mod metrics;
 pub mod model;
 mod os;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod resolve;
 pub mod run;
 pub mod runs;

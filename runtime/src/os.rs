@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
+use crate::metrics::Metrics;
 use crate::resolve::Resolver;
 use crate::runs::{MultitaskStrategy, RunService, RunSettings, UserLimits, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
@@ -247,7 +248,13 @@ impl AgentOsBuilder {
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
-        let store = Store::connect(&self.db.unwrap_or(Db::Memory)).await?;
+        let metrics = Arc::new(Metrics::new(
+            teams.iter().map(|r| r.info().id.as_str()),
+            agents.iter().map(|r| r.info().id.as_str()),
+        ));
+        let store = Store::connect(&self.db.unwrap_or(Db::Memory))
+            .await?
+            .with_metrics(Arc::clone(metrics.store()));
         let retention = self.retention.or_else(Retention::from_env);
         if retention.is_some() {
             store.prepare_to_shrink(64 << 20).await?;
@@ -261,6 +268,7 @@ impl AgentOsBuilder {
                 multitask: self.multitask,
                 store_retry_window: self.store_retry_window.unwrap_or(Duration::from_secs(30)),
                 limits: self.limits.unwrap_or_else(UserLimits::from_env),
+                metrics,
             },
         );
         // The watcher holds no handle to the OS: it stops when the last handle is dropped.

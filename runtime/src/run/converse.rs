@@ -240,6 +240,9 @@ pub(super) async fn converse(
             }
         }
     }
+    let counted = env
+        .metrics()
+        .map(|metrics| metrics.model(model.id(), model.provider()));
     while turns < MAX_MODEL_TURNS {
         turns += 1;
         if env.cancel.is_cancelled() {
@@ -264,12 +267,21 @@ pub(super) async fn converse(
                 model = model.id(),
                 provider = model.provider_label(),
                 run_id = source.meta.run_id(),
+                session_id = source.meta.session_id(),
             )) => turn,
         };
         let (response, time_to_first_token) = match turn {
             Ok(turn) => turn,
-            Err(error) => return conversation.fail_with(&error),
+            Err(error) => {
+                if let Some(counted) = &counted {
+                    counted.failed(&error);
+                }
+                return conversation.fail_with(&error);
+            }
         };
+        if let Some(counted) = &counted {
+            counted.answered(response.usage);
+        }
         if conversation.metrics.time_to_first_token.is_none() {
             conversation.metrics.time_to_first_token = time_to_first_token;
         }

@@ -26,6 +26,7 @@ use super::prompt;
 use super::tool_calls::AgentDispatcher;
 use crate::agent::Agent;
 use crate::component::{ComponentKind, ComponentRef};
+use crate::metrics::Metrics;
 use crate::model::{Message, ModelHandle, ToolDefinition};
 use crate::team::Team;
 
@@ -39,6 +40,8 @@ pub struct RunEnv {
     log: Option<Arc<EventLog>>,
     pub(super) cancel: CancellationToken,
     pub(super) stream: bool,
+    /// Where model calls are counted, for a run of a served component.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RunEnv {
@@ -74,6 +77,16 @@ impl RunEnv {
     pub fn with_cancel(mut self, token: CancellationToken) -> Self {
         self.cancel = token;
         self
+    }
+
+    /// Counts the run's model calls in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub(super) fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
     }
 
     /// The token that cancels this run.

@@ -48,6 +48,7 @@ pub(crate) use watch::watch_runs;
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings};
 use crate::error::FactoryError;
+use crate::metrics::Metrics;
 use crate::model::ModelHandle;
 use crate::os::Components;
 use crate::resolve::Resolver;
@@ -215,6 +216,8 @@ pub(crate) struct RunService {
     store_retry_window: Duration,
     /// Per-user limits and what each user has used of them.
     quotas: Arc<quota::Quotas>,
+    /// The OS's metrics.
+    metrics: Arc<Metrics>,
 }
 
 /// How a run service is set up.
@@ -223,6 +226,7 @@ pub(crate) struct RunSettings {
     pub(crate) multitask: MultitaskStrategy,
     pub(crate) store_retry_window: Duration,
     pub(crate) limits: UserLimits,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl RunService {
@@ -239,7 +243,24 @@ impl RunService {
             multitask: settings.multitask,
             store_retry_window: settings.store_retry_window,
             quotas: quota::Quotas::new(settings.limits),
+            metrics: settings.metrics,
         }
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Lets a run of `caller` start under their limits; a refusal is counted.
+    async fn admit(&self, caller: &Caller) -> Result<Option<quota::Slot>, RunError> {
+        self.quotas
+            .admit(caller.user_id(), &self.store)
+            .await
+            .inspect_err(|error| {
+                if let RunError::LimitExceeded { limit, .. } = error {
+                    self.metrics.limit_rejected(limit);
+                }
+            })
     }
 
     pub(crate) fn components(&self) -> &Components {

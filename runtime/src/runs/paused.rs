@@ -44,7 +44,7 @@ impl RunService {
         if self.shutdown.is_cancelled() {
             return Err(RunError::ShuttingDown);
         }
-        let slot = self.quotas.admit(caller.user_id(), &self.store).await?;
+        let slot = self.admit(caller).await?;
         // Only the user the run belongs to continues it: it acts with their identity.
         let run = self
             .store
@@ -72,7 +72,13 @@ impl RunService {
             Some(input) => RawInput::Json(input.clone()),
             None => RawInput::Absent,
         };
-        let span = tracing::info_span!("resolve", kind = %C::KIND, id, run_id = meta.run_id());
+        let span = tracing::info_span!(
+            "resolve",
+            kind = %C::KIND,
+            id,
+            run_id = meta.run_id(),
+            session_id = meta.session_id()
+        );
         let timeout = self.factory_timeout;
         let (component, _) =
             tokio::time::timeout(timeout, resolver.resolve_keeping_input(input, parts))

@@ -111,7 +111,7 @@ impl RunService {
         limits::check_text("message", &ask.message)?;
 
         // Over a limit, nothing else happens: the user's state stays as it was.
-        let slot = self.quotas.admit(caller.user_id(), &self.store).await?;
+        let slot = self.admit(caller).await?;
 
         // A key seen before answers with the run it started, without building anything.
         let fingerprint = ask.idempotency_key.as_ref().map(|_| fingerprint(&ask));
@@ -143,7 +143,13 @@ impl RunService {
         let parts = RequestParts::for_run(meta.clone(), &ask.message)
             .headers(ask.headers.clone())
             .verified(Arc::clone(caller.trusted()));
-        let span = tracing::info_span!("resolve", kind = %C::KIND, id, run_id = meta.run_id());
+        let span = tracing::info_span!(
+            "resolve",
+            kind = %C::KIND,
+            id,
+            run_id = meta.run_id(),
+            session_id = meta.session_id()
+        );
         let timeout = self.factory_timeout;
         let (component, input) = tokio::time::timeout(
             timeout,
@@ -202,8 +208,14 @@ impl RunService {
                     .answer_again(stored, fingerprint.as_deref().unwrap_or_default(), &ask)
                     .await;
             }
-            Err(StoreError::SessionBusy) => return Err(RunError::SessionBusy),
+            Err(StoreError::SessionBusy) => {
+                self.metrics.session_busy();
+                return Err(RunError::SessionBusy);
+            }
             Err(other) => return Err(other.into()),
+        }
+        if let Some(counted) = self.metrics.component(C::KIND, id) {
+            counted.started();
         }
 
         let token = CancellationToken::new();
@@ -315,12 +327,16 @@ impl RunService {
         let retry_window = self.store_retry_window;
         let hard_stop = self.hard_stop.clone();
         let counts_tokens = self.quotas.limits().daily_token_budget().is_some();
+        let counted = self.metrics.component(C::KIND, launch.component.id());
         let span = tracing::info_span!(
             "run",
             kind = %C::KIND,
             id = launch.component.id(),
-            run_id = launch.request.meta.run_id()
+            run_id = launch.request.meta.run_id(),
+            session_id = launch.request.meta.session_id(),
+            model = launch.component.model().map(|model| model.id()),
         );
+        let metrics = Arc::clone(&self.metrics);
         self.tracker.spawn(
             async move {
                 let Launch {
@@ -350,8 +366,11 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
+                let env = env.with_metrics(metrics);
+                let began = std::time::Instant::now();
                 let mut output =
                     run_storing_events(&component, &request, &env, &store, resume).await;
+                let ran_for = began.elapsed();
                 // Stopped by the end of a shutdown's grace, not by anyone's cancel.
                 let interrupted = hard_stop.is_cancelled() && output.status == RunStatus::Cancelled;
                 if interrupted {
@@ -365,6 +384,9 @@ impl RunService {
                     .then(|| (super::quota::today(), super::quota::tokens_of(&output)));
                 let stored =
                     store_finished(&store, &output, first, &tail, tokens, retry_window).await;
+                if let Some(counted) = &counted {
+                    counted.finished(output.status, ran_for, output.metrics.time_to_first_token);
+                }
                 if let Some(log) = env.log() {
                     let instead = if !stored {
                         Some(Arc::new(not_recorded_event(&output, &tail)))
@@ -575,6 +597,7 @@ async fn store_finished(
         match store.finish_run(output, first_seq, events, tokens).await {
             Ok(()) => return true,
             Err(error) if tokio::time::Instant::now() + delay < deadline => {
+                store.count_retry(crate::metrics::RetryReason::Unavailable);
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

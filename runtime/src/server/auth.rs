@@ -226,6 +226,11 @@ impl JwtAuth {
         self
     }
 
+    /// The scope that grants every permission.
+    pub(crate) fn admin_scope_name(&self) -> &str {
+        &self.admin_scope
+    }
+
     /// Whether routes check their scopes.
     pub fn checks_route_scopes(&self) -> bool {
         self.check_route_scopes

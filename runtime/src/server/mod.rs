@@ -8,6 +8,7 @@ mod connections;
 mod cors;
 mod discovery;
 mod error;
+mod metrics;
 mod openapi;
 mod params;
 mod playground;
@@ -64,6 +65,8 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         None => route,
     };
     let (team, agent) = (ComponentKind::Team, ComponentKind::Agent);
+    let counted = Arc::clone(state.runs.metrics());
+    let metrics_route = metrics::route(&state);
     let playground = if state.config.playground {
         Router::new().route("/playground", get(playground::page))
     } else {
@@ -72,6 +75,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     Router::new()
         .route("/health", get(discovery::health))
         .route("/ready", get(discovery::ready))
+        .route("/metrics", metrics_route)
         .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
         .route("/teams", guard(get(discovery::list_components::<Team>), RouteScope::of(team, "read")))
         .route("/teams/{id}", guard(get(discovery::get_component::<Team>), RouteScope::of(team, "read")))
@@ -121,7 +125,10 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id);
+                #[cfg(feature = "otel")]
+                crate::otel::follow_traceparent(&span, request.headers());
+                span
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -131,6 +138,9 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         // Outermost, so preflights are answered before authentication and every answer,
         // a 401 included, carries the CORS headers and `vary: origin`.
         .layer(cors::layer(cors_origins))
+        // A layer of the router, so it sees the matched route; around the rest, so every
+        // answer is counted, a preflight or a 401 included.
+        .layer(axum::middleware::from_fn_with_state(counted, metrics::count_requests))
 }
 
 /// The route prefixes of agno features agentos does not serve yet: each answers 503 with a

@@ -81,7 +81,7 @@ pub(crate) async fn create_run<C: Runnable>(
             Json(wire::background_run(&run_id, &session_id, status)),
         )
             .into_response(),
-        RunAnswer::Stream(events) => sse(events),
+        RunAnswer::Stream(events) => sse(&state, events),
     };
     if answered.replayed {
         response
@@ -92,8 +92,13 @@ pub(crate) async fn create_run<C: Runnable>(
 }
 
 /// A run's stream as SSE, with a comment every 15 s so idle connections stay open.
-fn sse(events: RunEvents) -> Response {
-    let frames = events.map(|item| Ok::<_, Infallible>(wire::stream_frame(&item)));
+fn sse(state: &OsState, events: RunEvents) -> Response {
+    // Counted as open until the body is dropped: at its end, or when the client goes away.
+    let open = state.runs.metrics().stream_opened();
+    let frames = events.map(move |item| {
+        let _open = &open;
+        Ok::<_, Infallible>(wire::stream_frame(&item))
+    });
     let mut response = Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
@@ -127,7 +132,7 @@ pub(crate) async fn resume_run<C: Runnable>(
         .runs
         .resume(C::KIND, &id, &run_id, &caller, after, false)
         .await?;
-    Ok(sse(events))
+    Ok(sse(&state, events))
 }
 
 /// `POST /{teams,agents}/{id}/runs/{run_id}/resume`: agno's form (`last_event_index`,
@@ -146,7 +151,7 @@ pub(crate) async fn resume_run_form<C: Runnable>(
         .resume(C::KIND, &id, &run_id, &caller, body.last_event_index, true)
         .await?;
     let _ = body.session_id;
-    Ok(sse(events))
+    Ok(sse(&state, events))
 }
 
 /// `POST /{teams,agents}/{id}/runs/{run_id}/continue`: a paused run goes on with the person's
@@ -185,7 +190,7 @@ pub(crate) async fn continue_run<C: Runnable>(
             Json(wire::background_run(&run_id, &session_id, status)),
         )
             .into_response(),
-        RunAnswer::Stream(events) => sse(events),
+        RunAnswer::Stream(events) => sse(&state, events),
     })
 }
 

@@ -567,6 +567,8 @@ pub(crate) const UNBUILT_FEATURES: &[(&str, &[&str], Option<&str>)] = &[
     ("Knowledge", &["knowledge"], Some("knowledge")),
     ("Evals", &["eval-runs"], Some("evals")),
     ("Traces", &["traces", "trace_session_stats"], Some("traces")),
+    // agno's usage metrics (JSON). `GET /metrics` itself is the Prometheus exposition
+    // (`server/metrics.rs`), which takes that method before this catch-all.
     ("Metrics", &["metrics"], Some("metrics")),
     ("Learnings", &["learnings"], Some("learning")),
     ("Approvals", &["approvals"], None),

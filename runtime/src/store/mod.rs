@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::component::{ComponentKind, ComponentRef};
+use crate::metrics::{RetryReason, StoreInstruments, WriteKind};
 use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{event, idempotency_key, run, session};
@@ -227,6 +228,8 @@ pub struct Store {
     owner: Arc<str>,
     /// What the background work (checkpoints, retention) shares.
     house: Arc<House>,
+    /// Write latency and retries, when an OS counts them.
+    metrics: Option<Arc<StoreInstruments>>,
 }
 
 impl Store {
@@ -301,6 +304,7 @@ impl Store {
             writes,
             owner: Arc::from(uuid::Uuid::new_v4().to_string()),
             house,
+            metrics: None,
         };
         // A SQLite file has one server process: whatever is still RUNNING died with the last
         // one. PostgreSQL is shared by replicas, so only runs without a recent heartbeat.
@@ -317,6 +321,19 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// Counts write latency and retries in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<StoreInstruments>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts a write sent again for `reason`.
+    pub(crate) fn count_retry(&self, reason: RetryReason) {
+        if let Some(metrics) = &self.metrics {
+            metrics.retried(reason);
+        }
     }
 
     /// The connection pool, for queries of your own.
@@ -539,25 +556,38 @@ impl Store {
         op: impl Fn() -> Result<WriteOp, StoreError>,
     ) -> Result<(), StoreError> {
         match self.write(op()?, false).await {
-            Err(WriteError::BatchRefused) => match self.write(op()?, true).await {
-                Ok(()) => Ok(()),
-                Err(WriteError::Failed(error)) => Err(error),
-                Err(WriteError::BatchRefused) => Err(StoreError::Closed),
-            },
+            Err(WriteError::BatchRefused) => {
+                self.count_retry(RetryReason::BatchRefused);
+                match self.write(op()?, true).await {
+                    Ok(()) => Ok(()),
+                    Err(WriteError::Failed(error)) => Err(error),
+                    Err(WriteError::BatchRefused) => Err(StoreError::Closed),
+                }
+            }
             Err(WriteError::Failed(error)) => Err(error),
             Ok(()) => Ok(()),
         }
     }
 
     async fn write(&self, op: WriteOp, alone: bool) -> Result<(), WriteError> {
+        let kind = match &op {
+            WriteOp::StartRun { .. } => WriteKind::StartRun,
+            WriteOp::Events { .. } => WriteKind::Events,
+            WriteOp::FinishRun { .. } => WriteKind::FinishRun,
+        };
+        let began = std::time::Instant::now();
         let (done, committed) = oneshot::channel();
         self.writes
             .send(WriteJob { op, alone, done })
             .await
             .map_err(|_| WriteError::Failed(StoreError::Closed))?;
-        committed
+        let outcome = committed
             .await
-            .map_err(|_| WriteError::Failed(StoreError::Closed))?
+            .map_err(|_| WriteError::Failed(StoreError::Closed))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.wrote(kind, began.elapsed());
+        }
+        outcome
     }
 
     /// The last `limit` completed exchanges of a session with one component and one user,
