@@ -667,7 +667,15 @@ impl Credential {
             } => {
                 // RFC 7519 makes `sub` a string; jsonwebtoken cannot read a token whose `sub`
                 // is a list or an object, and refuses it as malformed.
-                let sub_readable = !matches!(sub, Some(Value::Array(_) | Value::Object(_)));
+                // A subject agentos could not store as a user id (too long, a control
+                // character; ids are at most 256 bytes) is refused with the token.
+                let sub_readable = match sub {
+                    Some(Value::Array(_) | Value::Object(_)) => false,
+                    Some(Value::String(text)) => {
+                        text.len() <= 256 && !text.chars().any(char::is_control)
+                    }
+                    _ => true,
+                };
                 *right_key
                     && sub_readable
                     && !crit

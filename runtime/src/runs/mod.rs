@@ -15,7 +15,7 @@
 
 mod busy;
 mod caller;
-mod limits;
+pub(crate) mod limits;
 mod paused;
 mod quota;
 mod reads;

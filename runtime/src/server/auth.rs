@@ -283,6 +283,20 @@ impl JwtAuth {
         let claims = data.claims;
         let user_id = claims.get(&self.user_id_claim).and_then(claim_text);
         let session_id = claims.get(&self.session_id_claim).and_then(claim_text);
+        // A verified id the store could not index or hold is no identity to act on: the
+        // token is refused rather than the request it came with.
+        let unusable = |id: &Option<String>| {
+            id.as_deref()
+                .is_some_and(|id| crate::runs::limits::check_id("id", id).is_err())
+        };
+        if unusable(&user_id) {
+            return Err(AuthError::Invalid("the token's user id is not a usable id"));
+        }
+        if unusable(&session_id) {
+            return Err(AuthError::Invalid(
+                "the token's session id is not a usable id",
+            ));
+        }
         let scopes = claims
             .get(&self.scopes_claim)
             .map(scope_set)
