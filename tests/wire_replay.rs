@@ -1,7 +1,8 @@
 //! agno's recorded exchanges (`tests/fixtures/wire/`), replayed against `examples/agno_compat`
 //! served over a real socket on the project's OpenAI mock: the same statuses, content types,
 //! JSON keys and value types, and SSE event names in the same order, as
-//! `../shared/wire/conform.py` checks them (here with `cargo test`, nothing to install).
+//! agno's replay runner (`conform.py`, run by `.ci/run`) checks them (here with `cargo test`,
+//! nothing to install).
 //!
 //! Values (texts, ids, timings) are not compared, as the runner does not by default: agentos
 //! writes its own wording. Ids the server made are paired with the recorded ones, so a later

@@ -9,6 +9,7 @@
 mod agent;
 mod component;
 mod context;
+mod env;
 mod error;
 mod factory;
 mod input;

@@ -51,19 +51,14 @@ impl UserLimits {
     /// The limits `AGENTOS_RUNS_PER_MINUTE_PER_USER`, `AGENTOS_CONCURRENT_RUNS_PER_USER` and
     /// `AGENTOS_DAILY_TOKENS_PER_USER` set (a missing or unreadable one stays off).
     pub fn from_env() -> Self {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok())
-        };
         let mut limits = UserLimits::default();
-        if let Some(runs) = read("AGENTOS_RUNS_PER_MINUTE_PER_USER") {
+        if let Some(runs) = crate::env::number("AGENTOS_RUNS_PER_MINUTE_PER_USER") {
             limits = limits.runs_per_minute(runs.min(u32::MAX as u64) as u32);
         }
-        if let Some(runs) = read("AGENTOS_CONCURRENT_RUNS_PER_USER") {
+        if let Some(runs) = crate::env::number("AGENTOS_CONCURRENT_RUNS_PER_USER") {
             limits = limits.concurrent_runs(runs.min(u32::MAX as u64) as u32);
         }
-        if let Some(tokens) = read("AGENTOS_DAILY_TOKENS_PER_USER") {
+        if let Some(tokens) = crate::env::number("AGENTOS_DAILY_TOKENS_PER_USER") {
             limits = limits.daily_tokens(tokens);
         }
         limits

@@ -121,12 +121,7 @@ impl ConnectionLimits {
     /// `AGENTOS_BODY_READ_TIMEOUT_SECS` and `AGENTOS_MAX_CONNECTIONS` set (a missing, zero or
     /// unreadable one stays unset).
     pub fn from_env() -> Self {
-        let read = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .filter(|value| *value > 0)
-        };
+        let read = |name: &str| crate::env::number(name).filter(|value| *value > 0);
         let seconds = |name: &str| read(name).map(Duration::from_secs);
         ConnectionLimits {
             header_read_timeout: seconds("AGENTOS_HEADER_READ_TIMEOUT_SECS"),
