@@ -9,6 +9,7 @@
 //!     cargo run --release --example loadgen -- --stream --clients 64
 //!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
+//!     cargo run --release --example loadgen -- --db postgres --clients 64
 //!     cargo run --release --example loadgen -- --soak-minutes 10 --soak-interval 30
 //!     cargo run --release --example loadgen -- --soak-minutes 10 --retention-seconds 120
 //!
@@ -20,7 +21,9 @@
 //! the soak.
 //!
 //! It uses `target/release/examples/basic_team_factory` (built first if missing) with a SQLite
-//! file in a temporary directory. `--model test` (the default) runs the team on the offline
+//! file in a temporary directory, or with `--db postgres` a database of its own
+//! (`agentos_loadgen`, made afresh and dropped at the end) on the PostgreSQL server that
+//! `DATABASE_URL` names (`postgres://postgres@127.0.0.1:5432/test` when unset). `--model test` (the default) runs the team on the offline
 //! TestModel inside the server; `--model mock` points the server's OpenAI client at an
 //! OpenAI-compatible mock in this process, so each run makes three real HTTP model calls.
 //! Only 127.0.0.1 is contacted.
@@ -43,6 +46,7 @@ struct Options {
     retention_seconds: Option<u64>,
     think_ms: u64,
     clients_given: bool,
+    postgres: bool,
 }
 
 fn options() -> Options {
@@ -57,6 +61,7 @@ fn options() -> Options {
         retention_seconds: None,
         think_ms: 100,
         clients_given: false,
+        postgres: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -81,6 +86,7 @@ fn options() -> Options {
             "--think-ms" => {
                 options.think_ms = args.next().and_then(|s| s.parse().ok()).unwrap_or(100)
             }
+            "--db" => options.postgres = args.next().as_deref() == Some("postgres"),
             "--retention-seconds" => {
                 options.retention_seconds = args.next().and_then(|s| s.parse().ok())
             }
@@ -325,6 +331,73 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
     );
 }
 
+/// Raises this process's open-file limit to its hard limit: thousands of streams need a socket
+/// each here, and the server started from here inherits the limit.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    println!("open-file limit: {}", limit.rlim_cur);
+}
+
+/// A PostgreSQL database of the load generator's own, made afresh for one measurement.
+struct BenchDatabase {
+    /// The server the database lives on, connected to its usual database.
+    admin: sea_orm::DatabaseConnection,
+    /// The URL of the database made for the measurement.
+    url: String,
+}
+
+impl BenchDatabase {
+    const NAME: &str = "agentos_loadgen";
+
+    async fn create() -> BenchDatabase {
+        use sea_orm::ConnectionTrait;
+        let base = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| url.starts_with("postgres"))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let admin = sea_orm::Database::connect(base.as_str())
+            .await
+            .expect("PostgreSQL is reachable at DATABASE_URL");
+        let name = Self::NAME;
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin
+                .execute_unprepared(&statement)
+                .await
+                .expect("the load generator's database can be made");
+        }
+        // The same server and credentials, the database replaced.
+        let (server, _) = base.rsplit_once('/').expect("a database in the URL");
+        BenchDatabase {
+            admin,
+            url: format!("{server}/{name}"),
+        }
+    }
+
+    async fn drop_database(self) {
+        use sea_orm::ConnectionTrait;
+        let _ = self
+            .admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                Self::NAME
+            ))
+            .await;
+    }
+}
+
 /// The server's environment for a model behind `mock`.
 fn mock_env(mock: &MockOpenAi) -> Vec<(&'static str, String)> {
     vec![
@@ -333,12 +406,21 @@ fn mock_env(mock: &MockOpenAi) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Opens `count` streams at once and holds them open, reporting memory while they are.
-async fn sse_scale(count: usize) {
-    // Every model call waits a few seconds at the mock, so the streams stay open together.
-    let mock = MockOpenAi::start().await;
-    mock.set_fault(Fault::Delay(Duration::from_secs(3)));
-    let server = Server::start(&mock_env(&mock)).await;
+/// Opens `count` streams at once and holds them open, reporting memory while they are. Every
+/// model call takes two seconds (TestModel's simulated latency, or the mock's delay with
+/// `--model mock`), so a run's stream stays open about six seconds. Against the mock every
+/// open stream also holds the server's connection to the mock, so the server needs two file
+/// descriptors a stream, and the load generator two more.
+async fn sse_scale(count: usize, mock: bool) {
+    raise_open_file_limit();
+    let (server, _mock) = if mock {
+        let mock = MockOpenAi::start().await;
+        mock.set_fault(Fault::Delay(Duration::from_secs(2)));
+        (Server::start(&mock_env(&mock)).await, Some(mock))
+    } else {
+        let latency = [("AGENTOS_TEST_MODEL_LATENCY_MS", "2000".to_owned())];
+        (Server::start(&latency).await, None)
+    };
     let idle = server.rss_mib();
     let url = format!("{}/teams/support-team/runs", server.base);
     let client = reqwest::Client::builder()
@@ -346,6 +428,7 @@ async fn sse_scale(count: usize) {
         .build()
         .unwrap();
     let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let began = Instant::now();
     let streams = (0..count).map(|_| {
         let client = client.clone();
         let url = url.clone();
@@ -370,13 +453,25 @@ async fn sse_scale(count: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let open_now = opened.load(std::sync::atomic::Ordering::SeqCst);
+    let opening = began.elapsed();
     let held = server.rss_mib();
     let completed = futures_util::future::join_all(handles)
         .await
         .into_iter()
         .filter(|r| matches!(r, Ok(Some(()))))
         .count();
-    println!("| SSE streams open at once | {open_now} of {count} |");
+    println!(
+        "model: {}",
+        if mock {
+            "OpenAI-compatible mock, each call held 2 s"
+        } else {
+            "TestModel, each call taking 2 s"
+        }
+    );
+    println!(
+        "| SSE streams open at once | {open_now} of {count} (all open {:.1} s after the first request) |",
+        opening.as_secs_f64()
+    );
     println!("| resident memory, idle / with the streams open | {idle:.1} MiB / {held:.1} MiB |");
     println!("| streams that ran to TeamRunCompleted | {completed} |");
 }
@@ -491,7 +586,7 @@ async fn main() {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     if let Some(count) = options.sse_streams {
-        sse_scale(count).await;
+        sse_scale(count, options.mock).await;
         return;
     }
     if let Some(minutes) = options.soak_minutes {
@@ -515,14 +610,27 @@ async fn main() {
     } else {
         None
     };
-    let env = mock.as_ref().map(mock_env).unwrap_or_default();
+    let mut env = mock.as_ref().map(mock_env).unwrap_or_default();
+    let database = if options.postgres {
+        Some(BenchDatabase::create().await)
+    } else {
+        None
+    };
+    if let Some(database) = &database {
+        env.push(("DATABASE_URL", database.url.clone()));
+    }
     let server = Server::start(&env).await;
     println!(
-        "model: {}; idle server: {:.1} MiB resident",
+        "model: {}; store: {}; idle server: {:.1} MiB resident",
         if options.mock {
             "OpenAI-compatible mock over loopback (3 HTTP calls a run)"
         } else {
             "TestModel in process"
+        },
+        if options.postgres {
+            "PostgreSQL (local)"
+        } else {
+            "SQLite file"
         },
         server.rss_mib()
     );
@@ -535,5 +643,9 @@ async fn main() {
     }
     if let Some(mock) = &mock {
         println!("model calls answered by the mock: {}", mock.requests());
+    }
+    drop(server);
+    if let Some(database) = database {
+        database.drop_database().await;
     }
 }

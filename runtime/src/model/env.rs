@@ -1,12 +1,15 @@
 //! Picking a model from the environment.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use super::{ModelHandle, OpenAIResponses, TestModel};
 
 /// The model an example or a quick start should use: [`OpenAIResponses`] with model `id` when
 /// `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set, otherwise the offline [`TestModel`] (and a
-/// warning in the log saying so, because its answers are canned).
+/// warning in the log saying so, because its answers are canned). `AGENTOS_TEST_MODEL_LATENCY_MS`
+/// makes that TestModel take so long a call, as a remote model would (the load generator uses
+/// it to hold thousands of streams open without a socket per model call).
 ///
 /// ```
 /// use agentos_runtime::model::from_env;
@@ -30,10 +33,14 @@ pub fn from_env(id: &str) -> ModelHandle {
         }
         use_openai
     });
+    static TEST_LATENCY: OnceLock<Duration> = OnceLock::new();
     if use_openai {
         Arc::new(OpenAIResponses::new(id))
     } else {
+        let latency = *TEST_LATENCY.get_or_init(|| {
+            Duration::from_millis(crate::env::number("AGENTOS_TEST_MODEL_LATENCY_MS").unwrap_or(0))
+        });
         // Reports the id asked for, so run outputs read as they would against the real model.
-        Arc::new(TestModel::with_id(id))
+        Arc::new(TestModel::with_id(id).with_latency(latency))
     }
 }

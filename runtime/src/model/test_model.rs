@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
@@ -31,6 +32,7 @@ use super::{
 pub struct TestModel {
     id: String,
     calls: AtomicU64,
+    latency: Option<Duration>,
 }
 
 impl TestModel {
@@ -44,7 +46,15 @@ impl TestModel {
         TestModel {
             id: id.into(),
             calls: AtomicU64::new(0),
+            latency: None,
         }
+    }
+
+    /// Answers each call after `latency`, as a remote model would, without a network: runs
+    /// then stay in flight (and their streams open) for as long as real ones do.
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = (!latency.is_zero()).then_some(latency);
+        self
     }
 
     /// The answer to one turn, computed from the conversation alone.
@@ -130,7 +140,13 @@ impl Model for TestModel {
     }
 
     fn complete(&self, request: ModelRequest) -> BoxFuture<'_, Result<ModelResponse, ModelError>> {
-        Box::pin(std::future::ready(Ok(self.respond(&request))))
+        match self.latency {
+            None => Box::pin(std::future::ready(Ok(self.respond(&request)))),
+            Some(latency) => Box::pin(async move {
+                tokio::time::sleep(latency).await;
+                Ok(self.respond(&request))
+            }),
+        }
     }
 }
 

@@ -8,12 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
 use super::entity::event;
+use super::statements::EventRow;
 use super::writer::WriteOp;
 use super::{Store, StoreError, StoredRun, interrupted_output, now_micros};
 use crate::component::ComponentKind;
@@ -36,7 +35,7 @@ pub(super) fn chunk_row(
     first_seq: u64,
     events: &[Arc<RunEvent>],
     now: i64,
-) -> Option<event::ActiveModel> {
+) -> Option<EventRow> {
     if events.is_empty() {
         return None;
     }
@@ -54,13 +53,13 @@ fn push_line(data: &mut String, name: &str, json: &str) {
     data.push('\n');
 }
 
-fn row(run_id: &str, first_seq: u64, count: u64, data: String, now: i64) -> event::ActiveModel {
-    event::ActiveModel {
-        run_id: Set(run_id.to_owned()),
-        seq: Set(first_seq as i64),
-        last_seq: Set((first_seq + count - 1) as i64),
-        data: Set(data),
-        created_at: Set(now),
+fn row(run_id: &str, first_seq: u64, count: u64, data: String, now: i64) -> EventRow {
+    EventRow {
+        run_id: run_id.to_owned(),
+        seq: first_seq as i64,
+        last_seq: (first_seq + count - 1) as i64,
+        data,
+        created_at: now,
     }
 }
 
@@ -179,14 +178,10 @@ impl Store {
         };
         let mut data = String::new();
         push_line(&mut data, name.as_str(), &json);
-        event::Entity::insert(self::row(&row.run_id, seq, 1, data, now_micros()))
-            .on_conflict(
-                OnConflict::columns([event::Column::RunId, event::Column::Seq])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.writer)
-            .await?;
+        let rows = vec![self::row(&row.run_id, seq, 1, data, now_micros())];
+        for statement in super::statements::events(self.backend(), rows) {
+            self.writer.execute_raw(statement).await?;
+        }
         Ok(())
     }
 }

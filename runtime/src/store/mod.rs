@@ -10,6 +10,7 @@ mod migration;
 mod retention;
 mod rows;
 pub mod sessions;
+mod statements;
 mod writer;
 
 use std::sync::Arc;
@@ -17,9 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Value, json};
@@ -35,6 +35,7 @@ use retention::House;
 pub(crate) use retention::housekeeping;
 pub use retention::{Retention, SqliteFile, StoreStats, SweepReport};
 pub use rows::{StoredRun, StoredSession};
+use statements::{RunRow, SessionRow};
 use writer::{
     BusyCheck, KeyClaim, MAX_BATCH, SessionOwner, WriteError, WriteJob, WriteOp, write_loop,
 };
@@ -272,6 +273,9 @@ impl Store {
                         .auto_vacuum(sea_orm::sqlx::sqlite::SqliteAutoVacuum::Incremental)
                         // A log that grew under load is cut back when it restarts.
                         .pragma("journal_size_limit", (8 << 20).to_string())
+                        // Statement journals (a multi-row insert keeps one to undo itself) in
+                        // memory rather than in a temporary file written on every commit.
+                        .pragma("temp_store", "memory")
                 });
             }
             Database::connect(options)
@@ -354,36 +358,31 @@ impl Store {
             let now = now_micros();
             let meta = new.meta;
             let user_id = meta.user_id().map(str::to_owned);
-            let session = session::ActiveModel {
-                session_id: Set(meta.session_id().to_owned()),
-                session_type: Set(new.kind),
-                component_id: Set(new.component_id.to_owned()),
-                user_id: Set(user_id.clone()),
-                session_name: Set(Some(session_name(new.input))),
-                session_state: Set(json!({})),
-                metadata: Set(json!({})),
-                created_at: Set(now),
-                updated_at: Set(now),
+            let session = SessionRow {
+                session_id: meta.session_id().to_owned(),
+                kind: new.kind,
+                component_id: new.component_id.to_owned(),
+                user_id: user_id.clone(),
+                session_name: Some(session_name(new.input)),
+                created_at: now,
             };
-            let run = run::ActiveModel {
-                run_id: Set(meta.run_id().to_owned()),
-                session_id: Set(meta.session_id().to_owned()),
-                parent_run_id: Set(meta.parent_run_id().map(str::to_owned)),
-                component_type: Set(new.kind),
-                component_id: Set(new.component_id.to_owned()),
-                user_id: Set(user_id.clone()),
-                status: Set(new.status),
-                factory_input: Set(new.factory_input.clone()),
-                input: Set(new.input.to_owned()),
-                output: Set(None),
-                events: Set(None),
-                metrics: Set(None),
-                cancel_requested: Set(false),
-                owner: Set(self.owner.to_string()),
-                heartbeat_at: Set(now),
-                paused_state: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
+            let run = RunRow {
+                run_id: meta.run_id().to_owned(),
+                session_id: meta.session_id().to_owned(),
+                parent_run_id: meta.parent_run_id().map(str::to_owned),
+                kind: new.kind,
+                component_id: new.component_id.to_owned(),
+                user_id: user_id.clone(),
+                status: new.status,
+                factory_input: new.factory_input.as_ref().map(Value::to_string),
+                input: new.input.to_owned(),
+                output: None,
+                metrics: None,
+                owner: self.owner.to_string(),
+                heartbeat_at: now,
+                paused_state: None,
+                created_at: now,
+                updated_at: now,
             };
             let claim = new.idempotency.map(|claim| KeyClaim {
                 owner: user_id.clone().unwrap_or_default(),
@@ -428,13 +427,6 @@ impl Store {
         collect_members(output, &mut runs);
         // PostgreSQL's text cannot hold NUL, and a model may still produce one.
         let scrub = self.backend() == DatabaseBackend::Postgres;
-        let json = |value: Result<Value, serde_json::Error>| {
-            let mut value = value.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if scrub {
-                scrub_nul(&mut value);
-            }
-            Ok::<_, StoreError>(value)
-        };
         self.write_retrying_alone(|| {
             let now = now_micros();
             let mut rows = Vec::with_capacity(runs.len());
@@ -444,27 +436,24 @@ impl Store {
                 } else {
                     run.input.input_content.clone()
                 };
-                let row = run::ActiveModel {
-                    run_id: Set(run.run_id.clone()),
-                    session_id: Set(run.session_id.clone()),
-                    parent_run_id: Set(run.parent_run_id.clone()),
-                    component_type: Set(run.component.kind),
-                    component_id: Set(run.component.id.to_string()),
-                    user_id: Set(run.user_id.clone()),
-                    status: Set(run.status),
-                    factory_input: Set(None),
-                    input: Set(input),
-                    output: Set(Some(json(serde_json::to_value(run))?)),
-                    events: Set(None),
-                    metrics: Set(Some(json(serde_json::to_value(&run.metrics))?)),
-                    cancel_requested: Set(false),
-                    owner: Set(self.owner.to_string()),
-                    heartbeat_at: Set(now),
-                    paused_state: Set(paused_state(run)?),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                rows.push((run.run_id.clone(), row));
+                rows.push(RunRow {
+                    run_id: run.run_id.clone(),
+                    session_id: run.session_id.clone(),
+                    parent_run_id: run.parent_run_id.clone(),
+                    kind: run.component.kind,
+                    component_id: run.component.id.to_string(),
+                    user_id: run.user_id.clone(),
+                    status: run.status,
+                    factory_input: None,
+                    input,
+                    output: Some(json_text(run, scrub)?),
+                    metrics: Some(json_text(&run.metrics, scrub)?),
+                    owner: self.owner.to_string(),
+                    heartbeat_at: now,
+                    paused_state: paused_state(run)?,
+                    created_at: now,
+                    updated_at: now,
+                });
             }
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()
@@ -922,6 +911,19 @@ fn paused_state(run: &RunOutput) -> Result<Option<String>, StoreError> {
         .as_ref()
         .map(|paused| serde_json::to_string(paused).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
+}
+
+/// `value` as JSON text, serialized once; with `scrub`, NUL characters (which serde_json writes
+/// as `\u0000`) are replaced, through a JSON tree only when there is one.
+fn json_text(value: &impl serde::Serialize, scrub: bool) -> Result<String, StoreError> {
+    let corrupt = |error: serde_json::Error| StoreError::Corrupt(error.to_string());
+    let text = serde_json::to_string(value).map_err(corrupt)?;
+    if scrub && text.contains("\\u0000") {
+        let mut tree: Value = serde_json::from_str(&text).map_err(corrupt)?;
+        scrub_nul(&mut tree);
+        return Ok(tree.to_string());
+    }
+    Ok(text)
 }
 
 /// Replaces NUL characters in every string of `value`.

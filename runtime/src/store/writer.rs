@@ -13,14 +13,15 @@ use std::sync::Arc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RuntimeErr, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::entity::{event, idempotency_key, run, session, token_usage};
+use super::entity::{idempotency_key, run, session, token_usage};
 use super::retention::House;
+use super::statements::{self, EventRow, RunRow, SessionRow};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
 
@@ -52,15 +53,15 @@ pub(super) enum WriteOp {
         owner: SessionOwner,
         busy: BusyCheck,
         claim: Option<KeyClaim>,
-        session: Box<session::ActiveModel>,
-        run: Box<run::ActiveModel>,
+        session: Box<SessionRow>,
+        run: Box<RunRow>,
     },
     /// Events of a run in flight, stored as they come so any replica can replay them.
-    Events { rows: Vec<event::ActiveModel> },
-    /// A run ended: its row, one row per member run keyed by run id, and its last events.
+    Events { rows: Vec<EventRow> },
+    /// A run ended: its row and one row per member run, and its last events.
     FinishRun {
-        rows: Vec<(String, run::ActiveModel)>,
-        events: Vec<event::ActiveModel>,
+        rows: Vec<RunRow>,
+        events: Vec<EventRow>,
         /// Tokens to add to a user's day: `(user, day, tokens)`.
         tokens: Option<(String, i64, i64)>,
     },
@@ -148,7 +149,7 @@ struct PendingStart {
     index: usize,
     owner: SessionOwner,
     busy: BusyCheck,
-    run: run::ActiveModel,
+    run: RunRow,
 }
 
 /// Commits `ops` in one transaction, however many runs they carry: claims of idempotency keys,
@@ -163,10 +164,10 @@ async fn commit(
     let mut results: Vec<Result<(), WriteError>> = Vec::with_capacity(ops.len());
     let mut claims = Vec::new();
     let mut starts = Vec::new();
-    let mut sessions: Vec<(String, session::ActiveModel)> = Vec::new();
+    let mut sessions: Vec<SessionRow> = Vec::new();
     let mut events = Vec::new();
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
-    let mut finished: HashMap<String, run::ActiveModel> = HashMap::new();
+    let mut finished: HashMap<String, RunRow> = HashMap::new();
     let mut tokens: HashMap<(String, i64), i64> = HashMap::new();
     for (index, op) in ops.into_iter().enumerate() {
         results.push(Ok(()));
@@ -181,7 +182,7 @@ async fn commit(
                 if let Some(claim) = claim {
                     claims.push((index, claim));
                 }
-                sessions.push((owner.session_id.clone(), *session));
+                sessions.push(*session);
                 starts.push(PendingStart {
                     index,
                     owner,
@@ -195,7 +196,7 @@ async fn commit(
                 events: last,
                 tokens: used,
             } => {
-                finished.extend(rows);
+                finished.extend(rows.into_iter().map(|row| (row.run_id.clone(), row)));
                 events.extend(last);
                 if let Some((owner, day, count)) = used {
                     *tokens.entry((owner, day)).or_insert(0) += count;
@@ -203,6 +204,7 @@ async fn commit(
             }
         }
     }
+    let backend = writer.get_database_backend();
     let txn = writer.begin().await?;
 
     let claimed: HashMap<usize, KeyClaim> = claims.iter().cloned().collect();
@@ -216,28 +218,16 @@ async fn commit(
 
     if !starts.is_empty() {
         let mut seen = HashSet::new();
-        let new_sessions: Vec<session::ActiveModel> = sessions
+        let new_sessions: Vec<SessionRow> = sessions
             .into_iter()
-            .filter(|(id, _)| {
-                starts.iter().any(|s| &s.owner.session_id == id) && seen.insert(id.clone())
+            .filter(|session| {
+                starts
+                    .iter()
+                    .any(|s| s.owner.session_id == session.session_id)
+                    && seen.insert(session.session_id.clone())
             })
-            .map(|(_, session)| session)
             .collect();
-        // A session's first run creates it; a later run of its owner marks it updated. Another
-        // owner's run changes nothing here and is refused below.
-        session::Entity::insert_many(new_sessions)
-            .on_conflict(
-                OnConflict::column(session::Column::SessionId)
-                    .update_column(session::Column::UpdatedAt)
-                    .action_and_where(Expr::cust(
-                        "agentos_sessions.user_id IS NOT DISTINCT FROM excluded.user_id \
-                         AND agentos_sessions.session_type = excluded.session_type \
-                         AND agentos_sessions.component_id = excluded.component_id",
-                    ))
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        execute(&txn, statements::sessions(backend, new_sessions)).await?;
         let checks_busy = starts.iter().any(|s| s.busy != BusyCheck::None);
         let mut owners_query = session::Entity::find()
             .select_only()
@@ -322,39 +312,14 @@ async fn commit(
                 }
             }
         }
-        if !accepted.is_empty() {
-            run::Entity::insert_many(accepted)
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        execute(&txn, statements::runs(backend, accepted, false)).await?;
     }
-    if !events.is_empty() {
-        event::Entity::insert_many(events)
-            .on_conflict(
-                OnConflict::columns([event::Column::RunId, event::Column::Seq])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    if !finished.is_empty() {
-        run::Entity::insert_many(finished.into_values())
-            .on_conflict(
-                OnConflict::column(run::Column::RunId)
-                    .update_columns([
-                        run::Column::Status,
-                        run::Column::Output,
-                        run::Column::Events,
-                        run::Column::Metrics,
-                        run::Column::PausedState,
-                        run::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    execute(&txn, statements::events(backend, events)).await?;
+    execute(
+        &txn,
+        statements::runs(backend, finished.into_values().collect(), true),
+    )
+    .await?;
     if !tokens.is_empty() {
         let rows = tokens
             .into_iter()
@@ -377,6 +342,14 @@ async fn commit(
     }
     txn.commit().await?;
     Ok(results)
+}
+
+/// Executes `statements` in order within `txn`.
+async fn execute(txn: &DatabaseTransaction, statements: Vec<Statement>) -> Result<(), DbErr> {
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    Ok(())
 }
 
 /// Claims idempotency keys for their runs; returns the starts refused because another run

@@ -1,0 +1,302 @@
+//! The writer's hot statements, written out instead of built per write.
+//!
+//! Every run writes its session, its row when it starts and its rows and events when it ends.
+//! Built with sea-query, each of those writes cloned its values (whole JSON trees among them)
+//! into the statement and dropped them again; the profile put that at a fifth of the server's
+//! CPU. Here rows are plain values whose JSON is text serialized once, and they go in as
+//! multi-row inserts of a few fixed sizes, so each statement text recurs and the driver keeps
+//! it prepared.
+
+use sea_orm::{DatabaseBackend, Statement, Value};
+
+use crate::component::ComponentKind;
+use crate::run::RunStatus;
+
+/// A run's row, as the writer stores it.
+#[derive(Debug)]
+pub(super) struct RunRow {
+    pub(super) run_id: String,
+    pub(super) session_id: String,
+    pub(super) parent_run_id: Option<String>,
+    pub(super) kind: ComponentKind,
+    pub(super) component_id: String,
+    pub(super) user_id: Option<String>,
+    pub(super) status: RunStatus,
+    /// JSON text.
+    pub(super) factory_input: Option<String>,
+    pub(super) input: String,
+    /// JSON text.
+    pub(super) output: Option<String>,
+    /// JSON text.
+    pub(super) metrics: Option<String>,
+    pub(super) owner: String,
+    pub(super) heartbeat_at: i64,
+    pub(super) paused_state: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+}
+
+/// A session's row as its first run creates it (empty state and metadata).
+#[derive(Debug)]
+pub(super) struct SessionRow {
+    pub(super) session_id: String,
+    pub(super) kind: ComponentKind,
+    pub(super) component_id: String,
+    pub(super) user_id: Option<String>,
+    pub(super) session_name: Option<String>,
+    pub(super) created_at: i64,
+}
+
+/// A row of a run's events: `data` holds events `seq..=last_seq`, a line each.
+#[derive(Debug)]
+pub(super) struct EventRow {
+    pub(super) run_id: String,
+    pub(super) seq: i64,
+    pub(super) last_seq: i64,
+    pub(super) data: String,
+    pub(super) created_at: i64,
+}
+
+/// The row counts a statement is made for; a batch goes in as a few statements of these sizes.
+const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// `rows` cut into chunks of the sizes in [`CHUNK_SIZES`], largest first.
+fn chunks<T>(rows: Vec<T>) -> Vec<Vec<T>> {
+    let mut chunks = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    for size in CHUNK_SIZES {
+        while rows.len() >= size {
+            chunks.push(rows.by_ref().take(size).collect());
+        }
+    }
+    debug_assert!(rows.peek().is_none());
+    chunks
+}
+
+/// A statement being written: its text and its values, with the backend's placeholders.
+struct Sql {
+    backend: DatabaseBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: DatabaseBackend, head: &str) -> Self {
+        Sql {
+            backend,
+            text: head.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    fn placeholder(&mut self) {
+        match self.backend {
+            DatabaseBackend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.values.len().to_string());
+            }
+            _ => self.text.push('?'),
+        }
+    }
+
+    /// A value, after a comma unless it opens a row.
+    fn value(&mut self, value: impl Into<Value>) {
+        if !self.text.ends_with('(') {
+            self.text.push_str(", ");
+        }
+        self.values.push(value.into());
+        self.placeholder();
+    }
+
+    /// JSON given as text: PostgreSQL parses it into its `json` column; SQLite keeps the text.
+    fn json(&mut self, text: Option<String>) {
+        if self.backend == DatabaseBackend::Postgres {
+            self.text.push_str(", CAST(");
+            self.values.push(text.into());
+            self.placeholder();
+            self.text.push_str(" AS json)");
+        } else {
+            self.value(text);
+        }
+    }
+
+    /// A literal of SQL text in place of a value.
+    fn literal(&mut self, sql: &str) {
+        self.text.push_str(", ");
+        self.text.push_str(sql);
+    }
+
+    fn open_row(&mut self, first: bool) {
+        self.text.push_str(if first { "(" } else { ", (" });
+    }
+
+    fn close_row(&mut self) {
+        self.text.push(')');
+    }
+
+    fn finish(mut self, tail: &str) -> Statement {
+        self.text.push_str(tail);
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+const RUN_INSERT: &str = "INSERT INTO agentos_runs (run_id, session_id, parent_run_id, \
+    component_type, component_id, user_id, status, factory_input, input, output, events, \
+    metrics, cancel_requested, owner, heartbeat_at, paused_state, created_at, updated_at) VALUES ";
+
+/// A finished run's row replaces what its start wrote, in the columns a run's end changes.
+const RUN_FINISHED: &str = " ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, \
+    output = excluded.output, events = excluded.events, metrics = excluded.metrics, \
+    paused_state = excluded.paused_state, updated_at = excluded.updated_at";
+
+/// Inserts started runs (`finished` false) or stores finished ones over their start.
+pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, finished: bool) -> Vec<Statement> {
+    chunks(rows)
+        .into_iter()
+        .map(|chunk| {
+            let mut sql = Sql::new(backend, RUN_INSERT);
+            for (index, row) in chunk.into_iter().enumerate() {
+                sql.open_row(index == 0);
+                sql.value(row.run_id);
+                sql.value(row.session_id);
+                sql.value(row.parent_run_id);
+                sql.value(row.kind.as_str());
+                sql.value(row.component_id);
+                sql.value(row.user_id);
+                sql.value(row.status.as_str());
+                sql.json(row.factory_input);
+                sql.value(row.input);
+                sql.json(row.output);
+                sql.json(None);
+                sql.json(row.metrics);
+                sql.value(false);
+                sql.value(row.owner);
+                sql.value(row.heartbeat_at);
+                sql.value(row.paused_state);
+                sql.value(row.created_at);
+                sql.value(row.updated_at);
+                sql.close_row();
+            }
+            sql.finish(if finished { RUN_FINISHED } else { "" })
+        })
+        .collect()
+}
+
+const SESSION_INSERT: &str = "INSERT INTO agentos_sessions (session_id, session_type, \
+    component_id, user_id, session_name, session_state, metadata, created_at, updated_at) VALUES ";
+
+/// A session's first run creates it; a later run of its owner marks it updated. Another
+/// owner's run changes nothing here (and is refused by the writer).
+const SESSION_TOUCHED: &str = " ON CONFLICT (session_id) DO UPDATE SET updated_at = \
+    excluded.updated_at WHERE agentos_sessions.user_id IS NOT DISTINCT FROM excluded.user_id \
+    AND agentos_sessions.session_type = excluded.session_type \
+    AND agentos_sessions.component_id = excluded.component_id";
+
+/// Creates the sessions of starting runs, or marks them updated.
+pub(super) fn sessions(backend: DatabaseBackend, rows: Vec<SessionRow>) -> Vec<Statement> {
+    let empty_object = match backend {
+        DatabaseBackend::Postgres => "CAST('{}' AS json)",
+        _ => "'{}'",
+    };
+    chunks(rows)
+        .into_iter()
+        .map(|chunk| {
+            let mut sql = Sql::new(backend, SESSION_INSERT);
+            for (index, row) in chunk.into_iter().enumerate() {
+                sql.open_row(index == 0);
+                sql.value(row.session_id);
+                sql.value(row.kind.as_str());
+                sql.value(row.component_id);
+                sql.value(row.user_id);
+                sql.value(row.session_name);
+                sql.literal(empty_object);
+                sql.literal(empty_object);
+                sql.value(row.created_at);
+                sql.value(row.created_at);
+                sql.close_row();
+            }
+            sql.finish(SESSION_TOUCHED)
+        })
+        .collect()
+}
+
+const EVENT_INSERT: &str =
+    "INSERT INTO agentos_run_events (run_id, seq, last_seq, data, created_at) VALUES ";
+
+/// Stores rows of events; a row stored before (a retried write) stays as it was.
+pub(super) fn events(backend: DatabaseBackend, rows: Vec<EventRow>) -> Vec<Statement> {
+    chunks(rows)
+        .into_iter()
+        .map(|chunk| {
+            let mut sql = Sql::new(backend, EVENT_INSERT);
+            for (index, row) in chunk.into_iter().enumerate() {
+                sql.open_row(index == 0);
+                sql.value(row.run_id);
+                sql.value(row.seq);
+                sql.value(row.last_seq);
+                sql.value(row.data);
+                sql.value(row.created_at);
+                sql.close_row();
+            }
+            sql.finish(" ON CONFLICT (run_id, seq) DO NOTHING")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_the_fixed_sizes() {
+        let sizes = |n: usize| -> Vec<usize> {
+            chunks((0..n).collect::<Vec<_>>())
+                .iter()
+                .map(Vec::len)
+                .collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(23), vec![16, 4, 1, 1, 1]);
+        assert_eq!(sizes(130), vec![64, 64, 1, 1]);
+        let all: Vec<usize> = chunks((0..200).collect()).into_iter().flatten().collect();
+        assert_eq!(
+            all,
+            (0..200).collect::<Vec<_>>(),
+            "every row once, in order"
+        );
+    }
+
+    #[test]
+    fn postgres_numbers_its_placeholders_and_casts_json() {
+        let row = EventRow {
+            run_id: "r".into(),
+            seq: 0,
+            last_seq: 1,
+            data: "x".into(),
+            created_at: 5,
+        };
+        let statement = events(DatabaseBackend::Postgres, vec![row]).remove(0);
+        assert_eq!(
+            statement.sql,
+            "INSERT INTO agentos_run_events (run_id, seq, last_seq, data, created_at) VALUES \
+             ($1, $2, $3, $4, $5) ON CONFLICT (run_id, seq) DO NOTHING"
+        );
+        let session = SessionRow {
+            session_id: "s".into(),
+            kind: ComponentKind::Team,
+            component_id: "t".into(),
+            user_id: None,
+            session_name: None,
+            created_at: 1,
+        };
+        let statement = sessions(DatabaseBackend::Sqlite, vec![session]).remove(0);
+        assert!(
+            statement
+                .sql
+                .contains("VALUES (?, ?, ?, ?, ?, '{}', '{}', ?, ?) ON CONFLICT"),
+            "{}",
+            statement.sql
+        );
+    }
+}
