@@ -173,6 +173,7 @@ async fn a_write_the_database_refuses_fails_only_itself() {
             status: RunStatus::Running,
             reject_if_busy: false,
             idempotency: None,
+            new_session: false,
         })
         .await;
     assert!(first.is_ok(), "{first:?}");
@@ -196,6 +197,7 @@ async fn a_write_the_database_refuses_fails_only_itself() {
                     status: RunStatus::Running,
                     reject_if_busy: false,
                     idempotency: None,
+                    new_session: false,
                 })
                 .await;
             (i, result)

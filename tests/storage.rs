@@ -463,6 +463,7 @@ async fn a_run_left_running_by_a_killed_process_is_marked_interrupted_at_the_nex
                 status: RunStatus::Running,
                 reject_if_busy: false,
                 idempotency: None,
+                new_session: false,
             })
             .await
             .unwrap();

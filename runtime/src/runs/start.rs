@@ -139,6 +139,7 @@ impl RunService {
             .or(resolver.info().multitask)
             .unwrap_or(self.multitask);
 
+        let new_session = session_id.is_none();
         let meta = RunMeta::new(session_id, caller.identity().clone());
         let parts = RequestParts::for_run(meta.clone(), &ask.message)
             .headers(ask.headers.clone())
@@ -182,6 +183,7 @@ impl RunService {
                 factory_input,
                 status,
                 reject_if_busy: strategy == MultitaskStrategy::Reject,
+                new_session,
                 idempotency: ask
                     .idempotency_key
                     .as_deref()

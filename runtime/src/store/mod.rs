@@ -144,6 +144,9 @@ pub struct NewRun<'a> {
     /// The idempotency key the run claims: refused with [`StoreError::KeyTaken`] when another
     /// run holds it.
     pub idempotency: Option<IdempotencyClaim<'a>>,
+    /// The server made the session's id for this run, so no one else can hold the session and
+    /// its owner need not be read back; false for an id a client named.
+    pub new_session: bool,
 }
 
 /// An `Idempotency-Key` and the digest of the request that sent it.
@@ -395,6 +398,7 @@ impl Store {
             });
             Ok(WriteOp::StartRun {
                 owner: SessionOwner {
+                    new_session: new.new_session,
                     session_id: meta.session_id().to_owned(),
                     kind: new.kind,
                     component_id: new.component_id.to_owned(),

@@ -30,6 +30,8 @@ pub(super) const MAX_BATCH: usize = 256;
 
 /// Who a session must belong to for a run to start in it.
 pub(super) struct SessionOwner {
+    /// The session's id was made by the server for this run (its owner is not read back).
+    pub(super) new_session: bool,
     pub(super) session_id: String,
     pub(super) kind: ComponentKind,
     pub(super) component_id: String,
@@ -229,27 +231,38 @@ async fn commit(
             .collect();
         execute(&txn, statements::sessions(backend, new_sessions)).await?;
         let checks_busy = starts.iter().any(|s| s.busy != BusyCheck::None);
-        let mut owners_query = session::Entity::find()
-            .select_only()
-            .columns([
-                session::Column::SessionId,
-                session::Column::SessionType,
-                session::Column::ComponentId,
-                session::Column::UserId,
-            ])
-            .filter(session::Column::SessionId.is_in(seen.iter().cloned()))
-            .order_by_asc(session::Column::SessionId);
-        if checks_busy {
-            // Replicas deciding whether a session is busy take turns on its row.
-            owners_query = owners_query.lock_exclusive();
-        }
-        let owners: HashMap<String, (ComponentKind, String, Option<String>)> = owners_query
-            .into_tuple::<(String, ComponentKind, String, Option<String>)>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|(id, kind, component, user)| (id, (kind, component, user)))
+        // Sessions a client named may belong to someone else: read their owners back. A
+        // session whose id the server just made is the starting run's own.
+        let named: Vec<String> = starts
+            .iter()
+            .filter(|s| !s.owner.new_session)
+            .map(|s| s.owner.session_id.clone())
             .collect();
+        let owners: HashMap<String, (ComponentKind, String, Option<String>)> = if named.is_empty() {
+            HashMap::new()
+        } else {
+            let mut owners_query = session::Entity::find()
+                .select_only()
+                .columns([
+                    session::Column::SessionId,
+                    session::Column::SessionType,
+                    session::Column::ComponentId,
+                    session::Column::UserId,
+                ])
+                .filter(session::Column::SessionId.is_in(named))
+                .order_by_asc(session::Column::SessionId);
+            if checks_busy {
+                // Replicas deciding whether a session is busy take turns on its row.
+                owners_query = owners_query.lock_exclusive();
+            }
+            owners_query
+                .into_tuple::<(String, ComponentKind, String, Option<String>)>()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|(id, kind, component, user)| (id, (kind, component, user)))
+                .collect()
+        };
         let mut active: HashSet<String> = if checks_busy {
             let busy_sessions: Vec<String> = starts
                 .iter()
@@ -273,13 +286,14 @@ async fn commit(
         let mut accepted = Vec::with_capacity(starts.len());
         for start in starts {
             let owner = &start.owner;
-            let owned = owners
-                .get(&owner.session_id)
-                .is_some_and(|(kind, component, user)| {
-                    *kind == owner.kind
-                        && *component == owner.component_id
-                        && *user == owner.user_id
-                });
+            let owned = owner.new_session
+                || owners
+                    .get(&owner.session_id)
+                    .is_some_and(|(kind, component, user)| {
+                        *kind == owner.kind
+                            && *component == owner.component_id
+                            && *user == owner.user_id
+                    });
             let outcome = if !owned {
                 Err(StoreError::ForeignSession)
             } else if start.busy == BusyCheck::RejectIfActive && active.contains(&owner.session_id)
