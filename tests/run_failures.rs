@@ -158,6 +158,17 @@ async fn bad_requests_mixed_with_good_ones_fail_alone() {
 
 #[tokio::test]
 async fn a_write_the_database_refuses_fails_only_itself() {
+    refused_write_fails_only_itself(false).await;
+}
+
+/// Runs in sessions the server made go in as pure writes (on SQLite one call for the whole
+/// transaction); a refused one must still fail alone and leave the others stored.
+#[tokio::test]
+async fn a_refused_write_among_new_sessions_fails_only_itself() {
+    refused_write_fails_only_itself(true).await;
+}
+
+async fn refused_write_fails_only_itself(new_session: bool) {
     let db = TestDb::new().await;
     let store = Store::connect(&db.db()).await.unwrap();
     let store = Arc::new(store);
@@ -197,7 +208,7 @@ async fn a_write_the_database_refuses_fails_only_itself() {
                     status: RunStatus::Running,
                     reject_if_busy: false,
                     idempotency: None,
-                    new_session: false,
+                    new_session,
                 })
                 .await;
             (i, result)

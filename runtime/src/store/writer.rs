@@ -13,8 +13,8 @@ use std::sync::Arc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -207,6 +207,28 @@ async fn commit(
         }
     }
     let backend = writer.get_database_backend();
+    let pure_writes = claims.is_empty()
+        && tokens.is_empty()
+        && starts
+            .iter()
+            .all(|s| s.owner.new_session && s.busy == BusyCheck::None);
+    if backend == DatabaseBackend::Sqlite && pure_writes {
+        // Nothing to read back: the whole transaction is one call to SQLite's thread.
+        let mut statements = statements::sessions(backend, sessions);
+        statements.extend(statements::runs(
+            backend,
+            starts.into_iter().map(|start| start.run).collect(),
+            false,
+        ));
+        statements.extend(statements::events(backend, events));
+        statements.extend(statements::runs(
+            backend,
+            finished.into_values().collect(),
+            true,
+        ));
+        commit_at_once(writer, statements).await?;
+        return Ok(results);
+    }
     let txn = writer.begin().await?;
 
     let claimed: HashMap<usize, KeyClaim> = claims.iter().cloned().collect();
@@ -356,6 +378,38 @@ async fn commit(
     }
     txn.commit().await?;
     Ok(results)
+}
+
+/// Executes `statements` as one SQLite transaction in a single call: `BEGIN`, the statements,
+/// `COMMIT`, the way SQLite's driver runs a text of several statements. When any of them
+/// fails, what the transaction did is rolled back.
+async fn commit_at_once(
+    writer: &DatabaseConnection,
+    statements: Vec<Statement>,
+) -> Result<(), DbErr> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("BEGIN IMMEDIATE;\n");
+    let mut values = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        if let Some(sea_orm::Values(more)) = statement.values {
+            values.extend(more);
+        }
+    }
+    sql.push_str("COMMIT");
+    let all = Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values);
+    match writer.execute_raw(all).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            // The transaction may be open still (a statement or the commit failed): end it.
+            // Failing here means none was open.
+            let _ = writer.execute_unprepared("ROLLBACK").await;
+            Err(error)
+        }
+    }
 }
 
 /// Executes `statements` in order within `txn`.
