@@ -7,6 +7,7 @@
 pub mod entity;
 mod events;
 mod migration;
+mod nodelay;
 mod retention;
 mod rows;
 pub mod sessions;
@@ -279,6 +280,10 @@ impl Store {
                         // Statement journals (a multi-row insert keeps one to undo itself) in
                         // memory rather than in a temporary file written on every commit.
                         .pragma("temp_store", "memory")
+                });
+            } else {
+                options.map_sqlx_postgres_pool_opts(|pool| {
+                    pool.after_connect(|conn, _| Box::pin(nodelay::on_connect(conn)))
                 });
             }
             Database::connect(options)
