@@ -89,9 +89,6 @@ impl Db {
     }
 }
 
-/// Transactions of run writes in flight at once on PostgreSQL.
-const POSTGRES_WRITERS: usize = 4;
-
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -304,17 +301,7 @@ impl Store {
             _ => None,
         }));
         let (writes, jobs) = mpsc::channel(4 * MAX_BATCH);
-        // SQLite has one writer connection. PostgreSQL takes concurrent transactions and
-        // flushes their commits together, so several writers keep it busy (the writer's checks
-        // hold across concurrent transactions, as they do across replicas).
-        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        for _ in 0..if is_sqlite { 1 } else { POSTGRES_WRITERS } {
-            tokio::spawn(write_loop(
-                writer.clone(),
-                Arc::clone(&jobs),
-                Arc::clone(&house),
-            ));
-        }
+        tokio::spawn(write_loop(writer.clone(), jobs, Arc::clone(&house)));
         if is_sqlite {
             tokio::spawn(checkpoint_loop(
                 conn.clone(),

@@ -87,15 +87,13 @@ pub(super) enum WriteError {
 }
 
 /// Commits the jobs of `jobs` until every sender is gone.
-/// Several loops may share `jobs` (PostgreSQL): each takes what is waiting, and commits it
-/// while the next takes the writes that arrive meanwhile.
 pub(super) async fn write_loop(
     writer: DatabaseConnection,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>,
+    mut jobs: mpsc::Receiver<WriteJob>,
     house: Arc<House>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         house.wrote();
         let (alone, grouped): (Vec<WriteJob>, Vec<WriteJob>) =
             batch.drain(..).partition(|job| job.alone);
@@ -244,7 +242,7 @@ async fn commit(
 
     if !starts.is_empty() {
         let mut seen = HashSet::new();
-        let mut new_sessions: Vec<SessionRow> = sessions
+        let new_sessions: Vec<SessionRow> = sessions
             .into_iter()
             .filter(|session| {
                 starts
@@ -253,8 +251,6 @@ async fn commit(
                     && seen.insert(session.session_id.clone())
             })
             .collect();
-        // Concurrent writers lock rows in one order, so two of them never wait on each other.
-        new_sessions.sort_unstable_by(|a, b| a.session_id.cmp(&b.session_id));
         execute(&txn, statements::sessions(backend, new_sessions)).await?;
         let checks_busy = starts.iter().any(|s| s.busy != BusyCheck::None);
         // Sessions a client named may belong to someone else: read their owners back. A
@@ -361,8 +357,6 @@ async fn commit(
     )
     .await?;
     if !tokens.is_empty() {
-        let mut tokens: Vec<_> = tokens.into_iter().collect();
-        tokens.sort_unstable();
         let rows = tokens
             .into_iter()
             .map(|((owner, day), count)| token_usage::ActiveModel {
