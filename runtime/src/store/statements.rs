@@ -92,8 +92,9 @@ impl Sql {
     fn placeholder(&mut self) {
         match self.backend {
             DatabaseBackend::Postgres => {
-                self.text.push('$');
-                self.text.push_str(&self.values.len().to_string());
+                use std::fmt::Write as _;
+                // Writing into the String itself cannot fail.
+                let _ = write!(self.text, "${}", self.values.len());
             }
             _ => self.text.push('?'),
         }
