@@ -14,6 +14,7 @@ use agentos::server::JwtAuth;
 use agentos::store::{NewRun, Store};
 use agentos::{ComponentKind, RunMeta, RunStatus, TestModel};
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use support::db::TestDb;
 use support::{Cuttable, Recorder, TestServer, builder, client, form, historian, sleepy_team};
@@ -229,6 +230,114 @@ async fn sessions_and_runs_can_be_listed_read_and_deleted() {
     );
     let (_, gone) = get(&server, "/teams/support-team/runs?session_id=sess-a").await;
     assert_eq!(gone, json!([]));
+}
+
+/// A team of a team and an agent, so member runs nest two levels deep.
+fn nested_team() -> Team {
+    let inner = Team::new("Inner Team")
+        .with_model(TestModel::with_id("gpt-5.4"))
+        .with_members([
+            Agent::new("Alpha").with_model(TestModel::with_id("gpt-5.4")),
+            Agent::new("Beta").with_model(TestModel::with_id("gpt-5.4")),
+        ]);
+    Team::new("Outer Team")
+        .with_model(TestModel::with_id("gpt-5.4"))
+        .with_members([
+            Member::from(inner),
+            Member::from(Agent::new("Gamma").with_model(TestModel::with_id("gpt-5.4"))),
+        ])
+}
+
+#[tokio::test]
+async fn a_teams_member_runs_are_stored_once_and_every_read_puts_them_back_in_order() {
+    let server = TestServer::with(builder().team(nested_team())).await;
+    let (status, whole) = post(
+        &server,
+        "/teams/outer-team/runs",
+        &[
+            ("message", "route this"),
+            ("session_id", "sess-nested"),
+            ("stream", "false"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    let members = &whole["member_responses"];
+    let names: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["team_name"]
+                .as_str()
+                .or(m["agent_name"].as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["Inner Team", "Gamma"]);
+    assert_eq!(members[0]["member_responses"].as_array().unwrap().len(), 2);
+    let run_id = whole["run_id"].as_str().unwrap();
+
+    // The leader's stored output names its members instead of holding them.
+    let stored = server
+        .os
+        .store()
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            server.os.store().backend(),
+            match server.os.store().backend() {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "SELECT CAST(output AS TEXT) AS output FROM agentos_runs WHERE run_id = $1"
+                }
+                _ => "SELECT CAST(output AS TEXT) AS output FROM agentos_runs WHERE run_id = ?",
+            },
+            [run_id.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "output")
+        .unwrap();
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert!(stored.get("member_responses").is_none(), "{stored}");
+    assert_eq!(
+        stored["member_run_ids"],
+        json!([members[0]["run_id"], members[1]["run_id"]])
+    );
+
+    let (_, one) = get(&server, &format!("/teams/outer-team/runs/{run_id}")).await;
+    assert_eq!(&one["member_responses"], members, "GET of the run");
+    // A member team's run, read on its own, comes with its members too.
+    let inner = server
+        .os
+        .store()
+        .run(members[0]["run_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        json!(inner.output.unwrap().member_responses),
+        members[0]["member_responses"]
+    );
+    // The session lists every run once, each member right before the run that delegated.
+    let (_, session_runs) = get(&server, "/sessions/sess-nested/runs").await;
+    let listed: Vec<&Value> = session_runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["run_id"])
+        .collect();
+    let inner_members = &members[0]["member_responses"];
+    assert_eq!(
+        listed,
+        [
+            &inner_members[0]["run_id"],
+            &inner_members[1]["run_id"],
+            &members[0]["run_id"],
+            &members[1]["run_id"],
+            &whole["run_id"],
+        ]
+    );
 }
 
 #[tokio::test]

@@ -385,7 +385,7 @@ impl RunService {
                 let tokens = counts_tokens
                     .then(|| (super::quota::today(), super::quota::tokens_of(&output)));
                 let stored =
-                    store_finished(&store, &output, first, &tail, tokens, retry_window).await;
+                    store_finished(&store, &mut output, first, &tail, tokens, retry_window).await;
                 if let Some(counted) = &counted {
                     counted.finished(output.status, ran_for, output.metrics.time_to_first_token);
                 }
@@ -585,7 +585,7 @@ fn fingerprint(ask: &RunAsk) -> String {
 /// that happened is not dropped because the store blinked. False when the store stayed away.
 async fn store_finished(
     store: &Store,
-    output: &RunOutput,
+    output: &mut RunOutput,
     first_seq: u64,
     events: &[Arc<RunEvent>],
     tokens: Option<(i64, u64)>,

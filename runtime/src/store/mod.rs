@@ -425,45 +425,24 @@ impl Store {
     /// Records how a run ended, in one transaction: its output and metrics, a row for each
     /// member run, its last events (numbered from `first_seq`; the ones stored before stay), and
     /// with `tokens`, the model tokens it used added to its user's day.
+    ///
+    /// A team's members are stored as rows of their own and only their ids go with the team's
+    /// output (which is why `output` is borrowed mutably: its members are set aside while it is
+    /// serialized, and put back); reads put them back in place.
     pub async fn finish_run(
         &self,
-        output: &RunOutput,
+        output: &mut RunOutput,
         first_seq: u64,
         events: &[Arc<RunEvent>],
         tokens: Option<(i64, u64)>,
     ) -> Result<(), StoreError> {
-        let mut runs = vec![output];
-        collect_members(output, &mut runs);
         // PostgreSQL's text cannot hold NUL, and a model may still produce one.
         let scrub = self.backend() == DatabaseBackend::Postgres;
+        let now = now_micros();
+        let mut rows = Vec::new();
+        finished_rows(output, scrub, now, &self.owner, &mut rows)?;
+        let output = &*output;
         self.write_retrying_alone(|| {
-            let now = now_micros();
-            let mut rows = Vec::with_capacity(runs.len());
-            for run in &runs {
-                let input = if scrub {
-                    run.input.input_content.replace('\0', "\u{fffd}")
-                } else {
-                    run.input.input_content.clone()
-                };
-                rows.push(RunRow {
-                    run_id: run.run_id.clone(),
-                    session_id: run.session_id.clone(),
-                    parent_run_id: run.parent_run_id.clone(),
-                    kind: run.component.kind,
-                    component_id: run.component.id.to_string(),
-                    user_id: run.user_id.clone(),
-                    status: run.status,
-                    factory_input: None,
-                    input,
-                    output: Some(json_text(run, scrub)?),
-                    metrics: Some(json_text(&run.metrics, scrub)?),
-                    owner: self.owner.to_string(),
-                    heartbeat_at: now,
-                    paused_state: paused_state(run)?,
-                    created_at: now,
-                    updated_at: now,
-                });
-            }
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()
                 .collect();
@@ -475,7 +454,7 @@ impl Store {
                 )
             });
             Ok(WriteOp::FinishRun {
-                rows,
+                rows: rows.clone(),
                 events,
                 tokens,
             })
@@ -625,16 +604,53 @@ impl Store {
         Ok(messages)
     }
 
-    /// One run, a member run included.
+    /// One run, a member run included; a team's run comes with its members' outputs in
+    /// `member_responses`, read from their rows.
     pub async fn run(&self, run_id: &str) -> Result<Option<StoredRun>, StoreError> {
-        run::Entity::find_by_id(run_id.to_owned())
+        let Some(row) = run::Entity::find_by_id(run_id.to_owned())
             .one(&self.conn)
             .await?
-            .map(StoredRun::try_from)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let mut runs = [StoredRun::try_from(row)?];
+        self.load_members(&mut runs).await?;
+        let [run] = runs;
+        Ok(Some(run))
     }
 
-    /// Top-level runs of a component in a session, oldest first.
+    /// Reads the members of the team runs among `runs` (and theirs) and puts them in place.
+    async fn load_members(&self, runs: &mut [StoredRun]) -> Result<(), StoreError> {
+        let mut levels: Vec<Vec<StoredRun>> = Vec::new();
+        let mut wanted: Vec<String> = member_ids(runs.iter());
+        // Level by level, down to the deepest members; a corrupt database could hold a cycle.
+        while !wanted.is_empty() && levels.len() < 16 {
+            let mut level = Vec::with_capacity(wanted.len());
+            for ids in wanted.chunks(500) {
+                let rows = run::Entity::find()
+                    .filter(run::Column::RunId.is_in(ids.iter().cloned()))
+                    .all(&self.conn)
+                    .await?;
+                level.extend(rows::runs(rows)?);
+            }
+            wanted = member_ids(level.iter());
+            levels.push(level);
+        }
+        let mut members = std::collections::HashMap::new();
+        while let Some(mut level) = levels.pop() {
+            rows::attach_members(&mut level, &members);
+            members = level
+                .into_iter()
+                .filter_map(|run| Some((run.run_id, run.output?)))
+                .collect();
+        }
+        rows::attach_members(runs, &members);
+        Ok(())
+    }
+
+    /// Top-level runs of a component in a session, oldest first. Listed runs stand alone: a
+    /// team's members are not read into its output (they are runs of their own, and
+    /// [`Store::run`] reads one whole).
     pub async fn component_runs(
         &self,
         kind: ComponentKind,
@@ -652,11 +668,15 @@ impl Store {
         rows::runs(rows)
     }
 
-    /// Every run of a session, member runs included, oldest first.
+    /// Every run of a session, member runs included, oldest first; each stands alone, as in
+    /// [`Store::component_runs`].
     pub async fn session_runs(&self, session_id: &str) -> Result<Vec<StoredRun>, StoreError> {
         let rows = run::Entity::find()
             .filter(run::Column::SessionId.eq(session_id))
             .order_by_asc(run::Column::CreatedAt)
+            // A team's members are stored together, at one time; their ids (UUID v7, made as
+            // each started) keep the order they ran in.
+            .order_by_asc(run::Column::RunId)
             .all(&self.conn)
             .await?;
         rows::runs(rows)
@@ -945,11 +965,67 @@ fn scrub_nul(value: &mut Value) {
     }
 }
 
-fn collect_members<'a>(output: &'a RunOutput, into: &mut Vec<&'a RunOutput>) {
-    for member in output.member_responses.iter().flatten() {
-        into.push(member);
-        collect_members(member, into);
+/// The ids of the members whose outputs `runs` lack.
+fn member_ids<'a>(runs: impl Iterator<Item = &'a StoredRun>) -> Vec<String> {
+    runs.filter(|run| run.output.is_some())
+        .flat_map(|run| run.member_run_ids.iter().flatten().cloned())
+        .collect()
+}
+
+/// A run's output as stored: a team's members are rows of their own, so only their ids go
+/// with it, in order (an agent's run has none, and no `member_run_ids` either).
+#[derive(serde::Serialize)]
+struct StoredOutput<'a> {
+    #[serde(flatten)]
+    run: &'a RunOutput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_run_ids: Option<Vec<&'a str>>,
+}
+
+/// The rows of a finished run and of its members, depth first.
+fn finished_rows(
+    run: &mut RunOutput,
+    scrub: bool,
+    now: i64,
+    owner: &str,
+    into: &mut Vec<RunRow>,
+) -> Result<(), StoreError> {
+    let members = run.member_responses.take();
+    let stored = StoredOutput {
+        run,
+        member_run_ids: members
+            .as_ref()
+            .map(|members| members.iter().map(|m| m.run_id.as_str()).collect()),
+    };
+    let output = json_text(&stored, scrub);
+    run.member_responses = members;
+    let input = if scrub {
+        run.input.input_content.replace('\0', "\u{fffd}")
+    } else {
+        run.input.input_content.clone()
+    };
+    into.push(RunRow {
+        run_id: run.run_id.clone(),
+        session_id: run.session_id.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        kind: run.component.kind,
+        component_id: run.component.id.to_string(),
+        user_id: run.user_id.clone(),
+        status: run.status,
+        factory_input: None,
+        input,
+        output: Some(output?),
+        metrics: Some(json_text(&run.metrics, scrub)?),
+        owner: owner.to_owned(),
+        heartbeat_at: now,
+        paused_state: paused_state(run)?,
+        created_at: now,
+        updated_at: now,
+    });
+    for member in run.member_responses.iter_mut().flatten() {
+        finished_rows(member, scrub, now, owner, into)?;
     }
+    Ok(())
 }
 
 /// A session is named after its first message, as agno does, cut to a readable length.

@@ -1,6 +1,8 @@
 //! What the store returns: typed rows. The HTTP layer turns them into agno's JSON shapes
 //! (`server/wire.rs`); nothing here knows those shapes.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::StoreError;
@@ -80,7 +82,10 @@ pub struct StoredRun {
     pub factory_input: Option<Value>,
     /// The message.
     pub input: String,
-    /// The whole output, once the run has ended (or paused).
+    /// The whole output, once the run has ended (or paused). Only [`Store::run`] fills in a
+    /// team's `member_responses`; listed runs leave them to the members' own rows.
+    ///
+    /// [`Store::run`]: super::Store::run
     pub output: Option<RunOutput>,
     /// For a paused run: what it needs to go on.
     pub paused: Option<Suspended>,
@@ -88,6 +93,9 @@ pub struct StoredRun {
     pub created_at: i64,
     /// Unix microseconds.
     pub updated_at: i64,
+    /// For a team's run stored with its members apart: their ids, in order, until the store
+    /// has put their outputs back into `output`.
+    pub(super) member_run_ids: Option<Vec<String>>,
 }
 
 impl StoredRun {
@@ -104,13 +112,22 @@ impl TryFrom<run::Model> for StoredRun {
     type Error = StoreError;
 
     fn try_from(row: run::Model) -> Result<Self, StoreError> {
-        let output = row
-            .output
+        let corrupt = |error: String| {
+            StoreError::Corrupt(format!("the output of run {}: {error}", row.run_id))
+        };
+        let mut output = row.output;
+        let member_run_ids = match output.as_mut().and_then(|o| o.as_object_mut()) {
+            Some(fields) => fields
+                .remove(MEMBER_RUN_IDS)
+                .map(serde_json::from_value::<Vec<String>>)
+                .transpose()
+                .map_err(|error| corrupt(error.to_string()))?,
+            None => None,
+        };
+        let output = output
             .map(serde_json::from_value::<RunOutput>)
             .transpose()
-            .map_err(|error| {
-                StoreError::Corrupt(format!("the output of run {}: {error}", row.run_id))
-            })?;
+            .map_err(|error| corrupt(error.to_string()))?;
         let paused = row
             .paused_state
             .as_deref()
@@ -133,11 +150,31 @@ impl TryFrom<run::Model> for StoredRun {
             output,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            member_run_ids,
         })
     }
 }
 
+/// The key under which a team's stored output lists its members' run ids (the field of
+/// `StoredOutput` in `store/mod.rs`).
+const MEMBER_RUN_IDS: &str = "member_run_ids";
+
 /// Converts rows, failing on the first unreadable one.
 pub(super) fn runs(rows: Vec<run::Model>) -> Result<Vec<StoredRun>, StoreError> {
     rows.into_iter().map(StoredRun::try_from).collect()
+}
+
+/// Puts the outputs of members back into the runs of `runs` that list them, from `members`
+/// (whose own members are already in place). A member whose row is gone is left out.
+pub(super) fn attach_members(runs: &mut [StoredRun], members: &HashMap<String, RunOutput>) {
+    for run in runs {
+        let (Some(ids), Some(output)) = (run.member_run_ids.take(), run.output.as_mut()) else {
+            continue;
+        };
+        output.member_responses = Some(
+            ids.iter()
+                .filter_map(|id| members.get(id).cloned())
+                .collect(),
+        );
+    }
 }
