@@ -232,7 +232,11 @@ async fn old_sessions_go_with_their_runs_and_events_and_recent_ones_stay() {
     age(os, "old").await;
     let stats = a_whole_sweep(os).await;
 
-    assert!(os.store().session("old").await.unwrap().is_none());
+    assert!(
+        os.store().session("old").await.unwrap().is_none(),
+        "the sweep left the old session: {:?}",
+        stats.last_sweep
+    );
     assert_eq!(count(os, &runs_of("old")).await, 0);
     let events_left = count(
         os,
