@@ -438,11 +438,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         // PostgreSQL's text cannot hold NUL, and a model may still produce one.
         let scrub = self.backend() == DatabaseBackend::Postgres;
-        let now = now_micros();
-        let mut rows = Vec::new();
-        finished_rows(output, scrub, now, &self.owner, &mut rows)?;
-        let output = &*output;
         self.write_retrying_alone(|| {
+            let now = now_micros();
+            let mut rows = Vec::new();
+            finished_rows(output, scrub, now, &self.owner, &mut rows)?;
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()
                 .collect();
@@ -454,7 +453,7 @@ impl Store {
                 )
             });
             Ok(WriteOp::FinishRun {
-                rows: rows.clone(),
+                rows,
                 events,
                 tokens,
             })
@@ -530,7 +529,7 @@ impl Store {
     /// sends it again alone, so a bad write fails only itself.
     async fn write_retrying_alone(
         &self,
-        op: impl Fn() -> Result<WriteOp, StoreError>,
+        mut op: impl FnMut() -> Result<WriteOp, StoreError>,
     ) -> Result<(), StoreError> {
         match self.write(op()?, false).await {
             Err(WriteError::BatchRefused) => {
@@ -624,9 +623,9 @@ impl Store {
         let mut levels: Vec<Vec<StoredRun>> = Vec::new();
         let mut wanted: Vec<String> = member_ids(runs.iter());
         // Level by level, down to the deepest members; a corrupt database could hold a cycle.
-        while !wanted.is_empty() && levels.len() < 16 {
+        while !wanted.is_empty() && levels.len() < MAX_TEAM_DEPTH {
             let mut level = Vec::with_capacity(wanted.len());
-            for ids in wanted.chunks(500) {
+            for ids in wanted.chunks(IDS_PER_QUERY) {
                 let rows = run::Entity::find()
                     .filter(run::Column::RunId.is_in(ids.iter().cloned()))
                     .all(&self.conn)
@@ -964,6 +963,12 @@ fn scrub_nul(value: &mut Value) {
         _ => {}
     }
 }
+
+/// How many levels of members a team's run is read back with: teams nest a few deep.
+const MAX_TEAM_DEPTH: usize = 16;
+
+/// Ids bound in one `IN (...)` list, well under either database's limit on parameters.
+const IDS_PER_QUERY: usize = 500;
 
 /// The ids of the members whose outputs `runs` lack.
 fn member_ids<'a>(runs: impl Iterator<Item = &'a StoredRun>) -> Vec<String> {
