@@ -13,6 +13,7 @@ use std::time::Duration;
 use agentos::prelude::*;
 use agentos::runs::MultitaskStrategy;
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use support::db::TestDb;
 use support::{Cuttable, Recorder, SseFrame, SseReader, TestServer, client, form, sleepy_team};
@@ -497,6 +498,68 @@ async fn an_answer_says_completed_only_once_the_store_has_the_run() {
     assert_eq!(last.event, "TeamRunError");
     assert_eq!(last.data["error_type"], "not_recorded");
     proxy.set(true);
+    drop(server);
+    drop(db);
+}
+
+/// A whole run in a new session begins while its start commits. When that start cannot be
+/// stored, the run is stopped at once (not left to spend its model calls) and answered as a
+/// run that could not start; nothing of it is kept.
+#[tokio::test]
+async fn a_whole_run_whose_start_cannot_be_stored_is_stopped_and_kept_nowhere() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let agentos::store::Db::Postgres(url) = db.db() else {
+        unreachable!()
+    };
+    let proxy = Cuttable::to("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    // Every model call takes five seconds: the whole run would take fifteen.
+    let os = slow_os(Duration::from_secs(5))
+        .db(agentos::store::Db::postgres(proxied))
+        .build()
+        .await
+        .unwrap();
+    let server = TestServer::start(os).await;
+
+    proxy.set(false);
+    let began = std::time::Instant::now();
+    let response = post(
+        &server,
+        "/teams/slow-team/runs",
+        &[("message", "x"), ("stream", "false")],
+    )
+    .await;
+    let took = began.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error_code"], "store_unavailable", "{body}");
+    assert!(
+        took < Duration::from_secs(4),
+        "the run was stopped before its first model call ended, not run out: {took:?}"
+    );
+    proxy.set(true);
+
+    // Whatever the stopped run did, nothing of it reached the database.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = agentos::store::Store::connect(&db.db()).await.unwrap();
+    for table in ["agentos_runs", "agentos_sessions"] {
+        let count = store
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        assert_eq!(count, 0, "{table} holds nothing of the run");
+    }
     drop(server);
     drop(db);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use agentos::model::{ModelError, ScriptedModel};
 use agentos::prelude::*;
 use agentos::server::JwtAuth;
-use agentos::store::{NewRun, Store};
+use agentos::store::{FreshRun, NewRun, Store};
 use agentos::{ComponentKind, RunMeta, RunStatus, TestModel};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
@@ -246,6 +246,140 @@ fn nested_team() -> Team {
             Member::from(inner),
             Member::from(Agent::new("Gamma").with_model(TestModel::with_id("gpt-5.4"))),
         ])
+}
+
+/// The output of a finished run of the team "support", for writing straight to a store.
+fn finished_output(meta: &RunMeta, message: &str, answer: &str) -> agentos::run::RunOutput {
+    agentos::run::RunOutput {
+        run_id: meta.run_id().to_owned(),
+        session_id: meta.session_id().to_owned(),
+        component: agentos::ComponentRef {
+            kind: ComponentKind::Team,
+            id: Arc::from("support"),
+            name: Arc::from("Support"),
+        },
+        status: RunStatus::Completed,
+        content: answer.to_owned(),
+        input: agentos::run::RunInput {
+            input_content: message.to_owned(),
+        },
+        ..Default::default()
+    }
+}
+
+/// Checks that `meta`'s run and its session are stored whole: the run ended with `answer`,
+/// kept what only its start knows (the factory input, when it began), and its session exists,
+/// named after the message.
+async fn assert_stored_whole(store: &Store, meta: &RunMeta, message: &str, answer: &str) {
+    let run = store.run(meta.run_id()).await.unwrap().expect("the run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.output.as_ref().unwrap().content, answer);
+    assert_eq!(run.input, message);
+    assert_eq!(run.factory_input, Some(json!({"tier": "gold"})));
+    assert!(run.created_at < run.updated_at, "the start's time is kept");
+    let session = store
+        .session(meta.session_id())
+        .await
+        .unwrap()
+        .expect("the run's session");
+    assert_eq!(session.name.as_deref(), Some(message));
+    assert_eq!(
+        (session.kind, session.component_id.as_str()),
+        (ComponentKind::Team, "support")
+    );
+    let listed = store.session_runs(meta.session_id()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+/// A whole run in a session the server made does not wait for its start to commit, so its
+/// start and end reach the writer close together and often share a batch. Either way the run
+/// and its session end up stored whole, and the start is told it committed.
+#[tokio::test]
+async fn a_start_not_waited_for_and_its_end_store_the_run_whole() {
+    let db = TestDb::new().await;
+    let store = Arc::new(Store::connect(&db.db()).await.unwrap());
+    let factory_input = json!({"tier": "gold"});
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = Arc::clone(&store);
+        let factory_input = factory_input.clone();
+        tasks.push(tokio::spawn(async move {
+            let meta = RunMeta::new(None, Identity::Anonymous);
+            let message = format!("question {i}");
+            let (commit, facts) = store
+                .send_start(FreshRun {
+                    kind: ComponentKind::Team,
+                    component_id: "support",
+                    meta: &meta,
+                    input: &message,
+                    factory_input: Some(&factory_input),
+                })
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_micros(1)).await;
+            let answer = format!("answer {i}");
+            let mut output = finished_output(&meta, &message, &answer);
+            store
+                .finish_run(&mut output, 0, &[], None, Some(&facts))
+                .await
+                .unwrap();
+            commit.wait(&store).await.unwrap();
+            assert_stored_whole(&store, &meta, &message, &answer).await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// A start not waited for may be lost (here the database goes away under it) while the run
+/// goes on: its end, written once the database is back, stores the run and its session whole.
+#[tokio::test]
+async fn an_end_stores_the_run_whole_when_its_start_was_lost() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let agentos::store::Db::Postgres(url) = db.db() else {
+        unreachable!()
+    };
+    let proxy = Cuttable::to("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let store = Store::connect(&agentos::store::Db::postgres(proxied))
+        .await
+        .unwrap();
+    let meta = RunMeta::new(None, Identity::Anonymous);
+    let factory_input = json!({"tier": "gold"});
+    proxy.set(false);
+    let (commit, facts) = store
+        .send_start(FreshRun {
+            kind: ComponentKind::Team,
+            component_id: "support",
+            meta: &meta,
+            input: "lost start",
+            factory_input: Some(&factory_input),
+        })
+        .await
+        .unwrap();
+    assert!(
+        commit.wait(&store).await.is_err(),
+        "the start was not stored"
+    );
+    proxy.set(true);
+    let mut output = finished_output(&meta, "lost start", "still here");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Err(error) = store
+        .finish_run(&mut output, 0, &[], None, Some(&facts))
+        .await
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the database did not come back: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_stored_whole(&store, &meta, "lost start", "still here").await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::start::{Answered, Launch, RunAnswer};
+use super::start::{Answered, Ended, Launch, RunAnswer};
 use super::stream::{RunEvents, live};
 use super::{Caller, RunError, RunService, Runnable};
 use crate::context::RequestParts;
@@ -125,6 +125,7 @@ impl RunService {
             queued: false,
             continues: false,
             resume: Some((suspended, ask.decisions)),
+            start_in_flight: None,
             slot,
         };
         if ask.background && !ask.stream {
@@ -139,14 +140,7 @@ impl RunService {
             });
         }
         if !ask.stream {
-            return match self.spawn(launch).await {
-                Ok(ended) if ended.stored => Ok(Answered {
-                    answer: RunAnswer::Whole(Box::new(ended.output)),
-                    replayed: false,
-                }),
-                Ok(ended) => Err(RunError::NotRecorded(ended.output.run_id)),
-                Err(_) => Err(RunError::Interrupted),
-            };
+            return Ended::whole_answer(self.spawn(launch).await);
         }
         self.spawn(launch);
         let log = log.unwrap_or_default();

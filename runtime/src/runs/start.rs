@@ -24,7 +24,9 @@ use crate::run::{
     Decisions, EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, Suspended,
     failed_run,
 };
-use crate::store::{IdempotencyClaim, NewRun, Store, StoreError, StoredKey};
+use crate::store::{
+    FreshRun, IdempotencyClaim, NewRun, StartCommit, StartFacts, Store, StoreError, StoredKey,
+};
 
 /// How often the events of a run in flight are handed to the store.
 const STORE_EVENTS_EVERY: Duration = Duration::from_millis(100);
@@ -173,49 +175,69 @@ impl RunService {
         } else {
             RunStatus::Running
         };
-        let started = self
-            .store
-            .start_run(NewRun {
-                kind: C::KIND,
-                component_id: id,
-                meta: &meta,
-                input: &ask.message,
-                factory_input,
-                status,
-                reject_if_busy: strategy == MultitaskStrategy::Reject,
-                new_session,
-                idempotency: ask
-                    .idempotency_key
-                    .as_deref()
-                    .zip(fingerprint.as_deref())
-                    .map(|(key, fingerprint)| IdempotencyClaim { key, fingerprint }),
-            })
-            .await;
-        match started {
-            Ok(()) => {}
-            // Another request with the same key got there first: its run is the answer.
-            Err(StoreError::KeyTaken {
-                run_id,
-                same_request,
-            }) => {
-                let stored = StoredKey {
+        // A whole run in a session made for it has nothing that could refuse its start: it
+        // begins while its start commits, and its end stands without the start. The id of such
+        // a run reaches no one before its end is stored. Any other run is stored as started
+        // before it begins, as its id may be out (a stream, a background handle, a key).
+        let fresh = new_session && ask.idempotency_key.is_none() && !ask.stream && !ask.background;
+        let start_in_flight = if fresh {
+            Some(
+                self.store
+                    .send_start(FreshRun {
+                        kind: C::KIND,
+                        component_id: id,
+                        meta: &meta,
+                        input: &ask.message,
+                        factory_input: factory_input.as_ref(),
+                    })
+                    .await?,
+            )
+        } else {
+            let started = self
+                .store
+                .start_run(NewRun {
+                    kind: C::KIND,
+                    component_id: id,
+                    meta: &meta,
+                    input: &ask.message,
+                    factory_input,
+                    status,
+                    reject_if_busy: strategy == MultitaskStrategy::Reject,
+                    new_session,
+                    idempotency: ask
+                        .idempotency_key
+                        .as_deref()
+                        .zip(fingerprint.as_deref())
+                        .map(|(key, fingerprint)| IdempotencyClaim { key, fingerprint }),
+                })
+                .await;
+            match started {
+                Ok(()) => {}
+                // Another request with the same key got there first: its run is the answer.
+                Err(StoreError::KeyTaken {
                     run_id,
-                    fingerprint: if same_request {
-                        fingerprint.clone().unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
-                };
-                return self
-                    .answer_again(stored, fingerprint.as_deref().unwrap_or_default(), &ask)
-                    .await;
+                    same_request,
+                }) => {
+                    let stored = StoredKey {
+                        run_id,
+                        fingerprint: if same_request {
+                            fingerprint.clone().unwrap_or_default()
+                        } else {
+                            String::new()
+                        },
+                    };
+                    return self
+                        .answer_again(stored, fingerprint.as_deref().unwrap_or_default(), &ask)
+                        .await;
+                }
+                Err(StoreError::SessionBusy) => {
+                    self.metrics.session_busy();
+                    return Err(RunError::SessionBusy);
+                }
+                Err(other) => return Err(other.into()),
             }
-            Err(StoreError::SessionBusy) => {
-                self.metrics.session_busy();
-                return Err(RunError::SessionBusy);
-            }
-            Err(other) => return Err(other.into()),
-        }
+            None
+        };
         if let Some(counted) = self.metrics.component(C::KIND, id) {
             counted.started();
         }
@@ -245,6 +267,7 @@ impl RunService {
             queued,
             continues,
             resume: None,
+            start_in_flight,
             slot,
         };
         let request_meta = launch.request.meta.clone();
@@ -261,18 +284,7 @@ impl RunService {
             });
         }
         if !ask.stream {
-            let task = self.spawn(launch);
-            return match task.await {
-                Ok(Ended {
-                    output,
-                    stored: true,
-                }) => Ok(Answered {
-                    answer: RunAnswer::Whole(Box::new(output)),
-                    replayed: false,
-                }),
-                Ok(Ended { output, .. }) => Err(RunError::NotRecorded(output.run_id)),
-                Err(_) => Err(RunError::Interrupted),
-            };
+            return Ended::whole_answer(self.spawn(launch).await);
         }
         self.spawn(launch);
         let log = log.unwrap_or_default();
@@ -349,6 +361,7 @@ impl RunService {
                     queued,
                     continues,
                     resume,
+                    start_in_flight,
                     slot,
                 } = launch;
                 let _slot = slot;
@@ -370,8 +383,27 @@ impl RunService {
                 }
                 let env = env.with_metrics(metrics);
                 let began = std::time::Instant::now();
-                let mut output =
-                    run_storing_events(&component, &request, &env, &store, resume).await;
+                let run = run_storing_events(&component, &request, &env, &store, resume);
+                let (mut output, start) = match start_in_flight {
+                    None => (run.await, None),
+                    Some((commit, facts)) => {
+                        let mut commit = Box::pin(commit.wait(&store));
+                        match run_while_starting(run, &mut commit, env.cancel_token()).await {
+                            Started::Committed(output) => (output, Some((None, facts))),
+                            Started::Unknown(output) => (output, Some((Some(commit), facts))),
+                            Started::Failed(output, error) => {
+                                tracing::error!(%error, "the run's start could not be stored; the run was stopped");
+                                if let Some(counted) = &counted {
+                                    counted.finished(RunStatus::Error, began.elapsed(), None);
+                                }
+                                return Ended {
+                                    output,
+                                    record: Record::NotStarted(error),
+                                };
+                            }
+                        }
+                    }
+                };
                 let ran_for = began.elapsed();
                 // Stopped by the end of a shutdown's grace, not by anyone's cancel.
                 let interrupted = hard_stop.is_cancelled() && output.status == RunStatus::Cancelled;
@@ -384,13 +416,25 @@ impl RunService {
                 };
                 let tokens = counts_tokens
                     .then(|| (super::quota::today(), super::quota::tokens_of(&output)));
-                let stored =
-                    store_finished(&store, &mut output, first, &tail, tokens, retry_window).await;
+                let (start_pending, start_facts) = start.unzip();
+                let record = store_finished(
+                    &store,
+                    &mut output,
+                    Finish {
+                        first_seq: first,
+                        events: &tail,
+                        tokens,
+                        started: start_facts.as_ref(),
+                        start_pending: start_pending.flatten(),
+                    },
+                    retry_window,
+                )
+                .await;
                 if let Some(counted) = &counted {
                     counted.finished(output.status, ran_for, output.metrics.time_to_first_token);
                 }
                 if let Some(log) = env.log() {
-                    let instead = if !stored {
+                    let instead = if !matches!(record, Record::Stored) {
                         Some(Arc::new(not_recorded_event(&output, &tail)))
                     } else if interrupted {
                         Some(Arc::new(interrupted_event(&output)))
@@ -399,7 +443,7 @@ impl RunService {
                     };
                     log.release(instead);
                 }
-                Ended { output, stored }
+                Ended { output, record }
             }
             .instrument(span),
         )
@@ -418,14 +462,82 @@ pub(super) struct Launch<C> {
     pub(super) continues: bool,
     /// It is a paused run going on: the turn it stopped in, and the person's answers.
     pub(super) resume: Option<(Suspended, Decisions)>,
+    /// Its start, when the run need not wait for it to commit (see [`FreshRun`]).
+    pub(super) start_in_flight: Option<(StartCommit, StartFacts)>,
     /// Its place among its user's runs in flight, when that is limited.
     pub(super) slot: Option<super::quota::Slot>,
 }
 
-/// How a run's task ended: its output, and whether its end is stored.
+/// How a run's task ended: its output, and what the store kept of it.
 pub(super) struct Ended {
     pub(super) output: RunOutput,
-    pub(super) stored: bool,
+    pub(super) record: Record,
+}
+
+/// What the store kept of a run.
+pub(super) enum Record {
+    /// Its end.
+    Stored,
+    /// Not its end: the store stayed away longer than the end's retries.
+    EndNotStored,
+    /// Nothing: its start, sent without waiting, could not be stored, so the run was stopped.
+    NotStarted(StoreError),
+}
+
+impl Ended {
+    /// The answer to a caller waiting for the whole output of the run's task: the output only
+    /// once its end is stored.
+    pub(super) fn whole_answer(
+        ended: Result<Ended, tokio::task::JoinError>,
+    ) -> Result<Answered, RunError> {
+        match ended {
+            Ok(Ended {
+                output,
+                record: Record::Stored,
+            }) => Ok(Answered {
+                answer: RunAnswer::Whole(Box::new(output)),
+                replayed: false,
+            }),
+            Ok(Ended {
+                output,
+                record: Record::EndNotStored,
+            }) => Err(RunError::NotRecorded(output.run_id)),
+            Ok(Ended {
+                record: Record::NotStarted(error),
+                ..
+            }) => Err(error.into()),
+            Err(_) => Err(RunError::Interrupted),
+        }
+    }
+}
+
+/// How far a run got while its start was committing.
+enum Started {
+    /// The start committed; this is the run's output.
+    Committed(RunOutput),
+    /// The run ended before the start's outcome was known.
+    Unknown(RunOutput),
+    /// The start could not be stored, so the run was stopped.
+    Failed(RunOutput, StoreError),
+}
+
+/// Runs `run` while its start commits: a start that fails stops the run.
+async fn run_while_starting(
+    run: impl Future<Output = RunOutput>,
+    start: &mut (impl Future<Output = Result<(), StoreError>> + Unpin),
+    cancel: &CancellationToken,
+) -> Started {
+    let mut run = std::pin::pin!(run);
+    tokio::select! {
+        output = &mut run => Started::Unknown(output),
+        started = start => match started {
+            Ok(()) => Started::Committed(run.await),
+            Err(error) => {
+                cancel.cancel();
+                Started::Failed(run.await, error)
+            }
+        },
+    }
 }
 
 /// Runs the component, handing its events to the store every so often while it goes. A panic
@@ -581,23 +693,55 @@ fn fingerprint(ask: &RunAsk) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// What a run's end writes besides its output.
+struct Finish<'a, S> {
+    /// The sequence number of the first event in `events`.
+    first_seq: u64,
+    /// The events not stored while it ran.
+    events: &'a [Arc<RunEvent>],
+    /// The day and the model tokens to count against its user.
+    tokens: Option<(i64, u64)>,
+    /// The facts of its start, when that was not waited for.
+    started: Option<&'a StartFacts>,
+    /// That start's commit, when the run ended before it was known.
+    start_pending: Option<S>,
+}
+
 /// Stores a finished run, retrying while the database is away (for up to `window`): a run
-/// that happened is not dropped because the store blinked. False when the store stayed away.
+/// that happened is not dropped because the store blinked.
+///
+/// A run whose start is still pending is recorded nowhere if both its start and the first try
+/// of its end fail: it is answered as a run that could not start, without the retries.
 async fn store_finished(
     store: &Store,
     output: &mut RunOutput,
-    first_seq: u64,
-    events: &[Arc<RunEvent>],
-    tokens: Option<(i64, u64)>,
+    mut finish: Finish<'_, impl Future<Output = Result<(), StoreError>>>,
     window: Duration,
-) -> bool {
+) -> Record {
     let deadline = tokio::time::Instant::now() + window;
     let mut delay = Duration::from_millis(100);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match store.finish_run(output, first_seq, events, tokens).await {
-            Ok(()) => return true,
+        let end = store.finish_run(
+            output,
+            finish.first_seq,
+            finish.events,
+            finish.tokens,
+            finish.started,
+        );
+        let written = match finish.start_pending.take() {
+            None => end.await,
+            Some(start) => match tokio::join!(end, start) {
+                (Err(_), Err(error)) => {
+                    tracing::error!(%error, run_id = %output.run_id, "neither the run's start nor its end could be stored");
+                    return Record::NotStarted(error);
+                }
+                (written, _) => written,
+            },
+        };
+        match written {
+            Ok(()) => return Record::Stored,
             Err(error) if tokio::time::Instant::now() + delay < deadline => {
                 store.count_retry(crate::metrics::RetryReason::Unavailable);
                 tracing::warn!(%error, attempt, run_id = %output.run_id, "storing the run failed; retrying");
@@ -606,7 +750,7 @@ async fn store_finished(
             }
             Err(error) => {
                 tracing::error!(%error, attempt, run_id = %output.run_id, "the run could not be stored");
-                return false;
+                return Record::EndNotStored;
             }
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod entity;
 mod events;
+mod in_flight;
 mod migration;
 mod nodelay;
 mod retention;
@@ -32,6 +33,7 @@ use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{event, idempotency_key, run, session};
 pub use events::StoredEvent;
+pub use in_flight::{FreshRun, StartCommit, StartFacts};
 use retention::House;
 pub(crate) use retention::housekeeping;
 pub use retention::{Retention, SqliteFile, StoreStats, SweepReport};
@@ -363,35 +365,16 @@ impl Store {
     /// another user or component; the check and the write are one transaction.
     pub async fn start_run(&self, new: NewRun<'_>) -> Result<(), StoreError> {
         self.write_retrying_alone(|| {
-            let now = now_micros();
             let meta = new.meta;
-            let user_id = meta.user_id().map(str::to_owned);
-            let session = SessionRow {
-                session_id: meta.session_id().to_owned(),
+            let started = FreshRun {
                 kind: new.kind,
-                component_id: new.component_id.to_owned(),
-                user_id: user_id.clone(),
-                session_name: Some(session_name(new.input)),
-                created_at: now,
+                component_id: new.component_id,
+                meta,
+                input: new.input,
+                factory_input: new.factory_input.as_ref(),
             };
-            let run = RunRow {
-                run_id: meta.run_id().to_owned(),
-                session_id: meta.session_id().to_owned(),
-                parent_run_id: meta.parent_run_id().map(str::to_owned),
-                kind: new.kind,
-                component_id: new.component_id.to_owned(),
-                user_id: user_id.clone(),
-                status: new.status,
-                factory_input: new.factory_input.as_ref().map(Value::to_string),
-                input: new.input.to_owned(),
-                output: None,
-                metrics: None,
-                owner: self.owner.to_string(),
-                heartbeat_at: now,
-                paused_state: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let (session, run) = self.started_rows(started, new.status, now_micros());
+            let user_id = run.user_id.clone();
             let claim = new.idempotency.map(|claim| KeyClaim {
                 owner: user_id.clone().unwrap_or_default(),
                 kind: new.kind,
@@ -399,7 +382,7 @@ impl Store {
                 key: claim.key.to_owned(),
                 fingerprint: claim.fingerprint.to_owned(),
                 run_id: meta.run_id().to_owned(),
-                created_at: now,
+                created_at: run.created_at,
             });
             Ok(WriteOp::StartRun {
                 owner: SessionOwner {
@@ -422,6 +405,46 @@ impl Store {
         .await
     }
 
+    /// The rows the start of `run` writes at `now`: its session's (created by its first run)
+    /// and its own.
+    fn started_rows(&self, run: FreshRun<'_>, status: RunStatus, now: i64) -> (SessionRow, RunRow) {
+        let FreshRun {
+            kind,
+            component_id,
+            meta,
+            input,
+            factory_input,
+        } = run;
+        let user_id = meta.user_id().map(str::to_owned);
+        let session = SessionRow {
+            session_id: meta.session_id().to_owned(),
+            kind,
+            component_id: component_id.to_owned(),
+            user_id: user_id.clone(),
+            session_name: Some(session_name(input)),
+            created_at: now,
+        };
+        let run = RunRow {
+            run_id: meta.run_id().to_owned(),
+            session_id: meta.session_id().to_owned(),
+            parent_run_id: meta.parent_run_id().map(str::to_owned),
+            kind,
+            component_id: component_id.to_owned(),
+            user_id,
+            status,
+            factory_input: factory_input.map(Value::to_string),
+            input: input.to_owned(),
+            output: None,
+            metrics: None,
+            owner: self.owner.to_string(),
+            heartbeat_at: now,
+            paused_state: None,
+            created_at: now,
+            updated_at: now,
+        };
+        (session, run)
+    }
+
     /// Records how a run ended, in one transaction: its output and metrics, a row for each
     /// member run, its last events (numbered from `first_seq`; the ones stored before stay), and
     /// with `tokens`, the model tokens it used added to its user's day.
@@ -429,12 +452,17 @@ impl Store {
     /// A team's members are stored as rows of their own and only their ids go with the team's
     /// output (which is why `output` is borrowed mutably: its members are set aside while it is
     /// serialized, and put back); reads put them back in place.
+    ///
+    /// With `started`, the facts of a start sent without waiting ([`Store::send_start`]), the
+    /// end also writes what that start would have, so it is whole whether or not the start
+    /// committed.
     pub async fn finish_run(
         &self,
         output: &mut RunOutput,
         first_seq: u64,
         events: &[Arc<RunEvent>],
         tokens: Option<(i64, u64)>,
+        started: Option<&StartFacts>,
     ) -> Result<(), StoreError> {
         // PostgreSQL's text cannot hold NUL, and a model may still produce one.
         let scrub = self.backend() == DatabaseBackend::Postgres;
@@ -442,6 +470,10 @@ impl Store {
             let now = now_micros();
             let mut rows = Vec::new();
             finished_rows(output, scrub, now, &self.owner, &mut rows)?;
+            if let (Some(started), Some(root)) = (started, rows.first_mut()) {
+                root.factory_input.clone_from(&started.factory_input);
+                root.created_at = started.created_at;
+            }
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()
                 .collect();
@@ -453,6 +485,7 @@ impl Store {
                 )
             });
             Ok(WriteOp::FinishRun {
+                session: started.map(|started| started.session.clone()),
                 rows,
                 events,
                 tokens,

@@ -37,7 +37,7 @@ pub(super) struct RunRow {
 }
 
 /// A session's row as its first run creates it (empty state and metadata).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct SessionRow {
     pub(super) session_id: String,
     pub(super) kind: ComponentKind,

@@ -60,8 +60,11 @@ pub(super) enum WriteOp {
     },
     /// Events of a run in flight, stored as they come so any replica can replay them.
     Events { rows: Vec<EventRow> },
-    /// A run ended: its row and one row per member run, and its last events.
+    /// A run ended: its row and one row per member run, and its last events; with the
+    /// session's row when its start was not waited for (the session is created here if that
+    /// start never committed).
     FinishRun {
+        session: Option<SessionRow>,
         rows: Vec<RunRow>,
         events: Vec<EventRow>,
         /// Tokens to add to a user's day: `(user, day, tokens)`.
@@ -167,6 +170,7 @@ async fn commit(
     let mut claims = Vec::new();
     let mut starts = Vec::new();
     let mut sessions: Vec<SessionRow> = Vec::new();
+    let mut finished_sessions: Vec<SessionRow> = Vec::new();
     let mut events = Vec::new();
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
     let mut finished: HashMap<String, RunRow> = HashMap::new();
@@ -194,10 +198,12 @@ async fn commit(
             }
             WriteOp::Events { rows } => events.extend(rows),
             WriteOp::FinishRun {
+                session,
                 rows,
                 events: last,
                 tokens: used,
             } => {
+                finished_sessions.extend(session);
                 finished.extend(rows.into_iter().map(|row| (row.run_id.clone(), row)));
                 events.extend(last);
                 if let Some((owner, day, count)) = used {
@@ -214,7 +220,8 @@ async fn commit(
             .all(|s| s.owner.new_session && s.busy == BusyCheck::None);
     if backend == DatabaseBackend::Sqlite && pure_writes {
         // Nothing to read back: the whole transaction is one call to SQLite's thread.
-        let mut statements = statements::sessions(backend, sessions);
+        sessions.append(&mut finished_sessions);
+        let mut statements = statements::sessions(backend, once_each(sessions));
         statements.extend(statements::runs(
             backend,
             starts.into_iter().map(|start| start.run).collect(),
@@ -240,18 +247,18 @@ async fn commit(
         starts.retain(|start| results[start.index].is_ok());
     }
 
+    // Sessions of the starts still standing, and of ends whose start was not waited for.
+    let mut touched: Vec<SessionRow> = sessions
+        .into_iter()
+        .filter(|session| {
+            starts
+                .iter()
+                .any(|s| s.owner.session_id == session.session_id)
+        })
+        .collect();
+    touched.append(&mut finished_sessions);
+    execute(&txn, statements::sessions(backend, once_each(touched))).await?;
     if !starts.is_empty() {
-        let mut seen = HashSet::new();
-        let new_sessions: Vec<SessionRow> = sessions
-            .into_iter()
-            .filter(|session| {
-                starts
-                    .iter()
-                    .any(|s| s.owner.session_id == session.session_id)
-                    && seen.insert(session.session_id.clone())
-            })
-            .collect();
-        execute(&txn, statements::sessions(backend, new_sessions)).await?;
         let checks_busy = starts.iter().any(|s| s.busy != BusyCheck::None);
         // Sessions a client named may belong to someone else: read their owners back. A
         // session whose id the server just made is the starting run's own.
@@ -378,6 +385,14 @@ async fn commit(
     }
     txn.commit().await?;
     Ok(results)
+}
+
+/// The rows of `sessions` with the ids not seen before: PostgreSQL refuses an upsert that
+/// touches one row twice, and a run's start and end may carry the same session.
+fn once_each(mut sessions: Vec<SessionRow>) -> Vec<SessionRow> {
+    let mut seen = HashSet::with_capacity(sessions.len());
+    sessions.retain(|session| seen.insert(session.session_id.clone()));
+    sessions
 }
 
 /// Executes `statements` as one SQLite transaction in a single call: `BEGIN`, the statements,
