@@ -563,3 +563,88 @@ async fn a_whole_run_whose_start_cannot_be_stored_is_stopped_and_kept_nowhere() 
     drop(server);
     drop(db);
 }
+
+/// A whole run in a new session that goes on past its first moments is stored as running
+/// while it runs (so a crash would leave it marked interrupted, and its owner can list and
+/// cancel it), then completed; a quick one is written once, by its end, and stored whole.
+#[tokio::test]
+async fn a_whole_run_that_goes_on_is_stored_as_running_and_a_quick_one_once() {
+    let server = Arc::new(TestServer::with(slow_os(Duration::from_millis(400))).await);
+    let running = tokio::spawn({
+        let server = Arc::clone(&server);
+        async move {
+            post(
+                &server,
+                "/teams/slow-team/runs",
+                &[("message", "slow"), ("stream", "false")],
+            )
+            .await
+        }
+    });
+    let mut seen_running = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (_, sessions) = get_json(&server, "/sessions?type=team").await;
+        let Some(session_id) = sessions["data"][0]["session_id"].as_str() else {
+            continue;
+        };
+        let (_, runs) = get_json(&server, &format!("/sessions/{session_id}/runs")).await;
+        if runs[0]["status"] == "RUNNING" {
+            seen_running = Some(runs[0]["run_id"].as_str().unwrap().to_owned());
+            break;
+        }
+    }
+    let run_id = seen_running.expect("the run was listed as running while it ran");
+    let response = running.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["run_id"].as_str(), body["status"].as_str()),
+        (Some(run_id.as_str()), Some("COMPLETED"))
+    );
+    let (_, stored) = get_json(&server, &format!("/teams/slow-team/runs/{run_id}")).await;
+    assert_eq!(stored["status"], "COMPLETED", "{stored}");
+
+    // Quick runs: the support team's TestModel answers at once.
+    let quick = TestServer::with(support::builder()).await;
+    let response = post(
+        &quick,
+        "/teams/support-team/runs",
+        &[("message", "fast"), ("stream", "false")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let (_, stored) = get_json(
+        &quick,
+        &format!(
+            "/teams/support-team/runs/{}",
+            body["run_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(stored["status"], "COMPLETED", "{stored}");
+    assert_eq!(stored["session_id"], body["session_id"]);
+    let (_, session) = get_json(
+        &quick,
+        &format!("/sessions/{}", body["session_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(session["session_name"], "fast", "{session}");
+    let metrics = client()
+        .get(quick.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let starts = metrics
+        .lines()
+        .find(|line| line.starts_with("agentos_store_write_seconds_count{op=\"start_run\"}"))
+        .expect("start writes are counted");
+    assert!(
+        starts.ends_with(" 0"),
+        "a quick run wrote no start: {starts}"
+    );
+}

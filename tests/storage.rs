@@ -291,11 +291,12 @@ async fn assert_stored_whole(store: &Store, meta: &RunMeta, message: &str, answe
     assert_eq!(listed.len(), 1);
 }
 
-/// A whole run in a session the server made does not wait for its start to commit, so its
-/// start and end reach the writer close together and often share a batch. Either way the run
-/// and its session end up stored whole, and the start is told it committed.
+/// A whole run in a session the server made does not wait for its start: a short one never
+/// sends it, a longer one sends it and goes on, so its start and end reach the writer close
+/// together and often share a batch. Every way, the run and its session end up stored whole,
+/// and a start that was sent is told it committed.
 #[tokio::test]
-async fn a_start_not_waited_for_and_its_end_store_the_run_whole() {
+async fn a_deferred_start_and_its_end_store_the_run_whole() {
     let db = TestDb::new().await;
     let store = Arc::new(Store::connect(&db.db()).await.unwrap());
     let factory_input = json!({"tier": "gold"});
@@ -306,24 +307,28 @@ async fn a_start_not_waited_for_and_its_end_store_the_run_whole() {
         tasks.push(tokio::spawn(async move {
             let meta = RunMeta::new(None, Identity::Anonymous);
             let message = format!("question {i}");
-            let (commit, facts) = store
-                .send_start(FreshRun {
-                    kind: ComponentKind::Team,
-                    component_id: "support",
-                    meta: &meta,
-                    input: &message,
-                    factory_input: Some(&factory_input),
-                })
-                .await
-                .unwrap();
+            let start = store.defer_start(FreshRun {
+                kind: ComponentKind::Team,
+                component_id: "support",
+                meta: &meta,
+                input: &message,
+                factory_input: Some(&factory_input),
+            });
+            let commit = if i % 4 == 0 {
+                None
+            } else {
+                Some(start.send(&store).await.unwrap())
+            };
             tokio::time::sleep(Duration::from_micros(1)).await;
             let answer = format!("answer {i}");
             let mut output = finished_output(&meta, &message, &answer);
             store
-                .finish_run(&mut output, 0, &[], None, Some(&facts))
+                .finish_run(&mut output, 0, &[], None, Some(&start))
                 .await
                 .unwrap();
-            commit.wait(&store).await.unwrap();
+            if let Some(commit) = commit {
+                commit.wait(&store).await.unwrap();
+            }
             assert_stored_whole(&store, &meta, &message, &answer).await;
         }));
     }
@@ -352,16 +357,14 @@ async fn an_end_stores_the_run_whole_when_its_start_was_lost() {
     let meta = RunMeta::new(None, Identity::Anonymous);
     let factory_input = json!({"tier": "gold"});
     proxy.set(false);
-    let (commit, facts) = store
-        .send_start(FreshRun {
-            kind: ComponentKind::Team,
-            component_id: "support",
-            meta: &meta,
-            input: "lost start",
-            factory_input: Some(&factory_input),
-        })
-        .await
-        .unwrap();
+    let start = store.defer_start(FreshRun {
+        kind: ComponentKind::Team,
+        component_id: "support",
+        meta: &meta,
+        input: "lost start",
+        factory_input: Some(&factory_input),
+    });
+    let commit = start.send(&store).await.unwrap();
     assert!(
         commit.wait(&store).await.is_err(),
         "the start was not stored"
@@ -370,7 +373,7 @@ async fn an_end_stores_the_run_whole_when_its_start_was_lost() {
     let mut output = finished_output(&meta, "lost start", "still here");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Err(error) = store
-        .finish_run(&mut output, 0, &[], None, Some(&facts))
+        .finish_run(&mut output, 0, &[], None, Some(&start))
         .await
     {
         assert!(

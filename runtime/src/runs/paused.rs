@@ -125,7 +125,7 @@ impl RunService {
             queued: false,
             continues: false,
             resume: Some((suspended, ask.decisions)),
-            start_in_flight: None,
+            deferred_start: None,
             slot,
         };
         if ask.background && !ask.stream {

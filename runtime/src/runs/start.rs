@@ -2,6 +2,7 @@
 //! background handle, with the run stored at both ends and its events as they happen.
 
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +26,17 @@ use crate::run::{
     failed_run,
 };
 use crate::store::{
-    FreshRun, IdempotencyClaim, NewRun, StartCommit, StartFacts, Store, StoreError, StoredKey,
+    DeferredStart, FreshRun, IdempotencyClaim, NewRun, Store, StoreError, StoredKey,
 };
 
 /// How often the events of a run in flight are handed to the store.
 const STORE_EVENTS_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a whole run in a session made for it goes before its start is written. A shorter
+/// run is written once, by its end; a longer one is then visible as running, and a crash
+/// leaves it marked interrupted. The ids of such a run reach no one before its end, so in
+/// that time only a crash could tell, and its caller is answered by a dropped connection.
+const START_DEFERRED_FOR: Duration = STORE_EVENTS_EVERY;
 
 /// What a caller asks to run.
 #[derive(Debug, Default)]
@@ -175,23 +182,19 @@ impl RunService {
         } else {
             RunStatus::Running
         };
-        // A whole run in a session made for it has nothing that could refuse its start: it
-        // begins while its start commits, and its end stands without the start. The id of such
-        // a run reaches no one before its end is stored. Any other run is stored as started
-        // before it begins, as its id may be out (a stream, a background handle, a key).
+        // A whole run in a session made for it has nothing that could refuse its start, and
+        // its ids reach no one before its end is stored: its start is written only if it goes
+        // on a while, and its end stands without it. Any other run is stored as started before
+        // it begins, as its ids may be out (a stream, a background handle, a key).
         let fresh = new_session && ask.idempotency_key.is_none() && !ask.stream && !ask.background;
-        let start_in_flight = if fresh {
-            Some(
-                self.store
-                    .send_start(FreshRun {
-                        kind: C::KIND,
-                        component_id: id,
-                        meta: &meta,
-                        input: &ask.message,
-                        factory_input: factory_input.as_ref(),
-                    })
-                    .await?,
-            )
+        let deferred_start = if fresh {
+            Some(self.store.defer_start(FreshRun {
+                kind: C::KIND,
+                component_id: id,
+                meta: &meta,
+                input: &ask.message,
+                factory_input: factory_input.as_ref(),
+            }))
         } else {
             let started = self
                 .store
@@ -267,7 +270,7 @@ impl RunService {
             queued,
             continues,
             resume: None,
-            start_in_flight,
+            deferred_start,
             slot,
         };
         let request_meta = launch.request.meta.clone();
@@ -361,7 +364,7 @@ impl RunService {
                     queued,
                     continues,
                     resume,
-                    start_in_flight,
+                    deferred_start,
                     slot,
                 } = launch;
                 let _slot = slot;
@@ -384,13 +387,15 @@ impl RunService {
                 let env = env.with_metrics(metrics);
                 let began = std::time::Instant::now();
                 let run = run_storing_events(&component, &request, &env, &store, resume);
-                let (mut output, start) = match start_in_flight {
-                    None => (run.await, None),
-                    Some((commit, facts)) => {
-                        let mut commit = Box::pin(commit.wait(&store));
-                        match run_while_starting(run, &mut commit, env.cancel_token()).await {
-                            Started::Committed(output) => (output, Some((None, facts))),
-                            Started::Unknown(output) => (output, Some((Some(commit), facts))),
+                let (mut output, start) = match &deferred_start {
+                    None => (run.await, StartWrite::Stored),
+                    Some(deferred) => {
+                        match run_deferring_start(run, deferred, &store, env.cancel_token()).await {
+                            Started::Unsent(output) => (output, StartWrite::Unsent),
+                            Started::Committed(output) => (output, StartWrite::Stored),
+                            Started::Unknown(output, commit) => {
+                                (output, StartWrite::Pending(commit))
+                            }
                             Started::Failed(output, error) => {
                                 tracing::error!(%error, "the run's start could not be stored; the run was stopped");
                                 if let Some(counted) = &counted {
@@ -416,7 +421,6 @@ impl RunService {
                 };
                 let tokens = counts_tokens
                     .then(|| (super::quota::today(), super::quota::tokens_of(&output)));
-                let (start_pending, start_facts) = start.unzip();
                 let record = store_finished(
                     &store,
                     &mut output,
@@ -424,8 +428,8 @@ impl RunService {
                         first_seq: first,
                         events: &tail,
                         tokens,
-                        started: start_facts.as_ref(),
-                        start_pending: start_pending.flatten(),
+                        started: deferred_start.as_ref(),
+                        start,
                     },
                     retry_window,
                 )
@@ -462,8 +466,8 @@ pub(super) struct Launch<C> {
     pub(super) continues: bool,
     /// It is a paused run going on: the turn it stopped in, and the person's answers.
     pub(super) resume: Option<(Suspended, Decisions)>,
-    /// Its start, when the run need not wait for it to commit (see [`FreshRun`]).
-    pub(super) start_in_flight: Option<(StartCommit, StartFacts)>,
+    /// Its start, when that is not written before the run begins (see [`FreshRun`]).
+    pub(super) deferred_start: Option<DeferredStart>,
     /// Its place among its user's runs in flight, when that is limited.
     pub(super) slot: Option<super::quota::Slot>,
 }
@@ -511,26 +515,44 @@ impl Ended {
     }
 }
 
-/// How far a run got while its start was committing.
-enum Started {
-    /// The start committed; this is the run's output.
+/// The commit of a run's start, awaited by the run's end when the run ended first.
+type StartWait<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// How a run whose start was deferred went, as far as its start is concerned.
+enum Started<'a> {
+    /// It ended before its start was sent: its end writes it.
+    Unsent(RunOutput),
+    /// It ended after its start committed.
     Committed(RunOutput),
-    /// The run ended before the start's outcome was known.
-    Unknown(RunOutput),
-    /// The start could not be stored, so the run was stopped.
+    /// It ended while its start was committing.
+    Unknown(RunOutput, StartWait<'a>),
+    /// Its start could not be stored, so the run was stopped.
     Failed(RunOutput, StoreError),
 }
 
-/// Runs `run` while its start commits: a start that fails stops the run.
-async fn run_while_starting(
+/// Runs `run`, sending its start only once it has gone on for [`START_DEFERRED_FOR`], and
+/// stopping it if that start cannot be stored.
+async fn run_deferring_start<'a>(
     run: impl Future<Output = RunOutput>,
-    start: &mut (impl Future<Output = Result<(), StoreError>> + Unpin),
+    deferred: &DeferredStart,
+    store: &'a Store,
     cancel: &CancellationToken,
-) -> Started {
+) -> Started<'a> {
     let mut run = std::pin::pin!(run);
     tokio::select! {
-        output = &mut run => Started::Unknown(output),
-        started = start => match started {
+        output = &mut run => return Started::Unsent(output),
+        () = tokio::time::sleep(START_DEFERRED_FOR) => {}
+    }
+    let mut commit: StartWait<'a> = match deferred.send(store).await {
+        Ok(commit) => Box::pin(commit.wait(store)),
+        Err(error) => {
+            cancel.cancel();
+            return Started::Failed(run.await, error);
+        }
+    };
+    tokio::select! {
+        output = &mut run => Started::Unknown(output, commit),
+        started = &mut commit => match started {
             Ok(()) => Started::Committed(run.await),
             Err(error) => {
                 cancel.cancel();
@@ -694,28 +716,39 @@ fn fingerprint(ask: &RunAsk) -> String {
 }
 
 /// What a run's end writes besides its output.
-struct Finish<'a, S> {
+struct Finish<'a> {
     /// The sequence number of the first event in `events`.
     first_seq: u64,
     /// The events not stored while it ran.
     events: &'a [Arc<RunEvent>],
     /// The day and the model tokens to count against its user.
     tokens: Option<(i64, u64)>,
-    /// The facts of its start, when that was not waited for.
-    started: Option<&'a StartFacts>,
-    /// That start's commit, when the run ended before it was known.
-    start_pending: Option<S>,
+    /// Its start, when that was not written before it began.
+    started: Option<&'a DeferredStart>,
+    /// Where its start stands.
+    start: StartWrite<'a>,
+}
+
+/// Where a run's start stands when its end is written.
+enum StartWrite<'a> {
+    /// Committed, before the run began or while it ran.
+    Stored,
+    /// Never sent: the run ended before it was due, so only its end records it.
+    Unsent,
+    /// Sent, and the run ended before its commit was known.
+    Pending(StartWait<'a>),
 }
 
 /// Stores a finished run, retrying while the database is away (for up to `window`): a run
 /// that happened is not dropped because the store blinked.
 ///
-/// A run whose start is still pending is recorded nowhere if both its start and the first try
-/// of its end fail: it is answered as a run that could not start, without the retries.
+/// A run whose start is unsent or still pending is recorded nowhere if its start and the first
+/// try of its end both fail: it is answered as a run that could not start, as it would have
+/// been had its start been written first, without the retries.
 async fn store_finished(
     store: &Store,
     output: &mut RunOutput,
-    mut finish: Finish<'_, impl Future<Output = Result<(), StoreError>>>,
+    mut finish: Finish<'_>,
     window: Duration,
 ) -> Record {
     let deadline = tokio::time::Instant::now() + window;
@@ -730,13 +763,18 @@ async fn store_finished(
             finish.tokens,
             finish.started,
         );
-        let written = match finish.start_pending.take() {
-            None => end.await,
-            Some(start) => match tokio::join!(end, start) {
-                (Err(_), Err(error)) => {
-                    tracing::error!(%error, run_id = %output.run_id, "neither the run's start nor its end could be stored");
-                    return Record::NotStarted(error);
-                }
+        let not_started = |error: StoreError, run_id: &str| {
+            tracing::error!(%error, run_id, "neither the run's start nor its end could be stored");
+            Record::NotStarted(error)
+        };
+        let written = match std::mem::replace(&mut finish.start, StartWrite::Stored) {
+            StartWrite::Stored => end.await,
+            StartWrite::Unsent => match end.await {
+                Err(error) => return not_started(error, &output.run_id),
+                written => written,
+            },
+            StartWrite::Pending(start) => match tokio::join!(end, start) {
+                (Err(_), Err(error)) => return not_started(error, &output.run_id),
                 (written, _) => written,
             },
         };

@@ -1,20 +1,22 @@
 //! A start the run does not wait for.
 //!
-//! A run in a session the server made for it, claiming no idempotency key, has nothing that
-//! could refuse its start: no one else can hold the session, and there is no key to lose. Its
-//! start can go to the writer while the run begins, so the run's time and the start's commit
-//! overlap, and under load its start and end often commit in one batch.
+//! A run in a session the server made for it, claiming no idempotency key and answered whole,
+//! has nothing that could refuse its start: no one else can hold the session, there is no key
+//! to lose, and its ids reach no one before its end is stored. So its start is not written
+//! before it begins. A run that ends within its first moments is written once, by its end; one
+//! that goes on has its start sent then ([`DeferredStart::send`]) and carries on while it
+//! commits, so it is visible as running and a crash leaves it marked interrupted.
 //!
-//! The run's end then writes everything its start would have (the session's row, the run's
+//! The run's end writes everything its start would have (the session's row, the run's
 //! factory input and start time), so the end stands on its own whatever became of the start:
-//! committed before it, in the same batch, or not at all.
+//! never sent, committed before it, in the same batch, or lost.
 
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::statements::SessionRow;
+use super::statements::{RunRow, SessionRow};
 use super::writer::{BusyCheck, SessionOwner, WriteError, WriteJob, WriteOp};
 use super::{Store, StoreError, now_micros};
 use crate::component::ComponentKind;
@@ -37,6 +39,14 @@ pub struct FreshRun<'a> {
     pub factory_input: Option<&'a Value>,
 }
 
+/// The rows of a run's start, kept until the run has gone on long enough to send them, and
+/// given to [`Store::finish_run`] so the end stands on its own.
+#[derive(Debug)]
+pub struct DeferredStart {
+    pub(super) session: SessionRow,
+    pub(super) run: RunRow,
+}
+
 /// A run's start handed to the writer and not yet known to be committed.
 pub struct StartCommit {
     committed: oneshot::Receiver<Result<(), WriteError>>,
@@ -45,62 +55,50 @@ pub struct StartCommit {
     again: WriteOp,
 }
 
-/// What a run's start records that its end does not otherwise write; given to
-/// [`Store::finish_run`], the end stands on its own.
-#[derive(Debug)]
-pub struct StartFacts {
-    pub(super) session: SessionRow,
-    pub(super) factory_input: Option<String>,
-    pub(super) created_at: i64,
+impl Store {
+    /// The start of `run`, as of now, written by nothing yet.
+    pub fn defer_start(&self, run: FreshRun<'_>) -> DeferredStart {
+        let (session, run) = self.started_rows(run, RunStatus::Running, now_micros());
+        DeferredStart { session, run }
+    }
 }
 
-impl Store {
-    /// Sends the start of `run` to the writer and returns without waiting for its commit:
-    /// [`StartCommit::wait`] tells how it went, and the facts let the run's end stand without
-    /// it. Writes sent after this one queue behind it.
-    pub async fn send_start(
-        &self,
-        run: FreshRun<'_>,
-    ) -> Result<(StartCommit, StartFacts), StoreError> {
-        let op = |(session, row)| WriteOp::StartRun {
-            owner: SessionOwner {
-                new_session: true,
-                session_id: run.meta.session_id().to_owned(),
-                kind: run.kind,
-                component_id: run.component_id.to_owned(),
-                user_id: run.meta.user_id().map(str::to_owned),
-            },
-            busy: BusyCheck::None,
-            claim: None,
-            session: Box::new(session),
-            run: Box::new(row),
-        };
-        let now = now_micros();
-        let rows = || self.started_rows(run, RunStatus::Running, now);
-        let (session, row) = rows();
-        let facts = StartFacts {
-            session: session.clone(),
-            factory_input: row.factory_input.clone(),
-            created_at: row.created_at,
-        };
-        let first = op((session, row));
-        let again = op(rows());
+impl DeferredStart {
+    /// Sends the start to the writer and returns without waiting for its commit:
+    /// [`StartCommit::wait`] tells how it went. Writes sent after this one queue behind it.
+    pub async fn send(&self, store: &Store) -> Result<StartCommit, StoreError> {
         let (done, committed) = oneshot::channel();
         let sent_at = Instant::now();
-        self.writes
+        store
+            .writes
             .send(WriteJob {
-                op: first,
+                op: self.op(),
                 alone: false,
                 done,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        let commit = StartCommit {
+        Ok(StartCommit {
             committed,
             sent_at,
-            again,
-        };
-        Ok((commit, facts))
+            again: self.op(),
+        })
+    }
+
+    fn op(&self) -> WriteOp {
+        WriteOp::StartRun {
+            owner: SessionOwner {
+                new_session: true,
+                session_id: self.session.session_id.clone(),
+                kind: self.session.kind,
+                component_id: self.session.component_id.clone(),
+                user_id: self.session.user_id.clone(),
+            },
+            busy: BusyCheck::None,
+            claim: None,
+            session: Box::new(self.session.clone()),
+            run: Box::new(self.run.clone()),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use crate::model::Message;
 use crate::run::{EventName, RunEvent, RunMeta, RunOutput, RunStatus};
 use entity::{event, idempotency_key, run, session};
 pub use events::StoredEvent;
-pub use in_flight::{FreshRun, StartCommit, StartFacts};
+pub use in_flight::{DeferredStart, FreshRun, StartCommit};
 use retention::House;
 pub(crate) use retention::housekeeping;
 pub use retention::{Retention, SqliteFile, StoreStats, SweepReport};
@@ -453,8 +453,8 @@ impl Store {
     /// output (which is why `output` is borrowed mutably: its members are set aside while it is
     /// serialized, and put back); reads put them back in place.
     ///
-    /// With `started`, the facts of a start sent without waiting ([`Store::send_start`]), the
-    /// end also writes what that start would have, so it is whole whether or not the start
+    /// With `started`, a start not waited for ([`Store::defer_start`]), the end also writes
+    /// what that start would have, so it is whole whether or not the start was sent or
     /// committed.
     pub async fn finish_run(
         &self,
@@ -462,7 +462,7 @@ impl Store {
         first_seq: u64,
         events: &[Arc<RunEvent>],
         tokens: Option<(i64, u64)>,
-        started: Option<&StartFacts>,
+        started: Option<&DeferredStart>,
     ) -> Result<(), StoreError> {
         // PostgreSQL's text cannot hold NUL, and a model may still produce one.
         let scrub = self.backend() == DatabaseBackend::Postgres;
@@ -471,8 +471,8 @@ impl Store {
             let mut rows = Vec::new();
             finished_rows(output, scrub, now, &self.owner, &mut rows)?;
             if let (Some(started), Some(root)) = (started, rows.first_mut()) {
-                root.factory_input.clone_from(&started.factory_input);
-                root.created_at = started.created_at;
+                root.factory_input.clone_from(&started.run.factory_input);
+                root.created_at = started.run.created_at;
             }
             let events = events::chunk_row(&output.run_id, first_seq, events, now)
                 .into_iter()

@@ -13,7 +13,7 @@ use crate::component::ComponentKind;
 use crate::run::RunStatus;
 
 /// A run's row, as the writer stores it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct RunRow {
     pub(super) run_id: String,
     pub(super) session_id: String,
