@@ -306,7 +306,9 @@ async fn a_deferred_start_and_its_end_store_the_run_whole() {
         let factory_input = factory_input.clone();
         tasks.push(tokio::spawn(async move {
             let meta = RunMeta::new(None, Identity::Anonymous);
-            let message = format!("question {i}");
+            // Quotes, a backslash, a line break and a non-ASCII letter go through every
+            // way a row is written (PostgreSQL's batches carry rows as JSON text).
+            let message = format!("question {i}: \"quoted\" \\ line\nbreak ✓");
             let start = store.defer_start(FreshRun {
                 kind: ComponentKind::Team,
                 component_id: "support",
@@ -320,7 +322,7 @@ async fn a_deferred_start_and_its_end_store_the_run_whole() {
                 Some(start.send(&store).await.unwrap())
             };
             tokio::time::sleep(Duration::from_micros(1)).await;
-            let answer = format!("answer {i}");
+            let answer = format!("answer {i} \u{1F600} \t \\");
             let mut output = finished_output(&meta, &message, &answer);
             store
                 .finish_run(&mut output, 0, &[], None, Some(&start))

@@ -7,6 +7,8 @@
 //! multi-row inserts of a few fixed sizes, so each statement text recurs and the driver keeps
 //! it prepared.
 
+use std::sync::LazyLock;
+
 use sea_orm::{DatabaseBackend, Statement, Value};
 
 use crate::component::ComponentKind;
@@ -81,10 +83,11 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(backend: DatabaseBackend, head: &str) -> Self {
+    /// A statement whose text begins with `head`, its pieces one after another.
+    fn new(backend: DatabaseBackend, head: &[&str]) -> Self {
         Sql {
             backend,
-            text: head.to_owned(),
+            text: head.concat(),
             values: Vec::new(),
         }
     }
@@ -141,9 +144,9 @@ impl Sql {
     }
 }
 
-const RUN_INSERT: &str = "INSERT INTO agentos_runs (run_id, session_id, parent_run_id, \
-    component_type, component_id, user_id, status, factory_input, input, output, events, \
-    metrics, cancel_requested, owner, heartbeat_at, paused_state, created_at, updated_at) VALUES ";
+const RUN_COLUMNS: &str = "run_id, session_id, parent_run_id, component_type, component_id, \
+    user_id, status, factory_input, input, output, events, metrics, cancel_requested, owner, \
+    heartbeat_at, paused_state, created_at, updated_at";
 
 /// A finished run's row replaces what its start wrote, in the columns a run's end changes.
 const RUN_FINISHED: &str = " ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, \
@@ -155,7 +158,10 @@ pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, finished: bool) 
     chunks(rows)
         .into_iter()
         .map(|chunk| {
-            let mut sql = Sql::new(backend, RUN_INSERT);
+            let mut sql = Sql::new(
+                backend,
+                &["INSERT INTO agentos_runs (", RUN_COLUMNS, ") VALUES "],
+            );
             for (index, row) in chunk.into_iter().enumerate() {
                 sql.open_row(index == 0);
                 sql.value(row.run_id);
@@ -184,7 +190,7 @@ pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, finished: bool) 
 }
 
 const SESSION_INSERT: &str = "INSERT INTO agentos_sessions (session_id, session_type, \
-    component_id, user_id, session_name, session_state, metadata, created_at, updated_at) VALUES ";
+    component_id, user_id, session_name, session_state, metadata, created_at, updated_at)";
 
 /// A session's first run creates it; a later run of its owner marks it updated. Another
 /// owner's run changes nothing here (and is refused by the writer).
@@ -202,7 +208,7 @@ pub(super) fn sessions(backend: DatabaseBackend, rows: Vec<SessionRow>) -> Vec<S
     chunks(rows)
         .into_iter()
         .map(|chunk| {
-            let mut sql = Sql::new(backend, SESSION_INSERT);
+            let mut sql = Sql::new(backend, &[SESSION_INSERT, " VALUES "]);
             for (index, row) in chunk.into_iter().enumerate() {
                 sql.open_row(index == 0);
                 sql.value(row.session_id);
@@ -222,14 +228,14 @@ pub(super) fn sessions(backend: DatabaseBackend, rows: Vec<SessionRow>) -> Vec<S
 }
 
 const EVENT_INSERT: &str =
-    "INSERT INTO agentos_run_events (run_id, seq, last_seq, data, created_at) VALUES ";
+    "INSERT INTO agentos_run_events (run_id, seq, last_seq, data, created_at)";
 
 /// Stores rows of events; a row stored before (a retried write) stays as it was.
 pub(super) fn events(backend: DatabaseBackend, rows: Vec<EventRow>) -> Vec<Statement> {
     chunks(rows)
         .into_iter()
         .map(|chunk| {
-            let mut sql = Sql::new(backend, EVENT_INSERT);
+            let mut sql = Sql::new(backend, &[EVENT_INSERT, " VALUES "]);
             for (index, row) in chunk.into_iter().enumerate() {
                 sql.open_row(index == 0);
                 sql.value(row.run_id);
@@ -242,6 +248,161 @@ pub(super) fn events(backend: DatabaseBackend, rows: Vec<EventRow>) -> Vec<State
             sql.finish(" ON CONFLICT (run_id, seq) DO NOTHING")
         })
         .collect()
+}
+
+/// Rows written as a JSON array of objects, one key per column, for PostgreSQL to read back
+/// with `json_populate_recordset`: a whole table's rows in one value, whatever their number.
+struct JsonRows {
+    text: Vec<u8>,
+    /// Whether the object being written has a key yet.
+    keyed: bool,
+}
+
+impl JsonRows {
+    fn new() -> Self {
+        JsonRows {
+            text: b"[".to_vec(),
+            keyed: false,
+        }
+    }
+
+    fn open(&mut self) {
+        if self.text.len() > 1 {
+            self.text.push(b',');
+        }
+        self.text.push(b'{');
+        self.keyed = false;
+    }
+
+    fn key(&mut self, name: &str) {
+        if self.keyed {
+            self.text.push(b',');
+        }
+        self.keyed = true;
+        self.text.push(b'"');
+        self.text.extend_from_slice(name.as_bytes());
+        self.text.extend_from_slice(b"\":");
+    }
+
+    fn string(&mut self, name: &str, value: Option<&str>) {
+        self.key(name);
+        match value {
+            // Writing into a Vec cannot fail, and a &str always serializes.
+            Some(value) => serde_json::to_writer(&mut self.text, value).unwrap_or_default(),
+            None => self.text.extend_from_slice(b"null"),
+        }
+    }
+
+    fn number(&mut self, name: &str, value: i64) {
+        self.key(name);
+        self.text.extend_from_slice(value.to_string().as_bytes());
+    }
+
+    /// A value that is JSON text already (serialized by serde_json), written as it is.
+    fn json(&mut self, name: &str, value: Option<&str>) {
+        self.key(name);
+        self.text
+            .extend_from_slice(value.unwrap_or("null").as_bytes());
+    }
+
+    fn close(&mut self) {
+        self.text.push(b'}');
+    }
+
+    fn finish(mut self) -> String {
+        self.text.push(b']');
+        // Only whole UTF-8 strings and ASCII went in.
+        String::from_utf8(self.text).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
+fn run_rows_json(rows: &[RunRow]) -> String {
+    let mut json = JsonRows::new();
+    for row in rows {
+        json.open();
+        json.string("run_id", Some(&row.run_id));
+        json.string("session_id", Some(&row.session_id));
+        json.string("parent_run_id", row.parent_run_id.as_deref());
+        json.string("component_type", Some(row.kind.as_str()));
+        json.string("component_id", Some(&row.component_id));
+        json.string("user_id", row.user_id.as_deref());
+        json.string("status", Some(row.status.as_str()));
+        json.json("factory_input", row.factory_input.as_deref());
+        json.string("input", Some(&row.input));
+        json.json("output", row.output.as_deref());
+        json.json("metrics", row.metrics.as_deref());
+        json.string("owner", Some(&row.owner));
+        json.number("heartbeat_at", row.heartbeat_at);
+        json.string("paused_state", row.paused_state.as_deref());
+        json.number("created_at", row.created_at);
+        json.number("updated_at", row.updated_at);
+        json.close();
+    }
+    json.finish()
+}
+
+/// The columns of [`RUN_COLUMNS`] read from a row of JSON: no events yet, no cancel asked for.
+const RUN_VALUES: &str = "run_id, session_id, parent_run_id, component_type, component_id, \
+    user_id, status, factory_input, input, output, NULL, metrics, false, owner, heartbeat_at, \
+    paused_state, created_at, updated_at";
+
+/// The text of [`postgres_batch`], made once.
+static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH sessions AS ({SESSION_INSERT} SELECT session_id, session_type, component_id, \
+             user_id, session_name, CAST('{{}}' AS json), CAST('{{}}' AS json), created_at, \
+             created_at FROM json_populate_recordset(NULL::agentos_sessions, CAST($1 AS json)) \
+             {SESSION_TOUCHED}), \
+             started AS (INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
+             json_populate_recordset(NULL::agentos_runs, CAST($2 AS json))), \
+             events AS ({EVENT_INSERT} SELECT run_id, seq, last_seq, data, created_at FROM \
+             json_populate_recordset(NULL::agentos_run_events, CAST($3 AS json)) \
+             ON CONFLICT (run_id, seq) DO NOTHING) \
+             INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
+             json_populate_recordset(NULL::agentos_runs, CAST($4 AS json)) {RUN_FINISHED}"
+    )
+});
+
+/// A batch of pure writes on PostgreSQL as one statement, so one round trip (and one commit,
+/// the statement's own) instead of a transaction of several: the sessions created or touched,
+/// the runs started, the events, and the runs finished, each table's rows as one JSON value.
+/// A statement is atomic, so a part that fails undoes the rest. The text is always the same
+/// and stays prepared. A run may not be both started and finished in `started` and
+/// `finished`: PostgreSQL refuses a statement that writes one row twice.
+pub(super) fn postgres_batch(
+    sessions: Vec<SessionRow>,
+    started: Vec<RunRow>,
+    events: Vec<EventRow>,
+    finished: Vec<RunRow>,
+) -> Statement {
+    let mut session_rows = JsonRows::new();
+    for row in &sessions {
+        session_rows.open();
+        session_rows.string("session_id", Some(&row.session_id));
+        session_rows.string("session_type", Some(row.kind.as_str()));
+        session_rows.string("component_id", Some(&row.component_id));
+        session_rows.string("user_id", row.user_id.as_deref());
+        session_rows.string("session_name", row.session_name.as_deref());
+        session_rows.number("created_at", row.created_at);
+        session_rows.close();
+    }
+    let mut event_rows = JsonRows::new();
+    for row in &events {
+        event_rows.open();
+        event_rows.string("run_id", Some(&row.run_id));
+        event_rows.number("seq", row.seq);
+        event_rows.number("last_seq", row.last_seq);
+        event_rows.string("data", Some(&row.data));
+        event_rows.number("created_at", row.created_at);
+        event_rows.close();
+    }
+    let values: Vec<Value> = vec![
+        session_rows.finish().into(),
+        run_rows_json(&started).into(),
+        event_rows.finish().into(),
+        run_rows_json(&finished).into(),
+    ];
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, POSTGRES_BATCH.as_str(), values)
 }
 
 #[cfg(test)]

@@ -218,22 +218,30 @@ async fn commit(
         && starts
             .iter()
             .all(|s| s.owner.new_session && s.busy == BusyCheck::None);
-    if backend == DatabaseBackend::Sqlite && pure_writes {
-        // Nothing to read back: the whole transaction is one call to SQLite's thread.
+    if pure_writes {
+        // Nothing to read back: the whole batch goes to the database at once. A run whose
+        // start was deferred may end in the batch its start went in: its end writes all of it.
         sessions.append(&mut finished_sessions);
-        let mut statements = statements::sessions(backend, once_each(sessions));
-        statements.extend(statements::runs(
-            backend,
-            starts.into_iter().map(|start| start.run).collect(),
-            false,
-        ));
-        statements.extend(statements::events(backend, events));
-        statements.extend(statements::runs(
-            backend,
-            finished.into_values().collect(),
-            true,
-        ));
-        commit_at_once(writer, statements).await?;
+        let sessions = once_each(sessions);
+        let started: Vec<RunRow> = starts
+            .into_iter()
+            .map(|start| start.run)
+            .filter(|run| !finished.contains_key(&run.run_id))
+            .collect();
+        let finished: Vec<RunRow> = finished.into_values().collect();
+        if backend == DatabaseBackend::Postgres {
+            writer
+                .execute_raw(statements::postgres_batch(
+                    sessions, started, events, finished,
+                ))
+                .await?;
+        } else {
+            let mut statements = statements::sessions(backend, sessions);
+            statements.extend(statements::runs(backend, started, false));
+            statements.extend(statements::events(backend, events));
+            statements.extend(statements::runs(backend, finished, true));
+            commit_at_once(writer, statements).await?;
+        }
         return Ok(results);
     }
     let txn = writer.begin().await?;
