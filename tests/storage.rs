@@ -387,6 +387,58 @@ async fn an_end_stores_the_run_whole_when_its_start_was_lost() {
     assert_stored_whole(&store, &meta, "lost start", "still here").await;
 }
 
+/// On PostgreSQL a run's large values go out of line compressed with LZ4, not pglz (which was
+/// a fifth of PostgreSQL's time under load), and still read back whole.
+#[tokio::test]
+async fn postgres_compresses_large_run_values_with_lz4() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let store = Store::connect(&db.db()).await.unwrap();
+    let compression = |table: &str, column: &str| {
+        sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT attcompression::text AS method FROM pg_attribute \
+                 WHERE attrelid = '{table}'::regclass AND attname = '{column}'"
+            ),
+        )
+    };
+    for (table, column) in [
+        ("agentos_runs", "output"),
+        ("agentos_runs", "events"),
+        ("agentos_run_events", "data"),
+    ] {
+        let method: String = store
+            .connection()
+            .query_one_raw(compression(table, column))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "method")
+            .unwrap();
+        assert_eq!(method, "l", "{table}.{column} is compressed with LZ4");
+    }
+    // A value large enough to be compressed out of line comes back as it went in.
+    let meta = RunMeta::new(None, Identity::Anonymous);
+    let answer = "a long answer, said again and again. ".repeat(2_000);
+    let start = store.defer_start(FreshRun {
+        kind: ComponentKind::Team,
+        component_id: "support",
+        meta: &meta,
+        input: "long",
+        factory_input: Some(&json!({"tier": "gold"})),
+    });
+    let mut output = finished_output(&meta, "long", &answer);
+    store
+        .finish_run(&mut output, 0, &[], None, Some(&start))
+        .await
+        .unwrap();
+    assert_stored_whole(&store, &meta, "long", &answer).await;
+}
+
 #[tokio::test]
 async fn a_teams_member_runs_are_stored_once_and_every_read_puts_them_back_in_order() {
     let server = TestServer::with(builder().team(nested_team())).await;

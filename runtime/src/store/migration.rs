@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddPausedState),
             Box::new(CreateTokenUsage),
             Box::new(AddRetentionIndexes),
+            Box::new(CompressWithLz4),
         ]
     }
 
@@ -415,5 +416,73 @@ impl MigrationTrait for AddRetentionIndexes {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The large values of a run (its output, its events, what a paused run keeps) and of its
+/// event rows, compressed with LZ4 rather than PostgreSQL's default pglz when they go out of
+/// line: pglz was a fifth of PostgreSQL's time under load (BENCHMARKS.md). Only on a server
+/// built with LZ4; SQLite compresses nothing.
+struct CompressWithLz4;
+
+/// The columns [`CompressWithLz4`] changes, by table.
+const LZ4_COLUMNS: [(&str, &[&str]); 2] = [
+    (
+        "agentos_runs",
+        &[
+            "factory_input",
+            "input",
+            "output",
+            "events",
+            "metrics",
+            "paused_state",
+        ],
+    ),
+    ("agentos_run_events", &["data"]),
+];
+
+impl MigrationName for CompressWithLz4 {
+    fn name(&self) -> &str {
+        "m6_lz4_compression"
+    }
+}
+
+impl CompressWithLz4 {
+    async fn set(manager: &SchemaManager<'_>, method: &str) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let lz4 = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT 1 AS lz4 FROM pg_settings WHERE name = 'default_toast_compression' \
+                 AND 'lz4' = ANY(enumvals)",
+            ))
+            .await?
+            .is_some();
+        if !lz4 {
+            return Ok(());
+        }
+        for (table, columns) in LZ4_COLUMNS {
+            let changes: Vec<String> = columns
+                .iter()
+                .map(|column| format!("ALTER COLUMN {column} SET COMPRESSION {method}"))
+                .collect();
+            db.execute_unprepared(&format!("ALTER TABLE {table} {}", changes.join(", ")))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CompressWithLz4 {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        Self::set(manager, "lz4").await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        Self::set(manager, "pglz").await
     }
 }
