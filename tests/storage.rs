@@ -293,8 +293,8 @@ async fn assert_stored_whole(store: &Store, meta: &RunMeta, message: &str, answe
 
 /// A whole run in a session the server made does not wait for its start: a short one never
 /// sends it, a longer one sends it and goes on, so its start and end reach the writer close
-/// together and often share a batch. Every way, the run and its session end up stored whole,
-/// and a start that was sent is told it committed.
+/// together, often share a batch, and may even commit in either order. Every way, the run
+/// and its session end up stored whole, and a start that was sent is told it committed.
 #[tokio::test]
 async fn a_deferred_start_and_its_end_store_the_run_whole() {
     let db = TestDb::new().await;
@@ -316,20 +316,33 @@ async fn a_deferred_start_and_its_end_store_the_run_whole() {
                 input: &message,
                 factory_input: Some(&factory_input),
             });
-            let commit = if i % 4 == 0 {
-                None
-            } else {
-                Some(start.send(&store).await.unwrap())
-            };
-            tokio::time::sleep(Duration::from_micros(1)).await;
             let answer = format!("answer {i} \u{1F600} \t \\");
             let mut output = finished_output(&meta, &message, &answer);
-            store
-                .finish_run(&mut output, 0, &[], None, Some(&start))
-                .await
-                .unwrap();
-            if let Some(commit) = commit {
-                commit.wait(&store).await.unwrap();
+            match i % 4 {
+                // Ended before its start was due: the start is never sent.
+                0 => store
+                    .finish_run(&mut output, 0, &[], None, Some(&start))
+                    .await
+                    .unwrap(),
+                // The start comes after the end is stored (as when another writer commits the
+                // end first): it is told it committed, and the end's row stays.
+                1 => {
+                    store
+                        .finish_run(&mut output, 0, &[], None, Some(&start))
+                        .await
+                        .unwrap();
+                    let commit = start.send(&store).await.unwrap();
+                    commit.wait(&store).await.unwrap();
+                }
+                _ => {
+                    let commit = start.send(&store).await.unwrap();
+                    tokio::time::sleep(Duration::from_micros(1)).await;
+                    store
+                        .finish_run(&mut output, 0, &[], None, Some(&start))
+                        .await
+                        .unwrap();
+                    commit.wait(&store).await.unwrap();
+                }
             }
             assert_stored_whole(&store, &meta, &message, &answer).await;
         }));

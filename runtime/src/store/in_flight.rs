@@ -98,6 +98,7 @@ impl DeferredStart {
             claim: None,
             session: Box::new(self.session.clone()),
             run: Box::new(self.run.clone()),
+            deferred: true,
         }
     }
 }

@@ -91,6 +91,9 @@ impl Db {
     }
 }
 
+/// Batches of run writes in flight at once on PostgreSQL.
+const POSTGRES_WRITERS: usize = 2;
+
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -303,7 +306,17 @@ impl Store {
             _ => None,
         }));
         let (writes, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_loop(writer.clone(), jobs, Arc::clone(&house)));
+        // SQLite has one writer. PostgreSQL commits a batch while the next one is taken and
+        // sent, and flushes their commits together; what the writer checks holds across
+        // concurrent batches as it does across replicas.
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..if is_sqlite { 1 } else { POSTGRES_WRITERS } {
+            tokio::spawn(write_loop(
+                writer.clone(),
+                Arc::clone(&jobs),
+                Arc::clone(&house),
+            ));
+        }
         if is_sqlite {
             tokio::spawn(checkpoint_loop(
                 conn.clone(),
@@ -400,6 +413,7 @@ impl Store {
                 claim,
                 session: Box::new(session),
                 run: Box::new(run),
+                deferred: false,
             })
         })
         .await

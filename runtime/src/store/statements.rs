@@ -153,8 +153,28 @@ const RUN_FINISHED: &str = " ON CONFLICT (run_id) DO UPDATE SET status = exclude
     output = excluded.output, events = excluded.events, metrics = excluded.metrics, \
     paused_state = excluded.paused_state, updated_at = excluded.updated_at";
 
-/// Inserts started runs (`finished` false) or stores finished ones over their start.
-pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, finished: bool) -> Vec<Statement> {
+/// A deferred start that comes after its run's end (committed first by another writer)
+/// leaves the end's row as it is.
+const RUN_DEFERRED_STARTED: &str = " ON CONFLICT (run_id) DO NOTHING";
+
+/// How a run's rows are written.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum RunWrite {
+    /// Inserted as it starts; a row already there is refused.
+    Start,
+    /// Inserted as it starts unless its end is there already.
+    DeferredStart,
+    /// Stored as it ended, over its start if that is there.
+    End,
+}
+
+/// Writes the rows of runs as `how` says.
+pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, how: RunWrite) -> Vec<Statement> {
+    let tail = match how {
+        RunWrite::Start => "",
+        RunWrite::DeferredStart => RUN_DEFERRED_STARTED,
+        RunWrite::End => RUN_FINISHED,
+    };
     chunks(rows)
         .into_iter()
         .map(|chunk| {
@@ -184,7 +204,7 @@ pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, finished: bool) 
                 sql.value(row.updated_at);
                 sql.close_row();
             }
-            sql.finish(if finished { RUN_FINISHED } else { "" })
+            sql.finish(tail)
         })
         .collect()
 }
@@ -355,11 +375,14 @@ static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
              {SESSION_TOUCHED}), \
              started AS (INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
              json_populate_recordset(NULL::agentos_runs, CAST($2 AS json))), \
+             deferred AS (INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
+             json_populate_recordset(NULL::agentos_runs, CAST($3 AS json)) \
+             {RUN_DEFERRED_STARTED}), \
              events AS ({EVENT_INSERT} SELECT run_id, seq, last_seq, data, created_at FROM \
-             json_populate_recordset(NULL::agentos_run_events, CAST($3 AS json)) \
+             json_populate_recordset(NULL::agentos_run_events, CAST($4 AS json)) \
              ON CONFLICT (run_id, seq) DO NOTHING) \
              INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
-             json_populate_recordset(NULL::agentos_runs, CAST($4 AS json)) {RUN_FINISHED}"
+             json_populate_recordset(NULL::agentos_runs, CAST($5 AS json)) {RUN_FINISHED}"
     )
 });
 
@@ -367,14 +390,20 @@ static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
 /// the statement's own) instead of a transaction of several: the sessions created or touched,
 /// the runs started, the events, and the runs finished, each table's rows as one JSON value.
 /// A statement is atomic, so a part that fails undoes the rest. The text is always the same
-/// and stays prepared. A run may not be both started and finished in `started` and
-/// `finished`: PostgreSQL refuses a statement that writes one row twice.
+/// and stays prepared. No row may come twice (`sessions` each once and in order, no run both
+/// started and finished): PostgreSQL refuses a statement that writes one row twice.
 pub(super) fn postgres_batch(
     sessions: Vec<SessionRow>,
-    started: Vec<RunRow>,
+    mut started: Vec<RunRow>,
+    mut deferred: Vec<RunRow>,
     events: Vec<EventRow>,
-    finished: Vec<RunRow>,
+    mut finished: Vec<RunRow>,
 ) -> Statement {
+    // Concurrent batches take their rows' locks in one order, so none waits on another that
+    // waits on it.
+    started.sort_unstable_by(|a, b| a.run_id.cmp(&b.run_id));
+    deferred.sort_unstable_by(|a, b| a.run_id.cmp(&b.run_id));
+    finished.sort_unstable_by(|a, b| a.run_id.cmp(&b.run_id));
     let mut session_rows = JsonRows::new();
     for row in &sessions {
         session_rows.open();
@@ -399,6 +428,7 @@ pub(super) fn postgres_batch(
     let values: Vec<Value> = vec![
         session_rows.finish().into(),
         run_rows_json(&started).into(),
+        run_rows_json(&deferred).into(),
         event_rows.finish().into(),
         run_rows_json(&finished).into(),
     ];

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::StoreError;
 use super::entity::{idempotency_key, run, session, token_usage};
 use super::retention::House;
-use super::statements::{self, EventRow, RunRow, SessionRow};
+use super::statements::{self, EventRow, RunRow, RunWrite, SessionRow};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
 
@@ -57,6 +57,9 @@ pub(super) enum WriteOp {
         claim: Option<KeyClaim>,
         session: Box<SessionRow>,
         run: Box<RunRow>,
+        /// The start of a run that did not wait for it ([`super::DeferredStart`]): the run's
+        /// end may be stored first, and then its row stays as the end left it.
+        deferred: bool,
     },
     /// Events of a run in flight, stored as they come so any replica can replay them.
     Events { rows: Vec<EventRow> },
@@ -90,13 +93,16 @@ pub(super) enum WriteError {
 }
 
 /// Commits the jobs of `jobs` until every sender is gone.
+///
+/// Several loops may share `jobs` (PostgreSQL): each takes what is waiting, and commits it
+/// while the next takes the writes that arrive meanwhile.
 pub(super) async fn write_loop(
     writer: DatabaseConnection,
-    mut jobs: mpsc::Receiver<WriteJob>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>,
     house: Arc<House>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while jobs.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         house.wrote();
         let (alone, grouped): (Vec<WriteJob>, Vec<WriteJob>) =
             batch.drain(..).partition(|job| job.alone);
@@ -155,6 +161,18 @@ struct PendingStart {
     owner: SessionOwner,
     busy: BusyCheck,
     run: RunRow,
+    deferred: bool,
+}
+
+/// The rows of `starts`, as their statements take them: the started runs, and the runs whose
+/// start was deferred.
+fn start_rows(starts: impl IntoIterator<Item = PendingStart>) -> (Vec<RunRow>, Vec<RunRow>) {
+    let (deferred, started): (Vec<PendingStart>, Vec<PendingStart>) =
+        starts.into_iter().partition(|start| start.deferred);
+    (
+        started.into_iter().map(|start| start.run).collect(),
+        deferred.into_iter().map(|start| start.run).collect(),
+    )
 }
 
 /// Commits `ops` in one transaction, however many runs they carry: claims of idempotency keys,
@@ -184,6 +202,7 @@ async fn commit(
                 claim,
                 session,
                 run,
+                deferred,
             } => {
                 if let Some(claim) = claim {
                     claims.push((index, claim));
@@ -194,6 +213,7 @@ async fn commit(
                     owner,
                     busy,
                     run: *run,
+                    deferred,
                 });
             }
             WriteOp::Events { rows } => events.extend(rows),
@@ -223,23 +243,24 @@ async fn commit(
         // start was deferred may end in the batch its start went in: its end writes all of it.
         sessions.append(&mut finished_sessions);
         let sessions = once_each(sessions);
-        let started: Vec<RunRow> = starts
-            .into_iter()
-            .map(|start| start.run)
-            .filter(|run| !finished.contains_key(&run.run_id))
-            .collect();
+        let (started, deferred) = start_rows(
+            starts
+                .into_iter()
+                .filter(|start| !finished.contains_key(&start.run.run_id)),
+        );
         let finished: Vec<RunRow> = finished.into_values().collect();
         if backend == DatabaseBackend::Postgres {
             writer
                 .execute_raw(statements::postgres_batch(
-                    sessions, started, events, finished,
+                    sessions, started, deferred, events, finished,
                 ))
                 .await?;
         } else {
             let mut statements = statements::sessions(backend, sessions);
-            statements.extend(statements::runs(backend, started, false));
+            statements.extend(statements::runs(backend, started, RunWrite::Start));
+            statements.extend(statements::runs(backend, deferred, RunWrite::DeferredStart));
             statements.extend(statements::events(backend, events));
-            statements.extend(statements::runs(backend, finished, true));
+            statements.extend(statements::runs(backend, finished, RunWrite::End));
             commit_at_once(writer, statements).await?;
         }
         return Ok(results);
@@ -342,7 +363,7 @@ async fn commit(
             match outcome {
                 Ok(()) => {
                     active.insert(owner.session_id.clone());
-                    accepted.push(start.run);
+                    accepted.push(start);
                 }
                 Err(error) => {
                     // A refused start keeps no key: a retry gets the same answer, not this run.
@@ -363,12 +384,18 @@ async fn commit(
                 }
             }
         }
-        execute(&txn, statements::runs(backend, accepted, false)).await?;
+        let (started, deferred) = start_rows(accepted);
+        execute(&txn, statements::runs(backend, started, RunWrite::Start)).await?;
+        execute(
+            &txn,
+            statements::runs(backend, deferred, RunWrite::DeferredStart),
+        )
+        .await?;
     }
     execute(&txn, statements::events(backend, events)).await?;
     execute(
         &txn,
-        statements::runs(backend, finished.into_values().collect(), true),
+        statements::runs(backend, finished.into_values().collect(), RunWrite::End),
     )
     .await?;
     if !tokens.is_empty() {
@@ -395,11 +422,12 @@ async fn commit(
     Ok(results)
 }
 
-/// The rows of `sessions` with the ids not seen before: PostgreSQL refuses an upsert that
-/// touches one row twice, and a run's start and end may carry the same session.
+/// The rows of `sessions`, each id once and in order of id: PostgreSQL refuses an upsert
+/// that touches one row twice (a run's start and end may carry the same session), and
+/// concurrent batches that lock rows in one order never wait on each other.
 fn once_each(mut sessions: Vec<SessionRow>) -> Vec<SessionRow> {
-    let mut seen = HashSet::with_capacity(sessions.len());
-    sessions.retain(|session| seen.insert(session.session_id.clone()));
+    sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    sessions.dedup_by(|a, b| a.session_id == b.session_id);
     sessions
 }
 
