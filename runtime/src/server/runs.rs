@@ -3,10 +3,11 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,6 +18,7 @@ use super::body::{ContinueBody, ResumeBody, RunBody, parse_event_index};
 use super::error::ApiError;
 use super::state::OsState;
 use super::wire;
+use crate::run::RunOutput;
 use crate::runs::{
     Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable, decisions_from_form,
 };
@@ -27,6 +29,30 @@ pub(crate) fn caller(verified: Option<Extension<Caller>>, asserted: Option<Strin
     match verified {
         Some(Extension(caller)) => caller,
         None => Caller::open(asserted),
+    }
+}
+
+/// A run's whole output as JSON, written into a buffer of about the size of the last one
+/// instead of one grown by doubling from a few bytes (the copies were 3 % of a run's CPU).
+fn whole_run(output: &RunOutput) -> Response {
+    /// The size of the last whole output answered.
+    static LAST_SIZE: AtomicUsize = AtomicUsize::new(4096);
+    let last = LAST_SIZE.load(Ordering::Relaxed);
+    let mut body = Vec::with_capacity(last + last / 8);
+    match serde_json::to_writer(&mut body, output) {
+        Ok(()) => {
+            LAST_SIZE.store(body.len(), Ordering::Relaxed);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response()
+        }
+        // The answers layer explains a bare 500 as JSON.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -71,7 +97,7 @@ pub(crate) async fn create_run<C: Runnable>(
     };
     let answered = state.runs.start::<C>(&id, &caller, ask).await?;
     let mut response = match answered.answer {
-        RunAnswer::Whole(output) => Json(output).into_response(),
+        RunAnswer::Whole(output) => whole_run(&output),
         RunAnswer::Background {
             run_id,
             session_id,
@@ -180,7 +206,7 @@ pub(crate) async fn continue_run<C: Runnable>(
         .continue_run::<C>(&id, &run_id, &caller, ask)
         .await?;
     Ok(match answered.answer {
-        RunAnswer::Whole(output) => Json(output).into_response(),
+        RunAnswer::Whole(output) => whole_run(&output),
         RunAnswer::Background {
             run_id,
             session_id,
