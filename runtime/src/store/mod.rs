@@ -265,7 +265,10 @@ impl Store {
                 .connect_timeout(Duration::from_secs(5))
                 .acquire_timeout(Duration::from_secs(5))
                 .max_connections(max_connections)
-                .min_connections(1);
+                .min_connections(1)
+                // A connection in use within the last second is alive: pinging it on every
+                // checkout was a round trip (to PostgreSQL, or to SQLite's thread) per write.
+                .test_before_acquire_if_idle_for(Duration::from_secs(1));
             if is_sqlite {
                 // WAL lets readers go on while the writer writes; the busy timeout covers the
                 // moments another process (or the checkpointer) holds the lock.
