@@ -484,7 +484,8 @@ pub(super) enum Record {
     Stored,
     /// Not its end: the store stayed away longer than the end's retries.
     EndNotStored,
-    /// Nothing: its start, sent without waiting, could not be stored, so the run was stopped.
+    /// Nothing: its deferred start could not be stored (the run was stopped then), or was
+    /// never sent and its end failed at once. Answered as a run that could not start.
     NotStarted(StoreError),
 }
 

@@ -366,6 +366,12 @@ const RUN_VALUES: &str = "run_id, session_id, parent_run_id, component_type, com
     user_id, status, factory_input, input, output, NULL, metrics, false, owner, heartbeat_at, \
     paused_state, created_at, updated_at";
 
+/// The same, for a finished run whose output and metrics come beside its row of JSON, as
+/// `output_text` and `metrics_text`.
+const FINISHED_RUN_VALUES: &str = "run_id, session_id, parent_run_id, component_type, \
+    component_id, user_id, status, factory_input, input, CAST(output_text AS json), NULL, \
+    CAST(metrics_text AS json), false, owner, heartbeat_at, paused_state, created_at, updated_at";
+
 /// The text of [`postgres_batch`], made once.
 static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -378,20 +384,25 @@ static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {
              deferred AS (INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
              json_populate_recordset(NULL::agentos_runs, CAST($3 AS json)) \
              {RUN_DEFERRED_STARTED}), \
-             events AS ({EVENT_INSERT} SELECT run_id, seq, last_seq, data, created_at FROM \
-             json_populate_recordset(NULL::agentos_run_events, CAST($4 AS json)) \
-             ON CONFLICT (run_id, seq) DO NOTHING) \
-             INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {RUN_VALUES} FROM \
-             json_populate_recordset(NULL::agentos_runs, CAST($5 AS json)) {RUN_FINISHED}"
+             events AS ({EVENT_INSERT} SELECT * FROM unnest(CAST($4 AS text[]), \
+             CAST($5 AS bigint[]), CAST($6 AS bigint[]), CAST($7 AS text[]), \
+             CAST($8 AS bigint[])) ON CONFLICT (run_id, seq) DO NOTHING) \
+             INSERT INTO agentos_runs ({RUN_COLUMNS}) SELECT {FINISHED_RUN_VALUES} FROM \
+             unnest(CAST($9 AS text[]), CAST($10 AS text[]), CAST($11 AS text[])) \
+             AS finished(row_json, output_text, metrics_text) CROSS JOIN LATERAL \
+             json_populate_recordset(NULL::agentos_runs, CAST(row_json AS json)) {RUN_FINISHED}"
     )
 });
 
 /// A batch of pure writes on PostgreSQL as one statement, so one round trip (and one commit,
 /// the statement's own) instead of a transaction of several: the sessions created or touched,
-/// the runs started, the events, and the runs finished, each table's rows as one JSON value.
-/// A statement is atomic, so a part that fails undoes the rest. The text is always the same
-/// and stays prepared. No row may come twice (`sessions` each once and in order, no run both
-/// started and finished): PostgreSQL refuses a statement that writes one row twice.
+/// the runs started, the events, and the runs finished. The text is always the same and stays
+/// prepared. Small rows go as JSON, a table's rows in one value; large values (a finished
+/// run's output and metrics, events) go as arrays of text beside them, so PostgreSQL reads each
+/// once instead of parsing it inside the JSON and again as a value (a fifth of its time).
+/// A statement is atomic, so a part that fails undoes the rest. No row may come twice
+/// (`sessions` each once and in order, no run both started and finished): PostgreSQL refuses
+/// a statement that writes one row twice.
 pub(super) fn postgres_batch(
     sessions: Vec<SessionRow>,
     mut started: Vec<RunRow>,
@@ -415,22 +426,35 @@ pub(super) fn postgres_batch(
         session_rows.number("created_at", row.created_at);
         session_rows.close();
     }
-    let mut event_rows = JsonRows::new();
-    for row in &events {
-        event_rows.open();
-        event_rows.string("run_id", Some(&row.run_id));
-        event_rows.number("seq", row.seq);
-        event_rows.number("last_seq", row.last_seq);
-        event_rows.string("data", Some(&row.data));
-        event_rows.number("created_at", row.created_at);
-        event_rows.close();
+    let mut event_columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in events {
+        event_columns.0.push(row.run_id);
+        event_columns.1.push(row.seq);
+        event_columns.2.push(row.last_seq);
+        event_columns.3.push(row.data);
+        event_columns.4.push(row.created_at);
+    }
+    let mut finished_rows = Vec::with_capacity(finished.len());
+    let mut outputs = Vec::with_capacity(finished.len());
+    let mut metrics = Vec::with_capacity(finished.len());
+    for row in &mut finished {
+        // A finished run always has both; JSON null stands in should one be missing.
+        outputs.push(row.output.take().unwrap_or_else(|| "null".to_owned()));
+        metrics.push(row.metrics.take().unwrap_or_else(|| "null".to_owned()));
+        finished_rows.push(run_rows_json(std::slice::from_ref(row)));
     }
     let values: Vec<Value> = vec![
         session_rows.finish().into(),
         run_rows_json(&started).into(),
         run_rows_json(&deferred).into(),
-        event_rows.finish().into(),
-        run_rows_json(&finished).into(),
+        event_columns.0.into(),
+        event_columns.1.into(),
+        event_columns.2.into(),
+        event_columns.3.into(),
+        event_columns.4.into(),
+        finished_rows.into(),
+        outputs.into(),
+        metrics.into(),
     ];
     Statement::from_sql_and_values(DatabaseBackend::Postgres, POSTGRES_BATCH.as_str(), values)
 }
