@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,8 +20,13 @@ const RSA_PUBLIC: &[u8] = include_bytes!("fixtures/rsa_public.pem");
 const EC_PRIVATE: &[u8] = include_bytes!("fixtures/ec_private.pem");
 const EC_PUBLIC: &[u8] = include_bytes!("fixtures/ec_public.pem");
 
-/// What the last factory call saw in its context.
-static SEEN: Mutex<Option<Value>> = Mutex::new(None);
+/// What the factory saw in its context, by the run's message. Tests of this binary run in
+/// parallel, so a test that reads this sends a message no other test sends.
+static SEEN: Mutex<BTreeMap<String, Value>> = Mutex::new(BTreeMap::new());
+
+fn seen_for(message: &str) -> Value {
+    SEEN.lock().unwrap()[message].clone()
+}
 
 #[team_factory(id = "echo-team")]
 fn echo_team(ctx: RequestContext) -> Team {
@@ -31,7 +37,7 @@ fn echo_team(ctx: RequestContext) -> Team {
         "claims": ctx.trusted().claims(),
         "scopes": ctx.trusted().scopes(),
     });
-    *SEEN.lock().unwrap() = Some(seen);
+    SEEN.lock().unwrap().insert(ctx.message().to_owned(), seen);
     Team::new("Echo")
         .with_model(TestModel::new())
         .with_members([Agent::new("Member").with_model(TestModel::new())])
@@ -320,7 +326,7 @@ async fn the_body_cannot_impersonate_and_claims_reach_the_factory_exactly() {
         &server,
         Some(&format!("Bearer {token}")),
         &[
-            ("message", "x"),
+            ("message", "may the body impersonate?"),
             ("stream", "false"),
             ("user_id", "mallory"),
             ("session_id", "sess-from-body"),
@@ -334,7 +340,7 @@ async fn the_body_cannot_impersonate_and_claims_reach_the_factory_exactly() {
     );
     assert_eq!(run["session_id"], "sess-from-token");
 
-    let seen = SEEN.lock().unwrap().clone().unwrap();
+    let seen = seen_for("may the body impersonate?");
     assert_eq!(seen["user_id"], "tenant_42");
     assert_eq!(seen["verified"], true);
     assert_eq!(seen["claims"], claims, "every claim, exactly as signed");
@@ -352,14 +358,14 @@ async fn without_auth_the_bodys_user_id_is_only_asserted() {
         &server,
         None,
         &[
-            ("message", "x"),
+            ("message", "who am I without auth?"),
             ("stream", "false"),
             ("user_id", "someone"),
         ],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let seen = SEEN.lock().unwrap().clone().unwrap();
+    let seen = seen_for("who am I without auth?");
     assert_eq!(seen["user_id"], "someone");
     assert_eq!(seen["verified"], false);
     assert_eq!(seen["claims"], json!({}));

@@ -6,10 +6,11 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use agentos::TestModel;
+use agentos::ToolFunction;
 use agentos::prelude::*;
 use agentos::server::JwtAuth;
 use reqwest::StatusCode;
@@ -19,8 +20,13 @@ use support::{SseReader, TestServer, client, form, token};
 
 const SECRET: &[u8] = b"human-in-the-loop-secret-with-32-bytes!!";
 
-/// Refunds actually issued, so a test sees whether the tool ran.
-static REFUNDS: AtomicUsize = AtomicUsize::new(0);
+/// Refunds actually issued, by the desk whose agent issued them, so a test sees whether the
+/// tool ran. Tests of this binary run in parallel: each that counts uses a desk of its own.
+static REFUNDS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn refunds_of(desk: &str) -> usize {
+    REFUNDS.lock().unwrap().get(desk).copied().unwrap_or(0)
+}
 
 /// Refunds money to the customer's card.
 #[tool(requires_confirmation)]
@@ -30,8 +36,34 @@ fn issue_refund(
     /// The amount, in cents.
     amount_cents: i64,
 ) -> String {
-    REFUNDS.fetch_add(1, Ordering::SeqCst);
     format!("refunded {amount_cents} cents on order {order_id}")
+}
+
+/// `issue_refund` as one desk's agent has it: the same tool, its calls counted for the desk.
+struct DeskRefund {
+    desk: String,
+}
+
+impl ToolFunction for DeskRefund {
+    fn definition(&self) -> agentos::ToolDefinition {
+        issue_refund.definition()
+    }
+
+    fn pause_for(&self) -> Option<agentos::PauseFor> {
+        issue_refund.pause_for()
+    }
+
+    fn call(
+        &self,
+        arguments: Value,
+    ) -> futures_util::future::BoxFuture<'static, Result<String, agentos::ToolError>> {
+        *REFUNDS
+            .lock()
+            .unwrap()
+            .entry(self.desk.clone())
+            .or_default() += 1;
+        issue_refund.call(arguments)
+    }
 }
 
 /// Looks an order up.
@@ -75,7 +107,9 @@ fn refund_agent(ctx: RequestContext<DeskConfig>) -> Agent {
     Agent::new("Refund Agent")
         .with_model(TestModel::new())
         .with_instruction(format!("You work for the {} desk.", ctx.input.desk))
-        .with_tool(issue_refund)
+        .with_tool(DeskRefund {
+            desk: ctx.input.desk.clone(),
+        })
         .with_tool(lookup_order)
 }
 
@@ -156,6 +190,8 @@ fn confirm(paused: &Value, confirmed: bool, note: Option<&str>) -> String {
 
 #[tokio::test]
 async fn a_confirmed_call_runs_and_the_run_completes_as_the_same_run() {
+    // Only this test uses this desk, so the refunds counted for it are this test's.
+    const DESK: &str = "returns";
     let server = TestServer::with(os()).await;
     let (status, paused) = json(
         post(
@@ -200,7 +236,7 @@ async fn a_confirmed_call_runs_and_the_run_completes_as_the_same_run() {
         requirements[0]["tool_execution"]["tool_name"],
         "issue_refund"
     );
-    let before = REFUNDS.load(Ordering::SeqCst);
+    let before = refunds_of(DESK);
 
     // Stored as paused.
     let stored: Value = client()
@@ -232,11 +268,7 @@ async fn a_confirmed_call_runs_and_the_run_completes_as_the_same_run() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["run_id"], run_id.as_str());
-    assert_eq!(
-        REFUNDS.load(Ordering::SeqCst),
-        before + 1,
-        "the refund ran once"
-    );
+    assert_eq!(refunds_of(DESK), before + 1, "the refund ran once");
     assert!(
         done["content"].as_str().unwrap().contains("refunded"),
         "{done}"
@@ -266,6 +298,7 @@ async fn a_confirmed_call_runs_and_the_run_completes_as_the_same_run() {
 
 #[tokio::test]
 async fn a_rejected_call_sends_the_refusal_and_the_note_to_the_model() {
+    const DESK: &str = "complaints";
     let server = TestServer::with(os()).await;
     let (_, paused) = json(
         post(
@@ -275,14 +308,14 @@ async fn a_rejected_call_sends_the_refusal_and_the_note_to_the_model() {
             &[
                 ("message", "refund order 8"),
                 ("stream", "false"),
-                ("factory_input", r#"{"desk": "returns"}"#),
+                ("factory_input", r#"{"desk": "complaints"}"#),
             ],
         )
         .await,
     )
     .await;
     let run_id = paused["run_id"].as_str().unwrap();
-    let before = REFUNDS.load(Ordering::SeqCst);
+    let before = refunds_of(DESK);
     let (status, done) = json(
         post(
             &server,
@@ -298,11 +331,7 @@ async fn a_rejected_call_sends_the_refusal_and_the_note_to_the_model() {
     .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "COMPLETED");
-    assert_eq!(
-        REFUNDS.load(Ordering::SeqCst),
-        before,
-        "the refund did not run"
-    );
+    assert_eq!(refunds_of(DESK), before, "the refund did not run");
     assert!(
         done["content"].as_str().unwrap().contains("over the limit"),
         "the model read the note: {done}"
@@ -539,7 +568,7 @@ async fn an_undecided_call_keeps_the_run_paused() {
             &[
                 ("message", "refund order 11"),
                 ("stream", "false"),
-                ("factory_input", r#"{"desk": "returns"}"#),
+                ("factory_input", r#"{"desk": "exchanges"}"#),
             ],
         )
         .await,

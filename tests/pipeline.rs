@@ -1,6 +1,8 @@
 //! The resolution pipeline, without HTTP: input parsing and validation, scopes, the factory
 //! call, and post-resolution, for factories and static components alike.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agentos::prelude::*;
@@ -37,11 +39,18 @@ fn default_model() -> String {
     "gpt-5.4".into()
 }
 
-static BUILDS: AtomicUsize = AtomicUsize::new(0);
+/// Builds of `configured_team`, by the caller's `tier` claim. Tests of this binary run in
+/// parallel, so a test that counts builds gives its calls a tier no other test uses.
+static BUILDS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn builds_for(tier: &str) -> usize {
+    BUILDS.lock().unwrap().get(tier).copied().unwrap_or(0)
+}
 
 #[team_factory(id = "configured-team", input = Settings, scopes = ["teams:build"])]
 fn configured_team(ctx: RequestContext<Settings>) -> Team {
-    BUILDS.fetch_add(1, Ordering::SeqCst);
+    let tier = ctx.trusted().claim_str("tier").unwrap_or_default();
+    *BUILDS.lock().unwrap().entry(tier.to_owned()).or_default() += 1;
     let mut members: Vec<Agent> = ctx
         .input
         .agents
@@ -75,7 +84,17 @@ async fn resolve(
     input: RawInput,
     scopes: &[&str],
 ) -> Result<Team, FactoryError> {
-    let trusted = Trusted::for_test(json!({"tier": "basic"}), scopes.iter().copied());
+    resolve_as("basic", resolver, input, scopes).await
+}
+
+/// Resolves for a caller whose token carries the claim `tier`.
+async fn resolve_as(
+    tier: &str,
+    resolver: &Resolver<Team>,
+    input: RawInput,
+    scopes: &[&str],
+) -> Result<Team, FactoryError> {
+    let trusted = Trusted::for_test(json!({ "tier": tier }), scopes.iter().copied());
     let parts = RequestParts::new("hello").with_trusted_for_test(trusted);
     resolver.resolve(input, parts).await
 }
@@ -160,8 +179,7 @@ async fn a_garde_failure_reports_the_path_of_the_bad_field_in_nested_structs() {
 #[tokio::test]
 async fn a_missing_scope_is_refused_before_the_factory_runs() {
     let resolver = Resolver::new(configured_team);
-    let before = BUILDS.load(Ordering::SeqCst);
-    let error = resolve(&resolver, RawInput::Absent, &["teams:read"])
+    let error = resolve_as("unscoped", &resolver, RawInput::Absent, &["teams:read"])
         .await
         .err()
         .unwrap();
@@ -169,11 +187,12 @@ async fn a_missing_scope_is_refused_before_the_factory_runs() {
         matches!(&error, FactoryError::Permission(m) if m.contains("'teams:build'")),
         "{error}"
     );
-    assert_eq!(
-        BUILDS.load(Ordering::SeqCst),
-        before,
-        "the factory must not run"
-    );
+    assert_eq!(builds_for("unscoped"), 0, "the factory must not run");
+    // The same caller with the scope builds: the count above could have moved.
+    resolve_as("unscoped", &resolver, RawInput::Absent, &["teams:build"])
+        .await
+        .unwrap();
+    assert_eq!(builds_for("unscoped"), 1);
 }
 
 #[tokio::test]
@@ -224,24 +243,32 @@ async fn the_built_component_carries_the_factory_id() {
     assert_eq!(team.members().len(), 1);
 }
 
+/// Calls of `discovered_team`, which only the discovery test registers.
+static DISCOVERED_BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+#[team_factory(id = "discovered-team", input = Settings, scopes = ["teams:build"])]
+fn discovered_team(_ctx: RequestContext<Settings>) -> Team {
+    DISCOVERED_BUILDS.fetch_add(1, Ordering::SeqCst);
+    Team::new("Discovered")
+}
+
 #[tokio::test]
 async fn discovery_gives_the_input_schema_without_calling_the_factory() {
-    let before = BUILDS.load(Ordering::SeqCst);
     let os = AgentOs::builder()
-        .team(configured_team)
+        .team(discovered_team)
         .team(vip_team)
         .build()
         .await
         .unwrap();
-    let resolver = os.team("configured-team").unwrap();
+    let resolver = os.team("discovered-team").unwrap();
     let schema = resolver.input_schema().unwrap();
     assert_eq!(schema["properties"]["include_reviewer"]["type"], "boolean");
     assert!(schema["properties"]["agents"].is_object());
     assert!(os.team("vip-team").unwrap().input_schema().is_none());
     assert_eq!(resolver.info().scopes, ["teams:build"]);
     assert_eq!(
-        BUILDS.load(Ordering::SeqCst),
-        before,
+        DISCOVERED_BUILDS.load(Ordering::SeqCst),
+        0,
         "discovery called the factory"
     );
 }

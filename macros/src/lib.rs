@@ -1,5 +1,13 @@
 //! Procedural macros of agentos. Use them through the `agentos` crate
 //! (`use agentos::prelude::*;`), which re-exports them and the paths their expansion needs.
+//!
+//! The modules stand in layers, bottom first; each imports only from its own layer and those
+//! below (checked in CI by the `agentos-layers` crate):
+//!
+//! 1. Reporting (`errors`, `respan`): errors gathered with the user's spans, and generated code
+//!    placed at the user's tokens.
+//! 2. Grammar (`attr`): the `key = value` attribute grammar both macros read.
+//! 3. Macros (`factory`, `tool`): each parses its attribute, validates, then expands.
 
 #![warn(missing_docs)]
 

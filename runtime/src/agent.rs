@@ -1,8 +1,8 @@
 //! `Agent`: one model with a role, instructions and tools.
 
+use crate::component::MultitaskStrategy;
 use crate::component::{Component, ComponentKind, HistorySettings, slugify};
 use crate::model::{IntoModel, ModelHandle};
-use crate::runs::MultitaskStrategy;
 use crate::tool::{IntoTool, Tool};
 
 /// An agent: a model, what it is for, and the tools it may call.
@@ -179,6 +179,8 @@ impl Agent {
         self.multitask
     }
 }
+
+impl crate::component::sealed::Sealed for Agent {}
 
 impl Component for Agent {
     const KIND: ComponentKind = ComponentKind::Agent;

@@ -1,4 +1,7 @@
-//! What agents and teams share: ids, history settings, and the marker trait for components.
+//! What agents and teams share: ids, history settings, the multitask strategy, and the marker
+//! trait for components.
+
+use std::str::FromStr;
 
 /// How much of the session's earlier runs a component sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,8 +181,53 @@ impl<'de> serde::Deserialize<'de> for ComponentRef {
     }
 }
 
+/// What a run does when another top-level run of its session is running or queued.
+///
+/// agno has no such rule: two runs on one session interleave their history. The name and the
+/// values are LangGraph's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultitaskStrategy {
+    /// Run at once, beside the others (agno's behaviour).
+    #[default]
+    Allow,
+    /// Refuse with 409 while another run of the session is in progress.
+    Reject,
+    /// Wait, in order, for the earlier runs to end, then start with their history.
+    Enqueue,
+    /// Cancel the runs in progress (stored CANCELLED), then start.
+    Interrupt,
+}
+
+impl MultitaskStrategy {
+    /// The value as the form field spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MultitaskStrategy::Allow => "allow",
+            MultitaskStrategy::Reject => "reject",
+            MultitaskStrategy::Enqueue => "enqueue",
+            MultitaskStrategy::Interrupt => "interrupt",
+        }
+    }
+}
+
+impl FromStr for MultitaskStrategy {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "allow" => Ok(MultitaskStrategy::Allow),
+            "reject" => Ok(MultitaskStrategy::Reject),
+            "enqueue" => Ok(MultitaskStrategy::Enqueue),
+            "interrupt" => Ok(MultitaskStrategy::Interrupt),
+            other => Err(format!(
+                "multitask_strategy must be allow, reject, enqueue or interrupt, got '{other}'"
+            )),
+        }
+    }
+}
+
+/// Implemented by `Agent` and `Team` only, beside their own code.
 pub(crate) mod sealed {
     pub trait Sealed {}
-    impl Sealed for crate::Agent {}
-    impl Sealed for crate::Team {}
 }

@@ -6,36 +6,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
-use crate::run::RunMeta;
-
-/// Where the user id of a request came from.
-///
-/// Factories should only make security decisions on [`Identity::Verified`]: an asserted id is
-/// whatever the client put in the `user_id` field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Identity {
-    /// The subject of a token the server verified.
-    Verified(String),
-    /// A `user_id` the client sent while authentication is off.
-    Asserted(String),
-    /// No user id at all.
-    Anonymous,
-}
-
-impl Identity {
-    /// The user id, whatever its provenance.
-    pub fn user_id(&self) -> Option<&str> {
-        match self {
-            Identity::Verified(id) | Identity::Asserted(id) => Some(id),
-            Identity::Anonymous => None,
-        }
-    }
-
-    /// True only for a subject taken from a verified token.
-    pub fn is_verified(&self) -> bool {
-        matches!(self, Identity::Verified(_))
-    }
-}
+use crate::meta::{Identity, RunMeta};
 
 /// Claims and scopes taken from a verified token.
 ///
@@ -270,12 +241,4 @@ impl RequestParts {
     pub fn message(&self) -> &str {
         &self.message
     }
-}
-
-/// A fresh id in the UUID form agno clients expect. Version 7: it starts with the time, so
-/// the ids of runs and sessions made one after another sort together, and the store's indexes
-/// on them take each new id near the last instead of on a random page (a random page per run
-/// was most of what a commit wrote).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }

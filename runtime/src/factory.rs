@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::agent::Agent;
 use crate::component::Component;
+use crate::component::MultitaskStrategy;
 use crate::context::RequestContext;
 use crate::error::FactoryError;
-use crate::runs::MultitaskStrategy;
 use crate::team::Team;
 
 /// What discovery says about a factory, fixed when it is registered.

@@ -3,6 +3,27 @@
 //!
 //! Applications depend on the `agentos` facade crate, which re-exports this one together with
 //! the macros.
+//!
+//! # Layers
+//!
+//! The modules stand in layers, bottom first. A module imports from its own layer and the ones
+//! below, never from one above, and no two files import each other, directly or through others;
+//! a type two layers use lives in the lower one. The `agentos-layers` crate reads this list and
+//! checks the code against it in CI.
+//!
+//! 1. Vocabulary (`meta`, `context`, `error`, `input`, `tool`, `component`, `status`, `time`,
+//!    `env`, `tls`): ids, identity, errors, tools, component settings, run status, time.
+//! 2. Models (`model`): the model trait and its providers (OpenAI now; Anthropic, Gemini next).
+//! 3. Components (`agent`, `team`): what a factory builds (workflows will stand here).
+//! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
+//! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
+//!    and everything above it report to.
+//! 6. Run engine (`run`): one run of an agent or team, its events, pauses and output.
+//! 7. Store (`store`): sessions, runs and events in SQLite or PostgreSQL (memories will go here).
+//! 8. Run service (`runs`): a run's life: ownership, idempotency, limits, streams, cancel, resume.
+//! 9. Front doors (`server`): agno's HTTP API (the MCP, A2A and AG-UI doors will stand beside it).
+//! 10. Builder (`os`): `AgentOs`, which puts the store, the service and the doors together.
+//! 11. Facade (`private`, `testing`): paths for generated code, and test support.
 
 #![warn(missing_docs)]
 
@@ -13,6 +34,7 @@ mod env;
 mod error;
 mod factory;
 mod input;
+mod meta;
 mod metrics;
 pub mod model;
 mod os;
@@ -22,10 +44,12 @@ pub mod resolve;
 pub mod run;
 pub mod runs;
 pub mod server;
+mod status;
 pub mod store;
 mod team;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod time;
 pub mod tls;
 mod tool;
 
@@ -34,10 +58,11 @@ pub mod private;
 
 pub use agent::Agent;
 pub use component::{Component, ComponentKind, ComponentRef, HistorySettings, slugify};
-pub use context::{Identity, RequestContext, RequestParts, Trusted, new_id};
+pub use context::{RequestContext, RequestParts, Trusted};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
 pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
+pub use meta::{Identity, new_id};
 pub use model::{
     IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,
     ScriptedModel, TestModel, ToolCall, ToolDefinition, Usage,

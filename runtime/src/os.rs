@@ -9,11 +9,11 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use crate::component::{Component, ComponentKind};
+use crate::component::{Component, ComponentKind, MultitaskStrategy};
 use crate::factory::{AgentFactory, Factory, TeamFactory};
 use crate::metrics::Metrics;
-use crate::resolve::Resolver;
-use crate::runs::{MultitaskStrategy, RunService, RunSettings, UserLimits, watch_runs};
+use crate::resolve::{Components, Resolver};
+use crate::runs::{RunService, RunSettings, UserLimits, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Retention, Store, housekeeping};
 use crate::team::Team;
@@ -288,7 +288,7 @@ impl AgentOsBuilder {
             runs,
             config: self.config,
             auth: self.auth.map(Arc::new),
-            started_at: server::now_rfc3339(),
+            started_at: crate::time::now_rfc3339(),
             _background: background.drop_guard(),
         };
         Ok(AgentOs {
@@ -332,12 +332,6 @@ fn check_ids<C: Component>(
 /// The id rule of the factory macros, checked again for ids built at run time.
 pub fn is_valid_id(id: &str) -> bool {
     agentos_core::check_id(id).is_ok()
-}
-
-/// The components an OS serves, each behind its resolver, in registration order.
-pub(crate) struct Components {
-    pub(crate) teams: Vec<Resolver<Team>>,
-    pub(crate) agents: Vec<Resolver<Agent>>,
 }
 
 /// The components a server serves, each behind its resolver, and the server around them.

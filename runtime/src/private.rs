@@ -3,10 +3,10 @@
 
 use std::future::Future;
 
+pub use crate::component::MultitaskStrategy;
 pub use crate::input::{input_schema, parse_input};
 pub use crate::os::Discovered;
 pub use crate::resolve::Resolver;
-pub use crate::runs::MultitaskStrategy;
 pub use futures_util::future::BoxFuture;
 pub use inventory;
 pub use serde_json::{Map, Value};
@@ -159,7 +159,7 @@ impl<T> UncheckedInput<T> for &InputOf<T> {
     }
 }
 
-pub use crate::model::ToolDefinition;
+pub use crate::tool::ToolDefinition;
 pub use crate::tool::{ToolError, ToolFunction};
 
 /// The JSON Schema of a `#[tool]`'s generated arguments struct, without the struct's

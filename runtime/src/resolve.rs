@@ -215,3 +215,9 @@ pub(crate) fn factory_panicked(panic: Box<dyn Any + Send>) -> FactoryError {
     tracing::error!(panic = %crate::error::panic_message(&*panic), "factory panicked");
     FactoryError::internal("factory panicked")
 }
+
+/// The components an OS serves, each behind its resolver, in registration order.
+pub(crate) struct Components {
+    pub(crate) teams: Vec<Resolver<crate::team::Team>>,
+    pub(crate) agents: Vec<Resolver<crate::agent::Agent>>,
+}

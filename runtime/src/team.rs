@@ -1,9 +1,9 @@
 //! `Team`: a leader model and its members.
 
 use crate::agent::Agent;
+use crate::component::MultitaskStrategy;
 use crate::component::{Component, ComponentKind, HistorySettings, slugify};
 use crate::model::{IntoModel, ModelHandle};
-use crate::runs::MultitaskStrategy;
 
 /// How a team's leader uses its members.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -229,6 +229,8 @@ impl Team {
         self.multitask
     }
 }
+
+impl crate::component::sealed::Sealed for Team {}
 
 impl Component for Team {
     const KIND: ComponentKind = ComponentKind::Team;

@@ -3,9 +3,19 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::ToolDefinition;
+/// A tool the model may call: its name, what it does, and the JSON Schema of its arguments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolDefinition {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
 
 /// Why a tool call failed. The text goes back to the model as the tool's result, so the model
 /// can correct its arguments or tell the user.

@@ -3,6 +3,7 @@
 
 mod args;
 mod expand;
+mod kind;
 mod validate;
 
 use proc_macro2::TokenStream;
@@ -10,36 +11,7 @@ use syn::{Item, ItemFn};
 
 use crate::errors::{Errors, describe_item};
 use args::FactoryArgs;
-
-/// Which attribute is expanded.
-#[derive(Clone, Copy)]
-pub enum Kind {
-    Team,
-    Agent,
-}
-
-impl Kind {
-    fn attribute(self) -> &'static str {
-        match self {
-            Kind::Team => "team_factory",
-            Kind::Agent => "agent_factory",
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Team => "team",
-            Kind::Agent => "agent",
-        }
-    }
-
-    fn component(self) -> &'static str {
-        match self {
-            Kind::Team => "Team",
-            Kind::Agent => "Agent",
-        }
-    }
-}
+pub use kind::Kind;
 
 /// Expands `#[team_factory(args)]` / `#[agent_factory(args)]` on `item`.
 pub fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {

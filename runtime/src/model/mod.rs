@@ -5,7 +5,6 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Who wrote a message of the conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,17 +79,6 @@ impl Message {
             tool_call_id: None,
         }
     }
-}
-
-/// A tool the model may call: its name, what it does, and the JSON Schema of its arguments.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToolDefinition {
-    /// The name the model calls it by.
-    pub name: String,
-    /// What it does, for the model.
-    pub description: String,
-    /// JSON Schema of the arguments object.
-    pub parameters: Value,
 }
 
 /// A call the model made to a tool.
@@ -281,6 +269,7 @@ pub mod openai;
 pub mod scripted;
 pub mod test_model;
 
+pub use crate::tool::ToolDefinition;
 pub use env::from_env;
 pub use openai::{OpenAIChat, OpenAIResponses};
 pub use scripted::ScriptedModel;

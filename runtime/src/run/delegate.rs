@@ -4,20 +4,35 @@
 use futures_util::future::{BoxFuture, join_all};
 use serde::Deserialize;
 
-use super::converse::{Dispatched, Dispatcher, Resume};
-use super::engine::{RunEnv, run_agent_at, run_team_at};
-use super::meta::RunMeta;
-use super::output::{RunOutput, RunStatus};
-use super::pause::{CallOutcome, Decisions};
+use super::converse::Resume;
+use super::dispatch::{Dispatched, Dispatcher};
+use super::env::RunEnv;
+use super::output::{CallOutcome, RunOutput};
+use super::pause::Decisions;
 use super::prompt::{DELEGATE_ALL, DELEGATE_ONE};
+use crate::meta::RunMeta;
 use crate::model::ToolCall;
+use crate::status::RunStatus;
 use crate::team::{Member, Team, TeamMode};
 
 /// A leader's tool calls.
 pub(super) struct TeamDispatcher<'a> {
     pub(super) team: &'a Team,
     pub(super) meta: &'a RunMeta,
+    /// Runs a member: the engine, handed in, since a member's run is an engine run one level
+    /// down and the engine is what builds this dispatcher.
+    pub(super) run_member: RunMember,
 }
+
+/// How a member runs: its task, its run's ids, the run's environment, and the suspended turn
+/// to go on with when it was waiting for a person.
+pub(super) type RunMember = for<'a> fn(
+    &'a Member,
+    String,
+    RunMeta,
+    &'a RunEnv,
+    Option<Resume<'a>>,
+) -> BoxFuture<'a, RunOutput>;
 
 #[derive(Deserialize)]
 struct DelegateOne {
@@ -51,7 +66,7 @@ impl Dispatcher for TeamDispatcher<'_> {
                         ));
                     };
                     let meta = self.member_meta(member, None);
-                    let child = run_member(member, args.task, meta, env, None).await;
+                    let child = (self.run_member)(member, args.task, meta, env, None).await;
                     self.delegated(member, child)
                 }
                 DELEGATE_ALL if self.team.mode() == TeamMode::Broadcast => {
@@ -65,7 +80,7 @@ impl Dispatcher for TeamDispatcher<'_> {
                     };
                     let runs = self.team.members().iter().map(|member| {
                         let meta = self.member_meta(member, None);
-                        run_member(member, args.task.clone(), meta, env, None)
+                        (self.run_member)(member, args.task.clone(), meta, env, None)
                     });
                     let children = join_all(runs).await;
                     let report = children
@@ -117,7 +132,7 @@ impl Dispatcher for TeamDispatcher<'_> {
                 suspended: *suspended,
                 decisions,
             };
-            let child = run_member(member, task, meta, env, Some(resume)).await;
+            let child = (self.run_member)(member, task, meta, env, Some(resume)).await;
             self.delegated(member, child)
         })
     }
@@ -171,19 +186,6 @@ impl TeamDispatcher<'_> {
         }
         dispatched.children = vec![child];
         dispatched
-    }
-}
-
-async fn run_member(
-    member: &Member,
-    task: String,
-    meta: RunMeta,
-    env: &RunEnv,
-    resume: Option<Resume<'_>>,
-) -> RunOutput {
-    match member {
-        Member::Agent(agent) => run_agent_at(agent, task, meta, Vec::new(), env, resume).await,
-        Member::Team(team) => run_team_at(team, task, meta, Vec::new(), env, resume).await,
     }
 }
 

@@ -11,104 +11,25 @@ use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::converse::{Conversation, Ending, Resume, converse};
 use super::delegate::TeamDispatcher;
-use super::event::{EventName, EventSource, RunEvent};
-use super::log::EventLog;
-use super::meta::RunMeta;
-use super::now_unix;
-use super::output::{RunInput, RunMetrics, RunOutput, RunStatus};
-use super::pause::{Decisions, Requirement, Suspended};
+use super::dispatch::Dispatcher;
+use super::env::RunEnv;
+use super::event::{EventName, EventSource};
+use super::output::{Requirement, RunOutput, Suspended};
+use super::pause::Decisions;
 use super::prompt;
 use super::tool_calls::AgentDispatcher;
+use super::transcript::{RunInput, RunMetrics};
 use crate::agent::Agent;
 use crate::component::{ComponentKind, ComponentRef};
-use crate::metrics::Metrics;
-use crate::model::{Message, ModelHandle, ToolDefinition};
-use crate::team::Team;
-
-/// Where a run's events go, as they happen.
-pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
-
-/// How a run is carried out: whether it streams, where its events go, how it is cancelled.
-#[derive(Clone, Debug, Default)]
-pub struct RunEnv {
-    events: Option<EventSink>,
-    log: Option<Arc<EventLog>>,
-    pub(super) cancel: CancellationToken,
-    pub(super) stream: bool,
-    /// Where model calls are counted, for a run of a served component.
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl RunEnv {
-    /// A run that answers whole and emits no events.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sends every event to `sink`.
-    pub fn with_events(mut self, sink: EventSink) -> Self {
-        self.events = Some(sink);
-        self
-    }
-
-    /// Keeps every event, numbered, in `log`.
-    pub fn with_log(mut self, log: Arc<EventLog>) -> Self {
-        self.log = Some(log);
-        self
-    }
-
-    /// The log the run's events go to, if any.
-    pub fn log(&self) -> Option<&Arc<EventLog>> {
-        self.log.as_ref()
-    }
-
-    /// Streams model answers, emitting content pieces as they arrive.
-    pub fn streaming(mut self, stream: bool) -> Self {
-        self.stream = stream;
-        self
-    }
-
-    /// Stops the run when `token` is cancelled; the run ends as `CANCELLED`.
-    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
-        self.cancel = token;
-        self
-    }
-
-    /// Counts the run's model calls in `metrics`.
-    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    pub(super) fn metrics(&self) -> Option<&Metrics> {
-        self.metrics.as_deref()
-    }
-
-    /// The token that cancels this run.
-    pub fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    /// Builds the event only when someone listens: a run without a sink pays nothing.
-    pub(super) fn emit(&self, event: impl FnOnce() -> RunEvent) {
-        if self.events.is_none() && self.log.is_none() {
-            return;
-        }
-        let event = Arc::new(event());
-        if let Some(log) = &self.log {
-            log.push(Arc::clone(&event));
-        }
-        if let Some(sink) = &self.events {
-            // A closed sink means the listener went away; cancellation handles that.
-            let _ = sink.send(event);
-        }
-    }
-}
+use crate::meta::RunMeta;
+use crate::model::{Message, ModelHandle};
+use crate::status::RunStatus;
+use crate::team::{Member, Team};
+use crate::time::now_unix;
+use crate::tool::ToolDefinition;
 
 /// What to run: the message, the run's ids, and the history it continues.
 #[derive(Clone, Debug)]
@@ -126,7 +47,7 @@ impl RunRequest {
     pub fn new(message: impl Into<String>) -> Self {
         RunRequest {
             message: message.into(),
-            meta: RunMeta::new(None, crate::context::Identity::Anonymous),
+            meta: RunMeta::new(None, crate::meta::Identity::Anonymous),
             history: Vec::new(),
         }
     }
@@ -268,7 +189,11 @@ pub(super) fn run_team_at<'a>(
         );
         let system = prompt::leader_system_prompt(team);
         let tools: Arc<[ToolDefinition]> = Arc::new([prompt::delegation_tool(team)]);
-        let dispatcher = TeamDispatcher { team, meta: &meta };
+        let dispatcher = TeamDispatcher {
+            team,
+            meta: &meta,
+            run_member,
+        };
         let turn = Turn {
             system,
             history,
@@ -311,12 +236,26 @@ pub(super) fn run_agent_at<'a>(
     })
 }
 
+/// A team member's run, for the team's delegation: the same engine, one level down.
+fn run_member<'a>(
+    member: &'a Member,
+    task: String,
+    meta: RunMeta,
+    env: &'a RunEnv,
+    resume: Option<Resume<'a>>,
+) -> BoxFuture<'a, RunOutput> {
+    match member {
+        Member::Agent(agent) => run_agent_at(agent, task, meta, Vec::new(), env, resume),
+        Member::Team(team) => run_team_at(team, task, meta, Vec::new(), env, resume),
+    }
+}
+
 /// What differs between a team leader's run and an agent's: the prompt and the tools.
 struct Turn<'a> {
     system: String,
     history: Vec<Message>,
     tools: Arc<[ToolDefinition]>,
-    dispatcher: &'a dyn super::converse::Dispatcher,
+    dispatcher: &'a dyn Dispatcher,
 }
 
 /// One run of a team leader or an agent: its first event (started, or continued), the

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::meta::RunMeta;
-use super::output::{RunMetrics, RunOutput, ToolExecution};
+use super::output::{Requirement, RunOutput};
+use super::transcript::{RunMetrics, ToolExecution};
 use crate::component::{ComponentKind, ComponentRef};
+use crate::meta::RunMeta;
 use crate::model::Usage;
 
 /// The name of an event, as the `event:` line of an SSE frame and the `event` field carry it.
@@ -164,7 +165,7 @@ pub struct RunEvent {
     pub tools: Option<Vec<ToolExecution>>,
     /// On a paused event: what the run asks of a person.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub requirements: Option<Vec<super::pause::Requirement>>,
+    pub requirements: Option<Vec<Requirement>>,
     /// Token counts, on model-completed events.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub usage: Option<EventUsage>,
@@ -217,7 +218,7 @@ impl RunEvent {
     pub(crate) fn of_output(output: &RunOutput, name: EventName) -> RunEvent {
         RunEvent {
             json: JsonCache::default(),
-            created_at: super::now_unix(),
+            created_at: crate::time::now_unix(),
             event: name,
             component: output.component.clone(),
             run_id: Arc::from(output.run_id.as_str()),
@@ -282,7 +283,7 @@ impl EventSource {
     pub(crate) fn event(&self, team_name: EventName, agent_name: EventName) -> RunEvent {
         RunEvent {
             json: JsonCache::default(),
-            created_at: super::now_unix(),
+            created_at: crate::time::now_unix(),
             event: match self.component.kind {
                 ComponentKind::Team => team_name,
                 ComponentKind::Agent => agent_name,

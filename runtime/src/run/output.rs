@@ -1,351 +1,14 @@
-//! What a run produces: its output (agno's run JSON), tool executions and metrics.
+//! What a run produces: its output (agno's run JSON) and, for a run that paused, what it
+//! waits for: the suspended turn it goes on from and the requirements a person answers.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::transcript::{RunInput, RunMessage, RunMetrics, ToolExecution, UserInputField};
 use crate::component::ComponentRef;
-use crate::model::Usage;
-
-/// Where a run stands. Stored as its agno name (`RUNNING`, ...).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-pub enum RunStatus {
-    /// Accepted, not yet running.
-    #[default]
-    #[sea_orm(string_value = "PENDING")]
-    Pending,
-    /// Running.
-    #[sea_orm(string_value = "RUNNING")]
-    Running,
-    /// Stopped until a person answers (human in the loop).
-    #[sea_orm(string_value = "PAUSED")]
-    Paused,
-    /// Finished with an answer.
-    #[sea_orm(string_value = "COMPLETED")]
-    Completed,
-    /// Failed; `content` says why.
-    #[sea_orm(string_value = "ERROR")]
-    Error,
-    /// Stopped by a cancel request or a client that went away.
-    #[sea_orm(string_value = "CANCELLED")]
-    Cancelled,
-}
-
-impl RunStatus {
-    /// The stored and serialized name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "PENDING",
-            RunStatus::Running => "RUNNING",
-            RunStatus::Paused => "PAUSED",
-            RunStatus::Completed => "COMPLETED",
-            RunStatus::Error => "ERROR",
-            RunStatus::Cancelled => "CANCELLED",
-        }
-    }
-
-    /// Whether the run has ended.
-    pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Error | RunStatus::Cancelled
-        )
-    }
-}
-
-/// Tokens of one model within a run's metrics.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelMetrics {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-    /// Both.
-    pub total_tokens: u64,
-    /// The model id.
-    pub id: String,
-    /// The provider label, such as `OpenAI Responses`.
-    pub provider: String,
-}
-
-/// Per-model breakdown of a run's tokens.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsDetails {
-    /// One entry per model used.
-    pub model: Vec<ModelMetrics>,
-}
-
-/// Tokens and timings of a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunMetrics {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-    /// Both.
-    pub total_tokens: u64,
-    /// Seconds until the first piece of the answer.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub time_to_first_token: Option<f64>,
-    /// Seconds the run took.
-    pub duration: f64,
-    /// Per-model tokens.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub details: Option<MetricsDetails>,
-}
-
-impl RunMetrics {
-    /// Adds a model call's tokens, under the model's entry in the details.
-    pub(crate) fn add_usage(&mut self, usage: Usage, model_id: &str, provider: &str) {
-        self.input_tokens += usage.input_tokens;
-        self.output_tokens += usage.output_tokens;
-        self.total_tokens += usage.total_tokens;
-        let details = self.details.get_or_insert_with(MetricsDetails::default);
-        match details
-            .model
-            .iter_mut()
-            .find(|m| m.id == model_id && m.provider == provider)
-        {
-            Some(entry) => {
-                entry.input_tokens += usage.input_tokens;
-                entry.output_tokens += usage.output_tokens;
-                entry.total_tokens += usage.total_tokens;
-            }
-            None => details.model.push(ModelMetrics {
-                input_tokens: usage.input_tokens,
-                output_tokens: usage.output_tokens,
-                total_tokens: usage.total_tokens,
-                id: model_id.to_owned(),
-                provider: provider.to_owned(),
-            }),
-        }
-    }
-}
-
-impl RunMetrics {
-    /// Adds another run's tokens and time to these, model by model: a session's metrics are
-    /// the sum of its runs'.
-    pub fn absorb(&mut self, other: &RunMetrics) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.total_tokens += other.total_tokens;
-        self.duration += other.duration;
-        let Some(theirs) = &other.details else {
-            return;
-        };
-        let details = self.details.get_or_insert_with(MetricsDetails::default);
-        for model in &theirs.model {
-            match details
-                .model
-                .iter_mut()
-                .find(|m| m.id == model.id && m.provider == model.provider)
-            {
-                Some(entry) => {
-                    entry.input_tokens += model.input_tokens;
-                    entry.output_tokens += model.output_tokens;
-                    entry.total_tokens += model.total_tokens;
-                }
-                None => details.model.push(model.clone()),
-            }
-        }
-    }
-}
-
-/// Timing of one tool call.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ToolMetrics {
-    /// Unix seconds, fractional.
-    pub start_time: f64,
-    /// Unix seconds, fractional.
-    pub end_time: f64,
-    /// Seconds.
-    pub duration: f64,
-}
-
-/// One tool call of a run, with its result.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ToolExecution {
-    /// The model's id for the call.
-    pub tool_call_id: String,
-    /// The tool's name.
-    pub tool_name: String,
-    /// The arguments (the raw text as a string when the model sent invalid JSON).
-    pub tool_args: Value,
-    /// Whether the call failed; `null` while it runs.
-    pub tool_call_error: Option<bool>,
-    /// The result sent back to the model; `null` while it runs.
-    pub result: Option<String>,
-    /// Timing; `null` while it runs.
-    pub metrics: Option<ToolMetrics>,
-    /// For a delegation: the member run it started.
-    pub child_run_id: Option<String>,
-    /// agno's flag; agentos always goes on after a tool call.
-    pub stop_after_tool_call: bool,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// The call waits for a person to confirm it.
-    #[serde(default)]
-    pub requires_confirmation: Option<bool>,
-    /// The person's answer to a confirmation.
-    #[serde(default)]
-    pub confirmed: Option<bool>,
-    /// What the person said with it.
-    #[serde(default)]
-    pub confirmation_note: Option<String>,
-    /// Some arguments come from a person.
-    #[serde(default)]
-    pub requires_user_input: Option<bool>,
-    /// The arguments the person fills in.
-    #[serde(default)]
-    pub user_input_schema: Option<Vec<super::pause::UserInputField>>,
-    /// Whether the person has filled them in.
-    #[serde(default)]
-    pub answered: Option<bool>,
-    /// The client runs the tool and sends its result.
-    #[serde(default)]
-    pub external_execution_required: Option<bool>,
-}
-
-/// A tool call inside a message of the run's conversation, as OpenAI and agno spell it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MessageToolCall {
-    /// The provider's id for the call.
-    pub id: String,
-    /// Always `function`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The function called.
-    pub function: CalledFunction,
-}
-
-/// The function of a [`MessageToolCall`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CalledFunction {
-    /// The tool's name.
-    pub name: String,
-    /// The arguments, as the JSON text the model wrote.
-    pub arguments: String,
-}
-
-/// Tokens and timing of the model call that wrote a message.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MessageMetrics {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-    /// Both.
-    pub total_tokens: u64,
-    /// Seconds until the first piece of the answer, when streamed.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub time_to_first_token: Option<f64>,
-    /// Seconds the call took.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub duration: Option<f64>,
-}
-
-/// One message of a run's conversation as the run reports it (agno's `messages`): the user's
-/// message, the model's turns and the tool results. System prompts are never among them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunMessage {
-    /// A fresh id.
-    pub id: String,
-    /// Who wrote it.
-    pub role: crate::model::Role,
-    /// Its text; absent on a model turn that only calls tools.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub content: Option<String>,
-    /// For a tool result: the call it answers.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tool_call_id: Option<String>,
-    /// The tool calls of a model turn.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub tool_calls: Vec<MessageToolCall>,
-    /// The provider's id of the model call that wrote it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub provider_data: Option<Value>,
-    /// Tokens of the model call that wrote it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub metrics: Option<MessageMetrics>,
-    /// Whether it came from an earlier run of the session.
-    #[serde(default)]
-    pub from_history: bool,
-    /// agno's flag; always false.
-    #[serde(default)]
-    pub stop_after_tool_call: bool,
-    /// Unix seconds.
-    #[serde(default)]
-    pub created_at: i64,
-}
-
-impl RunMessage {
-    fn new(role: crate::model::Role, content: Option<String>) -> Self {
-        RunMessage {
-            id: crate::context::new_id(),
-            role,
-            content,
-            tool_call_id: None,
-            tool_calls: Vec::new(),
-            provider_data: None,
-            metrics: None,
-            from_history: false,
-            stop_after_tool_call: false,
-            created_at: super::now_unix(),
-        }
-    }
-
-    /// The user's (or the delegating leader's) message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new(crate::model::Role::User, Some(content.into()))
-    }
-
-    /// A model turn: its text (if any) and its tool calls.
-    pub fn assistant(content: &str, tool_calls: &[crate::model::ToolCall]) -> Self {
-        let mut message = Self::new(
-            crate::model::Role::Assistant,
-            (!content.is_empty() || tool_calls.is_empty()).then(|| content.to_owned()),
-        );
-        message.tool_calls = tool_calls
-            .iter()
-            .map(|call| MessageToolCall {
-                id: call.id.clone(),
-                kind: "function".to_owned(),
-                function: CalledFunction {
-                    name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                },
-            })
-            .collect();
-        message
-    }
-
-    /// The result of the tool call `tool_call_id`.
-    pub fn tool_result(tool_call_id: &str, content: impl Into<String>) -> Self {
-        let mut message = Self::new(crate::model::Role::Tool, Some(content.into()));
-        message.tool_call_id = Some(tool_call_id.to_owned());
-        message
-    }
-}
-
-/// What the run was asked.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunInput {
-    /// The message.
-    pub input_content: String,
-}
+use crate::model::{Message, ToolCall};
+use crate::status::RunStatus;
+use crate::tool::PauseFor;
 
 /// The output of a team or agent run: agno's run JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -402,8 +65,144 @@ pub struct RunOutput {
     pub events: Option<Vec<Value>>,
     /// For a paused run: what it asks of a person, one per waiting call.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub requirements: Option<Vec<super::pause::Requirement>>,
+    pub requirements: Option<Vec<Requirement>>,
     /// For a paused run: what it needs to go on. Stored with the run, never sent.
     #[serde(skip)]
-    pub paused: Option<Box<super::pause::Suspended>>,
+    pub paused: Option<Box<Suspended>>,
+}
+
+/// A run stopped in the middle of a turn, waiting for a person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Suspended {
+    /// The conversation after the system prompt, up to and including the model's turn that
+    /// called the tools.
+    pub messages: Vec<Message>,
+    /// That turn's calls, in order.
+    pub calls: Vec<ToolCall>,
+    /// What became of each call so far, in the same order.
+    pub outcomes: Vec<CallOutcome>,
+    /// The run's tool executions so far, this turn's included.
+    pub tools: Vec<ToolExecution>,
+    /// Member runs that have ended so far.
+    pub members: Vec<RunOutput>,
+    /// Tokens and timings so far.
+    pub metrics: RunMetrics,
+    /// What the run reports as its `messages` so far.
+    pub transcript: Vec<RunMessage>,
+    /// Model turns taken so far.
+    pub turns: usize,
+}
+
+impl Suspended {
+    /// The member runs that wait for a person, as the team's output lists them.
+    pub fn waiting_members(&self) -> impl Iterator<Item = &RunOutput> {
+        self.outcomes.iter().filter_map(|outcome| match outcome {
+            CallOutcome::Member { run, .. } => Some(&**run),
+            _ => None,
+        })
+    }
+
+    /// Whether the call `tool_call_id` of the suspended turn still waits.
+    pub fn waits_on(&self, tool_call_id: &str) -> bool {
+        self.calls
+            .iter()
+            .zip(&self.outcomes)
+            .any(|(call, outcome)| {
+                call.id == tool_call_id && !matches!(outcome, CallOutcome::Done { .. })
+            })
+    }
+}
+
+/// What became of one tool call of a suspended turn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// It ran (or was answered): the text goes back to the model.
+    Done {
+        /// The tool's result, or why it failed.
+        result: Result<String, String>,
+        /// The result is the run's answer (a routed member's reply).
+        #[serde(default)]
+        is_final_answer: bool,
+    },
+    /// An agent's tool waits for a person.
+    Waiting {
+        /// What for.
+        pause: PauseFor,
+    },
+    /// A delegation waits for a member run that paused.
+    Member {
+        /// The member's id in the team.
+        member_id: String,
+        /// The member's paused run, as the team's output shows it.
+        run: Box<RunOutput>,
+        /// What the member's run needs to go on.
+        suspended: Box<Suspended>,
+    },
+}
+
+/// What a paused run asks of a person, one per waiting call, in agno's shape (its clients send
+/// them back to `POST /teams/{id}/runs/{run_id}/continue`). A member's names the member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Requirement {
+    /// The waiting call's id (also its tool execution's `tool_call_id`).
+    pub id: String,
+    /// When the run paused (RFC 3339).
+    pub created_at: String,
+    /// The call, with agno's flags saying what it waits for.
+    pub tool_execution: ToolExecution,
+    /// The person's confirmation, once given.
+    pub confirmation: Option<bool>,
+    /// What the person said with it.
+    pub confirmation_note: Option<String>,
+    /// For a user-input call: the fields to fill in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_input_schema: Option<Vec<UserInputField>>,
+    /// For an external call: the result, once sent.
+    pub external_execution_result: Option<String>,
+    /// For a member's call: the member.
+    pub member_agent_id: Option<String>,
+    /// For a member's call: the member's name.
+    pub member_agent_name: Option<String>,
+    /// For a member's call: the member's run.
+    pub member_run_id: Option<String>,
+}
+
+impl Requirement {
+    /// The requirements of a suspended turn, a waiting member's included; `member` is the
+    /// member run that `suspended` belongs to, if it is a member's.
+    pub fn of(suspended: &Suspended, member: Option<&RunOutput>) -> Vec<Requirement> {
+        let mut requirements = Vec::new();
+        for (call, outcome) in suspended.calls.iter().zip(&suspended.outcomes) {
+            match outcome {
+                CallOutcome::Done { .. } => {}
+                CallOutcome::Waiting { .. } => {
+                    let Some(execution) = suspended
+                        .tools
+                        .iter()
+                        .rev()
+                        .find(|tool| tool.tool_call_id == call.id)
+                    else {
+                        continue;
+                    };
+                    requirements.push(Requirement {
+                        id: call.id.clone(),
+                        created_at: crate::time::rfc3339_of_unix(execution.created_at),
+                        user_input_schema: execution.user_input_schema.clone(),
+                        tool_execution: execution.clone(),
+                        confirmation: None,
+                        confirmation_note: None,
+                        external_execution_result: None,
+                        member_agent_id: member.map(|m| m.component.id.to_string()),
+                        member_agent_name: member.map(|m| m.component.name.to_string()),
+                        member_run_id: member.map(|m| m.run_id.clone()),
+                    });
+                }
+                CallOutcome::Member { run, suspended, .. } => {
+                    requirements.extend(Requirement::of(suspended, Some(run)));
+                }
+            }
+        }
+        requirements
+    }
 }

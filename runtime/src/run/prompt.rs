@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::agent::Agent;
-use crate::model::ToolDefinition;
 use crate::team::{Member, Team, TeamMode};
+use crate::tool::ToolDefinition;
 
 /// Name of the tool a leader delegates one task to one member with.
 pub(crate) const DELEGATE_ONE: &str = "delegate_task_to_member";

@@ -6,9 +6,11 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::converse::{Dispatched, Dispatcher};
-use super::engine::RunEnv;
-use super::pause::{CallOutcome, Decision, Decisions, UserInputField};
+use super::dispatch::{Dispatched, Dispatcher};
+use super::env::RunEnv;
+use super::output::CallOutcome;
+use super::pause::{Decision, Decisions};
+use super::transcript::UserInputField;
 use crate::agent::Agent;
 use crate::model::ToolCall;
 use crate::tool::{PauseFor, Tool};

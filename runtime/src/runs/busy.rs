@@ -1,58 +1,11 @@
 //! What happens to a second message on a busy session: the multitask strategy.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::registry::RunRegistry;
 use crate::store::{Store, StoreError};
-
-/// What a run does when another top-level run of its session is running or queued.
-///
-/// agno has no such rule: two runs on one session interleave their history. The name and the
-/// values are LangGraph's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MultitaskStrategy {
-    /// Run at once, beside the others (agno's behaviour).
-    #[default]
-    Allow,
-    /// Refuse with 409 while another run of the session is in progress.
-    Reject,
-    /// Wait, in order, for the earlier runs to end, then start with their history.
-    Enqueue,
-    /// Cancel the runs in progress (stored CANCELLED), then start.
-    Interrupt,
-}
-
-impl MultitaskStrategy {
-    /// The value as the form field spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MultitaskStrategy::Allow => "allow",
-            MultitaskStrategy::Reject => "reject",
-            MultitaskStrategy::Enqueue => "enqueue",
-            MultitaskStrategy::Interrupt => "interrupt",
-        }
-    }
-}
-
-impl FromStr for MultitaskStrategy {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "allow" => Ok(MultitaskStrategy::Allow),
-            "reject" => Ok(MultitaskStrategy::Reject),
-            "enqueue" => Ok(MultitaskStrategy::Enqueue),
-            "interrupt" => Ok(MultitaskStrategy::Interrupt),
-            other => Err(format!(
-                "multitask_strategy must be allow, reject, enqueue or interrupt, got '{other}'"
-            )),
-        }
-    }
-}
 
 /// How often a queued run, or one waiting for interrupted runs to end, looks again. Polling
 /// the store is what makes the order hold across replicas.

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::context::{Identity, Trusted};
+use crate::context::Trusted;
+use crate::meta::Identity;
 
 /// Who is asking, as the server established it: from a verified token when authentication is
 /// on, from the `user_id` the client sent when it is off.

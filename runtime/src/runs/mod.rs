@@ -15,6 +15,7 @@
 
 mod busy;
 mod caller;
+mod error;
 pub(crate) mod limits;
 mod paused;
 mod quota;
@@ -32,8 +33,9 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use busy::MultitaskStrategy;
+pub use crate::component::MultitaskStrategy;
 pub use caller::Caller;
+pub use error::RunError;
 pub use limits::MAX_ID_BYTES;
 pub use paused::ContinueAsk;
 pub(crate) use paused::decisions_from_form;
@@ -47,82 +49,16 @@ pub(crate) use watch::watch_runs;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings};
-use crate::error::FactoryError;
 use crate::metrics::Metrics;
 use crate::model::ModelHandle;
-use crate::os::Components;
+use crate::resolve::Components;
 use crate::resolve::Resolver;
 use crate::run::{
-    Decisions, RunEnv, RunOutput, RunRequest, RunStatus, Suspended, continue_agent, continue_team,
-    run_agent, run_team,
+    Decisions, RunEnv, RunOutput, RunRequest, Suspended, continue_agent, continue_team, run_agent,
+    run_team,
 };
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::team::Team;
-
-/// Why the run service refused a request or could not answer it.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// No component of this kind has that id.
-    #[error("{} not found", .0.label())]
-    UnknownComponent(ComponentKind),
-    /// No such run, or not one the caller may see.
-    #[error("run not found")]
-    RunNotFound,
-    /// No such session, or not one the caller may use.
-    #[error("Session not found")]
-    SessionNotFound,
-    /// A value the store could not hold or that breaks a rule of the API.
-    #[error("{0}")]
-    Invalid(String),
-    /// The factory refused or failed.
-    #[error(transparent)]
-    Factory(#[from] FactoryError),
-    /// The factory did not return within the configured bound.
-    #[error("the factory did not finish within {0} s")]
-    FactoryTimeout(u64),
-    /// The server is shutting down and takes no new runs.
-    #[error("the server is shutting down")]
-    ShuttingDown,
-    /// The run's task was stopped before it could answer (the runtime is going away).
-    #[error("the run was interrupted")]
-    Interrupted,
-    /// Another run of the session is in progress and the strategy is `reject`.
-    #[error("another run of this session is in progress")]
-    SessionBusy,
-    /// The idempotency key was used before with a different request.
-    #[error("this Idempotency-Key was used with a different request")]
-    KeyReused,
-    /// The run is not waiting for a person (it runs, or has ended).
-    #[error("the run is not paused (it is {})", .0.as_str())]
-    NotPaused(RunStatus),
-    /// The caller is over one of their limits.
-    #[error("over the limit of {limit}; try again in {retry_after} s")]
-    LimitExceeded {
-        /// Which limit.
-        limit: &'static str,
-        /// Seconds until a run would be let through.
-        retry_after: u64,
-    },
-    /// The run finished, but its end could not be stored within the retries.
-    #[error("the run finished but could not be recorded; read it back later as run {0}")]
-    NotRecorded(String),
-    /// The store did not answer.
-    #[error(transparent)]
-    Store(StoreError),
-    /// A session with the requested id already exists.
-    #[error("the session already exists")]
-    SessionExists,
-}
-
-impl From<StoreError> for RunError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            // Told apart from absence nowhere: a foreign session is answered as a missing one.
-            StoreError::ForeignSession => RunError::SessionNotFound,
-            other => RunError::Store(other),
-        }
-    }
-}
 
 /// What the service needs of a component kind: where its resolvers are, and how to run it.
 pub(crate) trait Runnable: Component {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{Caller, RunError, RunService, limits};
 use crate::component::ComponentKind;
-use crate::context::new_id;
+use crate::meta::new_id;
 use crate::run::RunMetrics;
 use crate::store::sessions::{NewSession, SessionChanges};
 use crate::store::{SessionPage, SessionQuery, StoredRun, StoredSession};

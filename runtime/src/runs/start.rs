@@ -14,11 +14,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::busy::{self, MultitaskStrategy};
+use super::busy;
 use super::registry::Registered;
 use super::stream::{RunEvents, live};
 use super::{Caller, RunError, RunService, Runnable, limits};
 use crate::component::HistorySettings;
+use crate::component::MultitaskStrategy;
 use crate::context::RequestParts;
 use crate::resolve::RawInput;
 use crate::run::{

@@ -6,7 +6,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::RunRegistry;
-use crate::store::{STALE_AFTER, Store, now_micros};
+use crate::store::{STALE_AFTER, Store};
+use crate::time::now_micros;
 
 /// Until `stop` is cancelled: stops the runs another replica was asked to cancel, renews their
 /// heartbeats, and marks runs whose process died as interrupted. (Expired idempotency keys

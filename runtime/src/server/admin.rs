@@ -22,7 +22,7 @@ pub(crate) async fn store(State(state): State<Arc<OsState>>) -> Result<Json<Valu
 fn store_json(stats: &StoreStats) -> Value {
     let time = |micros: Option<i64>| {
         micros.map(|m| {
-            super::rfc3339(std::time::Duration::from_micros(
+            crate::time::rfc3339(std::time::Duration::from_micros(
                 u64::try_from(m).unwrap_or(0),
             ))
         })

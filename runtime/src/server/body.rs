@@ -12,9 +12,9 @@ use axum::{Form, Json};
 use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
+use crate::component::MultitaskStrategy;
 use crate::input::{MAX_INPUT_DEPTH, text_nests_deeper_than};
 use crate::resolve::RawInput;
-use crate::runs::MultitaskStrategy;
 
 /// A field as received: text from a form, or any JSON value from a JSON body.
 #[derive(Debug)]

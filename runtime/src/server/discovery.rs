@@ -80,7 +80,7 @@ pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
 
 /// The models of the static components, each `(id, provider)` once, as agno lists them;
 /// a factory's are unknown until it runs.
-fn available_models(components: &crate::os::Components) -> Vec<(String, String)> {
+fn available_models(components: &crate::resolve::Components) -> Vec<(String, String)> {
     use crate::team::Member;
     fn add(models: &mut Vec<(String, String)>, model: Option<&crate::model::ModelHandle>) {
         if let Some(model) = model {

@@ -206,7 +206,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::KeyReused => "idempotency_key_reused",
             ApiError::NotRecorded(_) => "run_not_recorded",
-            ApiError::Framework { status, .. } => super::answers::code_of(*status),
+            ApiError::Framework { status, .. } => code_of(*status),
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::TooManyConnections(_) => "too_many_connections",
@@ -257,5 +257,30 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+/// The `error_code` of an answer known only by its status.
+pub(crate) fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "invalid_field",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        500 => "internal_error",
+        502 => "bad_gateway",
+        503 => "unavailable",
+        504 => "timeout",
+        _ if status.is_client_error() => "client_error",
+        _ => "server_error",
     }
 }

@@ -18,7 +18,7 @@ use crate::team::{Member, Team, TeamMode};
 /// The RFC 3339 time of unix microseconds, to the second, as agno's stored rows give it.
 fn timestamp_seconds(micros: i64) -> String {
     let seconds = micros.max(0) as u64 / 1_000_000;
-    let full = super::rfc3339(std::time::Duration::from_secs(seconds));
+    let full = crate::time::rfc3339(std::time::Duration::from_secs(seconds));
     // `...:SS.000000Z` -> `...:SSZ`
     match full.split_once('.') {
         Some((whole, _)) => format!("{whole}Z"),

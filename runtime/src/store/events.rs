@@ -12,11 +12,15 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde_json::Value;
 
 use super::entity::event;
+use super::error::StoreError;
+use super::pool::Store;
+use super::rows::StoredRun;
+use super::rows::interrupted_output;
 use super::statements::EventRow;
 use super::writer::WriteOp;
-use super::{Store, StoreError, StoredRun, interrupted_output, now_micros};
 use crate::component::ComponentKind;
 use crate::run::{EventName, RunEvent};
+use crate::time::now_micros;
 
 /// One stored event of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,39 +13,15 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::statements::{RunRow, SessionRow};
+use super::error::StoreError;
+use super::pool::Store;
+use super::run_writes::{DeferredStart, FreshRun};
 use super::writer::{BusyCheck, SessionOwner, WriteError, WriteJob, WriteOp};
-use super::{Store, StoreError, now_micros};
-use crate::component::ComponentKind;
 use crate::metrics::{RetryReason, WriteKind};
-use crate::run::{RunMeta, RunStatus};
-
-/// A run in a session the server made for it, with no idempotency key: a start nothing but an
-/// unreachable database can refuse.
-#[derive(Clone, Copy, Debug)]
-pub struct FreshRun<'a> {
-    /// Team or agent.
-    pub kind: ComponentKind,
-    /// The component's id.
-    pub component_id: &'a str,
-    /// The run's ids (its session's id made by the server for it).
-    pub meta: &'a RunMeta,
-    /// The message.
-    pub input: &'a str,
-    /// The validated `factory_input`, when the component is a factory.
-    pub factory_input: Option<&'a Value>,
-}
-
-/// The rows of a run's start, kept until the run has gone on long enough to send them, and
-/// given to [`Store::finish_run`] so the end stands on its own.
-#[derive(Debug)]
-pub struct DeferredStart {
-    pub(super) session: SessionRow,
-    pub(super) run: RunRow,
-}
+use crate::run::RunStatus;
+use crate::time::now_micros;
 
 /// A run's start handed to the writer and not yet known to be committed.
 pub struct StartCommit {

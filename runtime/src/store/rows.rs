@@ -2,13 +2,14 @@
 //! (`server/wire.rs`); nothing here knows those shapes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::StoreError;
 use super::entity::{run, session};
-use crate::component::ComponentKind;
-use crate::run::{RunOutput, RunStatus, Suspended};
+use super::error::StoreError;
+use crate::component::{ComponentKind, ComponentRef};
+use crate::run::{EventName, RunOutput, RunStatus, Suspended};
 
 /// A stored session.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,5 +177,41 @@ pub(super) fn attach_members(runs: &mut [StoredRun], members: &HashMap<String, R
                 .filter_map(|id| members.get(id).cloned())
                 .collect(),
         );
+    }
+}
+
+/// The output of a run whose process stopped while it ran: an error, with agno's error event.
+pub(super) fn interrupted_output(row: &StoredRun) -> RunOutput {
+    const MESSAGE: &str = "Run interrupted: the server stopped while it was running";
+    let component = ComponentRef {
+        kind: row.kind,
+        id: Arc::from(row.component_id.as_str()),
+        name: Arc::from(row.component_id.as_str()),
+    };
+    let event = json!({
+        "event": match row.kind {
+            ComponentKind::Team => EventName::TeamRunError,
+            ComponentKind::Agent => EventName::RunError,
+        }.as_str(),
+        "run_id": row.run_id,
+        "session_id": row.session_id,
+        "content": MESSAGE,
+        "error_type": "interrupted",
+    });
+    RunOutput {
+        run_id: row.run_id.clone(),
+        component,
+        session_id: row.session_id.clone(),
+        parent_run_id: row.parent_run_id.clone(),
+        user_id: row.user_id.clone(),
+        content: MESSAGE.to_owned(),
+        content_type: "str".to_owned(),
+        created_at: row.created_at / 1_000_000,
+        status: RunStatus::Error,
+        input: crate::run::RunInput {
+            input_content: row.input.clone(),
+        },
+        events: Some(vec![event]),
+        ..RunOutput::default()
     }
 }

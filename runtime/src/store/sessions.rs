@@ -5,14 +5,53 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde_json::{Value, json};
 
 use super::entity::{event, run, session};
-use super::{Store, StoreError, StoredSession, now_micros};
+use super::error::StoreError;
+use super::pool::Store;
+use super::rows::StoredSession;
 use crate::component::ComponentKind;
 use crate::run::RunMetrics;
+use crate::time::now_micros;
+
+/// Filters and paging of a session listing.
+#[derive(Clone, Debug, Default)]
+pub struct SessionQuery {
+    /// Team or agent sessions only.
+    pub kind: Option<ComponentKind>,
+    /// The component id.
+    pub component_id: Option<String>,
+    /// The user id; `Some(None)` means sessions without a user.
+    pub user_id: Option<Option<String>>,
+    /// Page number, from 1.
+    pub page: u64,
+    /// Rows a page.
+    pub limit: u64,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    /// Sort by creation instead of last update.
+    pub by_created: bool,
+}
+
+impl SessionQuery {
+    /// The greatest page number served: the page's offset then stays far inside 64 bits.
+    pub const MAX_PAGE: u64 = 1_000_000_000;
+    /// The most rows a page holds.
+    pub const MAX_LIMIT: u64 = 200;
+}
+
+/// A session listing's page and the total behind it.
+#[derive(Clone, Debug)]
+pub struct SessionPage {
+    /// The sessions of this page.
+    pub sessions: Vec<StoredSession>,
+    /// How many sessions match in all.
+    pub total: u64,
+}
 
 /// A session created before any run, as `POST /sessions` asks.
 #[derive(Clone, Debug)]
@@ -155,5 +194,77 @@ impl Store {
             totals.entry(session_id).or_default().absorb(&metrics);
         }
         Ok(totals)
+    }
+}
+
+impl Store {
+    /// A page of sessions.
+    pub async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let mut select = session::Entity::find();
+        if let Some(kind) = query.kind {
+            select = select.filter(session::Column::SessionType.eq(kind));
+        }
+        if let Some(component) = &query.component_id {
+            select = select.filter(session::Column::ComponentId.eq(component.as_str()));
+        }
+        match &query.user_id {
+            Some(Some(user)) => select = select.filter(session::Column::UserId.eq(user.as_str())),
+            Some(None) => select = select.filter(session::Column::UserId.is_null()),
+            None => {}
+        }
+        let column = if query.by_created {
+            session::Column::CreatedAt
+        } else {
+            session::Column::UpdatedAt
+        };
+        select = if query.ascending {
+            select.order_by_asc(column)
+        } else {
+            select.order_by_desc(column)
+        };
+        let limit = query.limit.clamp(1, SessionQuery::MAX_LIMIT);
+        let paginator = select.paginate(&self.conn, limit);
+        let total = paginator.num_items().await?;
+        // Bounded here too, so no caller's page can overflow the offset.
+        let page = query.page.clamp(1, SessionQuery::MAX_PAGE);
+        let sessions = paginator.fetch_page(page - 1).await?;
+        Ok(SessionPage {
+            sessions: sessions.into_iter().map(StoredSession::from).collect(),
+            total,
+        })
+    }
+
+    /// One session.
+    pub async fn session(&self, session_id: &str) -> Result<Option<StoredSession>, StoreError> {
+        Ok(session::Entity::find_by_id(session_id.to_owned())
+            .one(&self.conn)
+            .await?
+            .map(StoredSession::from))
+    }
+
+    /// Deletes a session and its runs; deleting what is not there is not an error.
+    pub async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let txn = self.writer.begin().await?;
+        event::Entity::delete_many()
+            .filter(
+                event::Column::RunId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(run::Column::RunId)
+                        .from(run::Entity)
+                        .and_where(run::Column::SessionId.eq(session_id))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
+        run::Entity::delete_many()
+            .filter(run::Column::SessionId.eq(session_id))
+            .exec(&txn)
+            .await?;
+        session::Entity::delete_by_id(session_id.to_owned())
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
     }
 }

@@ -18,9 +18,9 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::entity::{idempotency_key, run, session, token_usage};
-use super::retention::House;
+use super::error::StoreError;
+use super::house::House;
 use super::statements::{self, EventRow, RunRow, RunWrite, SessionRow};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;

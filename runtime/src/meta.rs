@@ -1,9 +1,45 @@
-//! `RunMeta`: who a run belongs to and where it sits, built once per run and shared by the
-//! factory's context, the engine, its events, and the store.
+//! Who a run belongs to and where it sits: the caller's [`Identity`], fresh ids, and
+//! `RunMeta`, built once per run and shared by the factory's context, the engine, its events,
+//! and the store.
 
 use std::sync::Arc;
 
-use crate::context::{Identity, new_id};
+/// Where the user id of a request came from.
+///
+/// Factories should only make security decisions on [`Identity::Verified`]: an asserted id is
+/// whatever the client put in the `user_id` field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// The subject of a token the server verified.
+    Verified(String),
+    /// A `user_id` the client sent while authentication is off.
+    Asserted(String),
+    /// No user id at all.
+    Anonymous,
+}
+
+impl Identity {
+    /// The user id, whatever its provenance.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Identity::Verified(id) | Identity::Asserted(id) => Some(id),
+            Identity::Anonymous => None,
+        }
+    }
+
+    /// True only for a subject taken from a verified token.
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Identity::Verified(_))
+    }
+}
+
+/// A fresh id in the UUID form agno clients expect. Version 7: it starts with the time, so
+/// the ids of runs and sessions made one after another sort together, and the store's indexes
+/// on them take each new id near the last instead of on a random page (a random page per run
+/// was most of what a commit wrote).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// The ids of one run: its own, its session's, its user's, and its place in a tree of runs
 /// (a member run has the team run as parent, one level deeper for a nested team).

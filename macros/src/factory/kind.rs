@@ -1,0 +1,31 @@
+//! Which factory attribute is being expanded, and the words its messages use for it.
+
+/// Which attribute is expanded.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Team,
+    Agent,
+}
+
+impl Kind {
+    pub(super) fn attribute(self) -> &'static str {
+        match self {
+            Kind::Team => "team_factory",
+            Kind::Agent => "agent_factory",
+        }
+    }
+
+    pub(super) fn noun(self) -> &'static str {
+        match self {
+            Kind::Team => "team",
+            Kind::Agent => "agent",
+        }
+    }
+
+    pub(super) fn component(self) -> &'static str {
+        match self {
+            Kind::Team => "Team",
+            Kind::Agent => "Agent",
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `RunEnv`: how a run is carried out (streamed or whole, where its events go, how it is
+//! cancelled, where its model calls are counted), shared by every part of the engine.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::event::RunEvent;
+use super::log::EventLog;
+use crate::metrics::Metrics;
+
+/// Where a run's events go, as they happen.
+pub type EventSink = mpsc::UnboundedSender<Arc<RunEvent>>;
+
+/// How a run is carried out: whether it streams, where its events go, how it is cancelled.
+#[derive(Clone, Debug, Default)]
+pub struct RunEnv {
+    events: Option<EventSink>,
+    log: Option<Arc<EventLog>>,
+    pub(super) cancel: CancellationToken,
+    pub(super) stream: bool,
+    /// Where model calls are counted, for a run of a served component.
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl RunEnv {
+    /// A run that answers whole and emits no events.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends every event to `sink`.
+    pub fn with_events(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// Keeps every event, numbered, in `log`.
+    pub fn with_log(mut self, log: Arc<EventLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The log the run's events go to, if any.
+    pub fn log(&self) -> Option<&Arc<EventLog>> {
+        self.log.as_ref()
+    }
+
+    /// Streams model answers, emitting content pieces as they arrive.
+    pub fn streaming(mut self, stream: bool) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// Stops the run when `token` is cancelled; the run ends as `CANCELLED`.
+    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Counts the run's model calls in `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub(super) fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_deref()
+    }
+
+    /// The token that cancels this run.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Builds the event only when someone listens: a run without a sink pays nothing.
+    pub(super) fn emit(&self, event: impl FnOnce() -> RunEvent) {
+        if self.events.is_none() && self.log.is_none() {
+            return;
+        }
+        let event = Arc::new(event());
+        if let Some(log) = &self.log {
+            log.push(Arc::clone(&event));
+        }
+        if let Some(sink) = &self.events {
+            // A closed sink means the listener went away; cancellation handles that.
+            let _ = sink.send(event);
+        }
+    }
+}
