@@ -16,6 +16,7 @@
 mod busy;
 mod caller;
 mod error;
+mod launch;
 pub(crate) mod limits;
 mod paused;
 mod quota;

@@ -8,7 +8,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::start::{Answered, Ended, Launch, RunAnswer};
+use super::launch::{Ended, Launch};
+use super::start::{Answered, RunAnswer};
 use super::stream::{RunEvents, live};
 use super::{Caller, RunError, RunService, Runnable};
 use crate::context::RequestParts;

@@ -1,0 +1,16 @@
+//! agno's JSON shapes, built in one place from the run service's typed values: what agno's
+//! clients and control plane parse. Handlers never assemble JSON themselves.
+
+mod components;
+mod events;
+mod fields;
+mod runs;
+mod sessions;
+
+pub(crate) use components::{
+    Described, OsSummary, UNBUILT_FEATURES, component, config, config_entry, health, ready,
+};
+pub use events::event_frame;
+pub(crate) use events::stream_frame;
+pub(crate) use runs::{background_run, cancelled, run, stored_run, stored_runs};
+pub(crate) use sessions::{session_detail, session_page};
