@@ -129,7 +129,7 @@ pub use agentos_runtime::otel;
 
 /// Test support (the `testing` feature): an in-process OpenAI-compatible server.
 #[cfg(feature = "testing")]
-pub use agentos_runtime::testing;
+pub use agentos_testing as testing;
 
 #[cfg(feature = "macros")]
 pub use agentos_macros::{agent_factory, team_factory, tool};

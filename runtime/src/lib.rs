@@ -14,7 +14,8 @@
 //! 1. Vocabulary (`meta`, `context`, `error`, `input`, `tool`, `component`, `status`, `time`,
 //!    `env`, `tls`): ids, identity, errors, tools, component settings, run status, time.
 //! 2. Models (`model`): the model trait and its providers (OpenAI now; Anthropic, Gemini next).
-//! 3. Components (`agent`, `team`): what a factory builds (workflows will stand here).
+//! 3. Components (`profile`, `agent`, `team`): what a factory builds, and the profile agents and
+//!    teams share (workflows will stand here).
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
 //! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
 //!    and everything above it report to.
@@ -23,7 +24,7 @@
 //! 8. Run service (`runs`): a run's life: ownership, idempotency, limits, streams, cancel, resume.
 //! 9. Front doors (`server`): agno's HTTP API (the MCP, A2A and AG-UI doors will stand beside it).
 //! 10. Builder (`os`): `AgentOs`, which puts the store, the service and the doors together.
-//! 11. Facade (`private`, `testing`): paths for generated code, and test support.
+//! 11. Facade (`private`): the paths generated code uses.
 
 #![warn(missing_docs)]
 
@@ -40,6 +41,7 @@ pub mod model;
 mod os;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod profile;
 pub mod resolve;
 pub mod run;
 pub mod runs;
@@ -47,8 +49,6 @@ pub mod server;
 mod status;
 pub mod store;
 mod team;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod time;
 pub mod tls;
 mod tool;
@@ -57,7 +57,9 @@ mod tool;
 pub mod private;
 
 pub use agent::Agent;
-pub use component::{Component, ComponentKind, ComponentRef, HistorySettings, slugify};
+pub use component::{
+    Component, ComponentKind, ComponentRef, HistorySettings, MultitaskStrategy, slugify,
+};
 pub use context::{RequestContext, RequestParts, Trusted};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};

@@ -169,8 +169,9 @@ fn calls_for(tool: &ToolDefinition, task: &str) -> Vec<(String, Value)> {
 }
 
 /// A value that fits `schema`: required properties only, the first enum value, `task` for a
-/// property named `task`. The OpenAI mock fills tool arguments the same way.
-pub(crate) fn schema_example(schema: &Value, task: &str) -> Value {
+/// property named `task`. The test-support crate's provider mocks fill tool arguments the same
+/// way, so a scripted test reads alike on the offline model and on a mock.
+pub fn schema_example(schema: &Value, task: &str) -> Value {
     if let Some(first) = schema
         .get("enum")
         .and_then(Value::as_array)

@@ -600,7 +600,7 @@ fn tool_arguments(tool: &ToolSpec, user: &str) -> Value {
     match tool.name.as_str() {
         "delegate_task_to_member" => json!({"member_id": pick_member(tool, user), "task": user}),
         "delegate_task_to_members" => json!({"task": user}),
-        _ => crate::model::test_model::schema_example(&tool.parameters, user),
+        _ => agentos_runtime::model::test_model::schema_example(&tool.parameters, user),
     }
 }
 
@@ -901,7 +901,7 @@ mod tests {
             "required": ["city", "days", "metric"],
         });
         assert_eq!(
-            crate::model::test_model::schema_example(&schema, "task"),
+            agentos_runtime::model::test_model::schema_example(&schema, "task"),
             json!({"city": "example", "days": 1, "metric": true})
         );
     }
