@@ -62,13 +62,23 @@ pub struct Circle {
     pub also: Vec<PathBuf>,
 }
 
+/// An import of a higher layer's item.
+#[derive(Debug)]
+pub struct Upward {
+    pub edge: Edge,
+    /// The importing file's layer.
+    pub from_layer: String,
+    /// The imported item's layer.
+    pub to_layer: String,
+}
+
 /// What is wrong with a crate's imports.
 #[derive(Debug, Default)]
 pub struct Report {
     /// Files that import each other, directly or through others.
     pub circles: Vec<Circle>,
     /// Imports from a lower layer of a higher one.
-    pub upward: Vec<(Edge, String, String)>,
+    pub upward: Vec<Upward>,
     /// Modules no layer names.
     pub unplaced: Vec<String>,
 }
@@ -102,14 +112,17 @@ impl fmt::Display for Report {
                 writeln!(f, "  and, on longer circles, {}", also.join(", "))?;
             }
         }
-        for (edge, from, to) in &self.upward {
+        for upward in &self.upward {
+            let edge = &upward.edge;
             writeln!(
                 f,
-                "upward import: {}:{} (layer {from}) imports `{}` from {} (layer {to})",
+                "upward import: {}:{} (layer {}) imports `{}` from {} (layer {})",
                 edge.from.display(),
                 edge.line,
+                upward.from_layer,
                 edge.written,
-                edge.to.display()
+                edge.to.display(),
+                upward.to_layer
             )?;
         }
         for module in &self.unplaced {
@@ -120,11 +133,6 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
-}
-
-/// Every import between two files of the crate at `src`.
-pub fn edges(src: &Path) -> Result<Vec<Edge>, Error> {
-    Ok(imports::edges(&tree::Tree::read(src)?))
 }
 
 /// Reads the crate at `src` (its `lib.rs` and every module), its layer order from the root's
@@ -186,9 +194,11 @@ pub fn check(src: &Path) -> Result<Report, Error> {
         if let (Some((from_rank, from_name)), Some((to_rank, to_name))) = (from, to)
             && to_rank > from_rank
         {
-            report
-                .upward
-                .push((edge.clone(), from_name.to_owned(), to_name.to_owned()));
+            report.upward.push(Upward {
+                edge: edge.clone(),
+                from_layer: from_name.to_owned(),
+                to_layer: to_name.to_owned(),
+            });
         }
     }
     Ok(report)
