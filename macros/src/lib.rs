@@ -4,8 +4,8 @@
 //! The modules stand in layers, bottom first; each imports only from its own layer and those
 //! below (checked in CI by the `agentos-layers` crate):
 //!
-//! 1. Reporting (`errors`, `respan`): errors gathered with the user's spans, and generated code
-//!    placed at the user's tokens.
+//! 1. Reporting (`errors`, `respan`, `suggest`): errors gathered with the user's spans,
+//!    generated code placed at the user's tokens, and the names a misspelt one likely meant.
 //! 2. Grammar (`attr`): the `key = value` attribute grammar both macros read.
 //! 3. Macros (`factory`, `tool`): each parses its attribute, validates, then expands.
 
@@ -15,6 +15,7 @@ mod attr;
 mod errors;
 mod factory;
 mod respan;
+mod suggest;
 mod tool;
 
 use proc_macro::TokenStream;

@@ -79,13 +79,7 @@ impl RunMeta {
     /// A top-level run with the ids a test chooses.
     #[cfg(feature = "testing")]
     pub fn for_test(run_id: &str, session_id: &str, identity: Identity) -> Self {
-        RunMeta {
-            run_id: Arc::from(run_id),
-            session_id: Arc::from(session_id),
-            identity,
-            parent_run_id: None,
-            depth: 0,
-        }
+        Self::resumed(run_id, session_id, identity)
     }
 
     /// A member's run: the same session and user, a fresh id, this run as parent.

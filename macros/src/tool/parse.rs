@@ -6,6 +6,7 @@ use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Path, ReturnType, Type};
 
 use crate::attr::{self, Key as _, ListShape, StrArg, keep_first, kw};
 use crate::errors::Errors;
+use crate::suggest;
 
 attr::keys! {
     /// The keys `#[tool]` takes.
@@ -264,7 +265,7 @@ fn check_user_input(tool: &str, params: &[Param], fields: &[StrArg], key: Span) 
     }
     for (index, field) in fields.iter().enumerate() {
         if !names.contains(&field.value.as_str()) {
-            let hint = match attr::closest(&field.value, &names) {
+            let hint = match suggest::closest(&field.value, &names) {
                 Some(close) => format!("did you mean `{close}`? Its parameters are"),
                 None => "its parameters are".to_owned(),
             };
@@ -273,7 +274,7 @@ fn check_user_input(tool: &str, params: &[Param], fields: &[StrArg], key: Span) 
                 format!(
                     "`{}` is not a parameter of `{tool}`; {hint} {}",
                     field.value,
-                    attr::list(&names)
+                    suggest::list(&names)
                 ),
             ));
         } else if fields[..index].iter().any(|seen| seen.value == field.value) {

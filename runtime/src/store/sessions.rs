@@ -244,27 +244,6 @@ impl Store {
 
     /// Deletes a session and its runs; deleting what is not there is not an error.
     pub async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
-        let txn = self.writer.begin().await?;
-        event::Entity::delete_many()
-            .filter(
-                event::Column::RunId.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(run::Column::RunId)
-                        .from(run::Entity)
-                        .and_where(run::Column::SessionId.eq(session_id))
-                        .to_owned(),
-                ),
-            )
-            .exec(&txn)
-            .await?;
-        run::Entity::delete_many()
-            .filter(run::Column::SessionId.eq(session_id))
-            .exec(&txn)
-            .await?;
-        session::Entity::delete_by_id(session_id.to_owned())
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        self.delete_sessions(&[session_id.to_owned()]).await
     }
 }
