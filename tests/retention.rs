@@ -639,3 +639,35 @@ async fn without_retention_nothing_is_deleted_and_the_route_says_so() {
     assert!(report.last_sweep.is_none());
     assert!(os.store().session("old").await.unwrap().is_some());
 }
+
+/// Writes of one's own through `Store::connection` while sweeps run (every 100 ms here) never
+/// make a sweep fail: a sweep takes SQLite's write lock when it begins, so it cannot find its
+/// snapshot overtaken by another connection's commit half-way through.
+#[tokio::test]
+async fn sweeps_hold_beside_writes_through_the_shared_connection() {
+    let server = TestServer::with(builder().retention(hourly())).await;
+    let os = &server.os;
+    let day_ago = now_micros() - 86_400_000_000;
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut round = 0;
+    while Instant::now() < deadline {
+        bulk(os, &format!("own-{round}"), 20, 1, day_ago, 64).await;
+        round += 1;
+        let stats = os.store().stats().await.unwrap();
+        if let Some(error) = stats.last_sweep.and_then(|sweep| sweep.error) {
+            errors.push(error);
+        }
+    }
+    let stats = a_whole_sweep(os).await;
+    assert!(
+        errors.is_empty(),
+        "sweeps failed beside outside writes: {errors:?}"
+    );
+    assert!(stats.last_sweep.unwrap().error.is_none());
+    assert_eq!(
+        os.store().stats().await.unwrap().sessions,
+        0,
+        "{round} rounds"
+    );
+}

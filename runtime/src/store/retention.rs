@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +27,7 @@ use super::error::StoreError;
 use super::house::{Retention, SqliteFile, StoreStats, SweepReport};
 use super::pool::Store;
 use super::run_writes::KEYS_KEPT_FOR;
+use super::writer::begin_write;
 use crate::run::RunStatus;
 use crate::time::now_micros;
 
@@ -119,7 +120,7 @@ impl Store {
 
     /// Deletes those of `ids` still expired, with their runs and events, in one transaction.
     async fn purge_sessions(&self, ids: Vec<String>, cutoff: i64) -> Result<Purged, StoreError> {
-        let txn = self.writer.begin().await?;
+        let txn = begin_write(&self.writer).await?;
         // Checked again inside the transaction, the rows locked on PostgreSQL: a run that
         // started in one of them since keeps it.
         let doomed: Vec<String> = session::Entity::find()
@@ -165,7 +166,7 @@ impl Store {
 
     /// Deletes the oldest [`RUNS_PER_BATCH`] runs of an expired session, and their events.
     async fn purge_runs_of(&self, session_id: &str, cutoff: i64) -> Result<Purged, StoreError> {
-        let txn = self.writer.begin().await?;
+        let txn = begin_write(&self.writer).await?;
         let still_expired = session::Entity::find()
             .select_only()
             .column(session::Column::SessionId)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use super::entity::{event, run, session};
 use super::error::StoreError;
 use super::pool::Store;
 use super::rows::StoredSession;
+use super::writer::begin_write;
 use crate::component::ComponentKind;
 use crate::run::RunMetrics;
 use crate::time::now_micros;
@@ -143,7 +144,7 @@ impl Store {
         if session_ids.is_empty() {
             return Ok(());
         }
-        let txn = self.writer.begin().await?;
+        let txn = begin_write(&self.writer).await?;
         event::Entity::delete_many()
             .filter(
                 event::Column::RunId.in_subquery(

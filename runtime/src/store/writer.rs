@@ -14,7 +14,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -265,7 +266,7 @@ async fn commit(
         }
         return Ok(results);
     }
-    let txn = writer.begin().await?;
+    let txn = begin_write(writer).await?;
 
     let claimed: HashMap<usize, KeyClaim> = claims.iter().cloned().collect();
     if !claims.is_empty() {
@@ -429,6 +430,20 @@ fn once_each(mut sessions: Vec<SessionRow>) -> Vec<SessionRow> {
     sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
     sessions.dedup_by(|a, b| a.session_id == b.session_id);
     sessions
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`, waiting in the busy handler if need be): a deferred one reads a snapshot first,
+/// and when another connection (a query of the user's own through `Store::connection`)
+/// commits before it writes, SQLite refuses the write outright instead of waiting. PostgreSQL
+/// ignores the mode.
+pub(super) async fn begin_write(writer: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    writer
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
 }
 
 /// Executes `statements` as one SQLite transaction in a single call: `BEGIN`, the statements,
