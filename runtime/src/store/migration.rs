@@ -1,9 +1,29 @@
 //! Schema migrations, applied at start-up.
 
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, boolean, json, json_null, string, string_null, text, text_null,
 };
+
+/// The key of the PostgreSQL advisory lock held while migrating ("agentos" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0061_6765_6e74_6f73;
+
+/// Applies the pending migrations, one process at a time: replicas started together on a new
+/// PostgreSQL database would otherwise each create the same tables and all but one fail on
+/// PostgreSQL's catalog constraints. The migrations run in one transaction holding an advisory
+/// lock, so the second process waits, then finds them applied; a process that dies half-way
+/// leaves nothing behind. On SQLite the transaction takes the write lock at its start, which
+/// serializes processes on one file the same way.
+pub(super) async fn migrate(writer: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = super::writer::begin_write(writer).await?;
+    if writer.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}
 
 /// Every migration, in order.
 pub struct Migrator;

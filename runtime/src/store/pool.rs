@@ -7,7 +7,6 @@ use std::time::Duration;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
 };
-use sea_orm_migration::MigratorTrait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::StoreError;
@@ -147,7 +146,7 @@ impl Store {
             let pool = connect(16).await?;
             (pool.clone(), pool)
         };
-        migration::Migrator::up(&writer, None).await?;
+        migration::migrate(&writer).await?;
         let house = Arc::new(House::new(match db {
             Db::Sqlite(path) => Some(std::path::PathBuf::from(path)),
             _ => None,
