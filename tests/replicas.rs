@@ -9,9 +9,14 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
+use agentos::prelude::*;
 use agentos::store::Db;
+use sea_orm::ConnectionTrait;
 use support::db::TestDb;
 use support::process::{Example, TempDir};
+use support::{SseFrame, SseReader, TestServer, client, form, sleepy_team};
 
 /// The `DATABASE_URL` a process is given for `db`.
 fn database_url(db: &TestDb) -> String {
@@ -61,4 +66,94 @@ async fn replicas_started_together_on_a_new_database_all_come_up() {
             replica.stop();
         }
     }
+}
+
+/// The ids of `frames`, as numbers.
+fn ids(frames: &[SseFrame]) -> Vec<u64> {
+    frames
+        .iter()
+        .map(|frame| frame.id.as_deref().expect("an event id").parse().unwrap())
+        .collect()
+}
+
+/// The stream's events are numbered 0, 1, 2, ... with none missing or twice, and it ends with
+/// the team run's completion.
+fn assert_whole(frames: &[SseFrame], what: &str) {
+    let numbers = ids(frames);
+    let expected: Vec<u64> = (0..numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "{what}: every event once, in order");
+    assert_eq!(frames.last().unwrap().event, "TeamRunCompleted", "{what}");
+}
+
+/// Replica a's first write of a run's events after its first one sleeps 3 s in PostgreSQL
+/// while the later ones commit; a client following the run on replica b gets every event, in
+/// order, once: b waits for the missing one instead of moving past it.
+#[tokio::test]
+async fn a_follower_waits_for_an_event_write_that_commits_late() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = Arc::new(TestDb::new().await);
+    let slow = || AgentOs::builder().team(sleepy_team("Slow Team", Duration::from_millis(150)));
+    let a = TestServer::on(slow(), db.clone()).await;
+    let b = TestServer::on(slow(), db.clone()).await;
+    // One row insert, the first of a run's writes after its first, sleeps; nextval is not
+    // transactional, so concurrent inserts see it taken.
+    a.os.store()
+        .connection()
+        .execute_unprepared(
+            "CREATE SEQUENCE delay_once;
+             CREATE FUNCTION delay_one_event_write() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.seq > 0 THEN
+                     IF nextval('delay_once') = 1 THEN PERFORM pg_sleep(3); END IF;
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER delay_one_event_write BEFORE INSERT ON agentos_run_events
+                 FOR EACH ROW EXECUTE FUNCTION delay_one_event_write();",
+        )
+        .await
+        .unwrap();
+
+    let response = client()
+        .post(a.url("/teams/slow-team/runs"))
+        .multipart(form(&[("message", "take your time"), ("stream", "true")]))
+        .send()
+        .await
+        .unwrap();
+    let mut direct = SseReader::new(response);
+    let first = direct.next_frame().await.unwrap();
+    let run_id = first.data["run_id"].as_str().unwrap().to_owned();
+    let followed = client()
+        .get(b.url(&format!("/teams/slow-team/runs/{run_id}/resume")))
+        .send()
+        .await
+        .unwrap();
+    let followed = tokio::spawn(SseReader::new(followed).rest());
+    let mut direct_frames = vec![first];
+    direct_frames.extend(direct.rest().await);
+    let followed = followed.await.unwrap();
+
+    assert_whole(&direct_frames, "the stream on a");
+    assert_whole(&followed, "the stream followed on b");
+    let names = |frames: &[SseFrame]| frames.iter().map(|f| f.event.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&followed), names(&direct_frames));
+    let delayed: i64 = {
+        let conn = a.os.store().connection();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT last_value FROM delay_once",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index(0).unwrap()
+    };
+    assert!(
+        delayed >= 1,
+        "no event write was delayed: the test proved nothing"
+    );
 }

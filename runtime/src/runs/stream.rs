@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
@@ -18,6 +18,12 @@ use crate::store::{Store, StoredEvent, StoredRun};
 
 /// How often a stream that follows a run on another replica reads the store again.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// How long a follower waits for a missing event of a live run before going on without it.
+/// A run's event writes commit independently (PostgreSQL commits batches concurrently), so a
+/// later one can be visible before an earlier one; a write that never commits (the store
+/// refused it) is the only reason to wait this long.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
 
 /// One frame of a run's stream.
 #[derive(Clone, Debug)]
@@ -143,6 +149,42 @@ struct Follower {
     first: bool,
     done: bool,
     ready: VecDeque<StreamItem>,
+    /// Since when the next event is missing while later ones are stored.
+    gap_since: Option<Instant>,
+}
+
+impl Follower {
+    /// Of `events` (read after the cursor, in order), those to send now: while the run goes
+    /// on, only those that follow the cursor without a gap, so an event whose write commits
+    /// late is not skipped; once it has ended (its end commits after every earlier write),
+    /// all of them, since a missing one will never come.
+    fn in_order(&mut self, mut events: Vec<StoredEvent>, ended: bool) -> Vec<StoredEvent> {
+        let mut expected = self.cursor.map_or(0, |cursor| cursor + 1);
+        let contiguous = events
+            .iter()
+            .take_while(|event| {
+                let next = event.seq == expected;
+                expected += 1;
+                next
+            })
+            .count();
+        if ended || contiguous == events.len() {
+            self.gap_since = None;
+            return events;
+        }
+        let since = *self.gap_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= GAP_PATIENCE {
+            tracing::warn!(
+                run_id = %self.run_id,
+                after = ?self.cursor,
+                "a followed run's event never came; going on without it"
+            );
+            self.gap_since = None;
+            return events;
+        }
+        events.truncate(contiguous);
+        events
+    }
 }
 
 /// The stored events of `run_id` after `after`, read again while the run goes on elsewhere.
@@ -162,6 +204,7 @@ fn from_store(
         first: true,
         done: false,
         ready: VecDeque::new(),
+        gap_since: None,
     };
     futures_util::stream::unfold(follower, |mut f| async move {
         loop {
@@ -192,6 +235,7 @@ fn from_store(
                 }
             };
             let ended = status.is_finished() || status == RunStatus::Paused;
+            let events = f.in_order(events, ended);
             if f.first && f.notices {
                 let notice = if ended {
                     StreamItem::Notice {

@@ -8,7 +8,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde_json::Value;
 
 use super::entity::event;
@@ -124,15 +127,7 @@ impl Store {
 
     /// The number the next event of `run_id` gets: one past its last stored event.
     pub async fn next_event_seq(&self, run_id: &str) -> Result<u64, StoreError> {
-        let last = event::Entity::find()
-            .select_only()
-            .column(event::Column::LastSeq)
-            .filter(event::Column::RunId.eq(run_id))
-            .order_by_desc(event::Column::LastSeq)
-            .into_tuple::<i64>()
-            .one(&self.conn)
-            .await?;
-        Ok(last.map_or(0, |last| last.max(0) as u64 + 1))
+        next_seq(&self.conn, run_id).await
     }
 
     /// The stored events of those of `run_ids` that streamed (or ran in the background), as
@@ -164,28 +159,44 @@ impl Store {
             .map(|(run_id, list)| (run_id, Value::Array(list)))
             .collect())
     }
+}
 
-    /// Appends the error event of an interrupted run after its stored events, so a client
-    /// following its stream reads how it ended.
-    pub(super) async fn append_interrupted_event(&self, row: &StoredRun) -> Result<(), StoreError> {
-        let seq = self.next_event_seq(&row.run_id).await?;
-        let output = interrupted_output(row);
-        let json = output
-            .events
-            .as_ref()
-            .and_then(|events| events.first())
-            .map(Value::to_string)
-            .unwrap_or_else(|| "{}".to_owned());
-        let name = match row.kind {
-            ComponentKind::Team => EventName::TeamRunError,
-            ComponentKind::Agent => EventName::RunError,
-        };
-        let mut data = String::new();
-        push_line(&mut data, name.as_str(), &json);
-        let rows = vec![self::row(&row.run_id, seq, 1, data, now_micros())];
-        for statement in super::statements::events(self.backend(), rows) {
-            self.writer.execute_raw(statement).await?;
-        }
-        Ok(())
+/// The number the next event of `run_id` gets, as `db` sees it: one past its last stored event.
+async fn next_seq(db: &impl ConnectionTrait, run_id: &str) -> Result<u64, StoreError> {
+    let last = event::Entity::find()
+        .select_only()
+        .column(event::Column::LastSeq)
+        .filter(event::Column::RunId.eq(run_id))
+        .order_by_desc(event::Column::LastSeq)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(last.map_or(0, |last| last.max(0) as u64 + 1))
+}
+
+/// Appends the error event of an interrupted run after its stored events, in `txn` (the one
+/// that marks the run), so a client following its stream reads how it ended.
+pub(super) async fn append_interrupted_event(
+    txn: &DatabaseTransaction,
+    row: &StoredRun,
+) -> Result<(), StoreError> {
+    let seq = next_seq(txn, &row.run_id).await?;
+    let output = interrupted_output(row);
+    let json = output
+        .events
+        .as_ref()
+        .and_then(|events| events.first())
+        .map(Value::to_string)
+        .unwrap_or_else(|| "{}".to_owned());
+    let name = match row.kind {
+        ComponentKind::Team => EventName::TeamRunError,
+        ComponentKind::Agent => EventName::RunError,
+    };
+    let mut data = String::new();
+    push_line(&mut data, name.as_str(), &json);
+    let rows = vec![self::row(&row.run_id, seq, 1, data, now_micros())];
+    for statement in super::statements::events(txn.get_database_backend(), rows) {
+        txn.execute_raw(statement).await?;
     }
+    Ok(())
 }

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::entity::{idempotency_key, run};
 use super::error::StoreError;
-use super::events;
+use super::events::{self, append_interrupted_event};
 use super::pool::Store;
 use super::rows::{self, interrupted_output};
 use super::statements::{RunRow, SessionRow};
-use super::writer::{BusyCheck, KeyClaim, SessionOwner, WriteOp};
+use super::writer::{BusyCheck, KeyClaim, SessionOwner, WriteOp, begin_write};
 use crate::component::ComponentKind;
 use crate::meta::RunMeta;
 use crate::run::{RunEvent, RunOutput};
@@ -324,18 +324,21 @@ impl Store {
         for row in rows::runs(stale)? {
             let output = serde_json::to_value(interrupted_output(&row))
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // The status and the error event commit together: a client following the run's
+            // stream that reads the status ended finds the event that says how.
+            let txn = begin_write(&self.writer).await?;
             let result = run::Entity::update_many()
                 .col_expr(run::Column::Status, Expr::value(RunStatus::Error))
                 .col_expr(run::Column::Output, Expr::value(output))
                 .col_expr(run::Column::UpdatedAt, Expr::value(now_micros()))
                 .filter(run::Column::RunId.eq(row.run_id.as_str()))
                 .filter(run::Column::Status.is_in([RunStatus::Running, RunStatus::Pending]))
-                .exec(&self.writer)
+                .exec(&txn)
                 .await?;
             if result.rows_affected > 0 {
-                // A client following the run's stream reads how it ended.
-                self.append_interrupted_event(&row).await?;
+                append_interrupted_event(&txn, &row).await?;
             }
+            txn.commit().await?;
             count += result.rows_affected;
         }
         Ok(count)
