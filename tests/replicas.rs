@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
+use agentos::model::ScriptedModel;
 use agentos::prelude::*;
 use agentos::store::Db;
+use agentos::testing::{Fault, MockOpenAi};
 use sea_orm::ConnectionTrait;
 use support::db::TestDb;
 use support::process::{Example, TempDir};
@@ -156,4 +158,148 @@ async fn a_follower_waits_for_an_event_write_that_commits_late() {
         delayed >= 1,
         "no event write was delayed: the test proved nothing"
     );
+}
+
+/// A team run streamed from process a, which is killed (SIGKILL) right after the client has
+/// read a few events, most of them not yet stored; the client resumes on process b with the
+/// last id it received. b's stream ends with the run's error event (once b finds a's run
+/// interrupted), numbered above every id the client had, and no id ever names two events.
+#[tokio::test]
+async fn after_a_kill_a_resume_on_another_replica_ends_with_the_runs_end() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let url = database_url(&db);
+    let mock = MockOpenAi::start().await;
+    // Each model call takes a while: the run is in flight when its process dies.
+    mock.set_fault(Fault::Delay(Duration::from_millis(300)));
+    let base_url = mock.base_url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("OPENAI_API_KEY", "test-key"),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    let dir = workdir("kill");
+    let a = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+    let b = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+
+    let response = client()
+        .post(a.url("/teams/support-team/runs"))
+        .multipart(form(&[
+            ("message", "I need help with billing"),
+            ("stream", "true"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let mut reader = SseReader::new(response);
+    let mut seen = Vec::new();
+    // Past the first model call: the events after it come at once, and the kill follows them
+    // before a's next write of events.
+    while seen.len() < 4 {
+        match reader.next_frame().await {
+            Some(frame) => seen.push(frame),
+            None => panic!("the stream ended before the kill: {seen:?}"),
+        }
+    }
+    a.kill();
+    drop(reader);
+    let run_id = seen[0].data["run_id"].as_str().unwrap().to_owned();
+    let last = seen.last().unwrap().id.clone().unwrap();
+
+    // b marks a's run interrupted once its heartbeat is stale (20 s), at its next sweep.
+    let resumed = client()
+        .get(b.url(&format!("/teams/support-team/runs/{run_id}/resume")))
+        .header("last-event-id", &last)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), reqwest::StatusCode::OK);
+    let resumed = tokio::time::timeout(Duration::from_secs(60), SseReader::new(resumed).rest())
+        .await
+        .expect("the resumed stream ends");
+    assert!(
+        !resumed.is_empty(),
+        "the resume after id {last} sent nothing for a run that ended"
+    );
+    assert_eq!(resumed.last().unwrap().event, "TeamRunError", "{resumed:?}");
+    let last: u64 = last.parse().unwrap();
+    assert!(
+        ids(&resumed).iter().all(|id| *id > last),
+        "ids after {last} only: {:?}",
+        ids(&resumed)
+    );
+
+    // The whole stream as stored: every id the client had names the same event there.
+    let replay = client()
+        .get(b.url(&format!("/teams/support-team/runs/{run_id}/resume")))
+        .send()
+        .await
+        .unwrap();
+    let replay = SseReader::new(replay).rest().await;
+    for frame in seen.iter().chain(&resumed) {
+        if let Some(stored) = replay.iter().find(|stored| stored.id == frame.id) {
+            assert_eq!(
+                stored.event, frame.event,
+                "id {:?} names two events",
+                frame.id
+            );
+        }
+    }
+    assert_eq!(replay.last().unwrap().event, "TeamRunError");
+    b.stop();
+}
+
+/// Counts, taking a moment: a tool a scripted model calls many times in one run.
+#[tool]
+async fn count(
+    /// The number.
+    n: u32,
+) -> String {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    n.to_string()
+}
+
+/// A run whose stream outgrows the event ids its start promised: the log asks the store for
+/// more as it goes, the client gets every event in order, and the run's row holds the larger
+/// promise (what an interrupted run's error event would be numbered from).
+#[tokio::test]
+async fn a_long_stream_is_promised_more_ids_as_it_goes() {
+    // Eight model turns of twenty calls each: each turn's events reach the log a moment after
+    // the last turn's.
+    let model = (0..8)
+        .fold(ScriptedModel::new(), |model, turn| {
+            model.then_calls((0..20).map(|n| ("count", serde_json::json!({ "n": turn * 20 + n }))))
+        })
+        .then_answer("counted");
+    let server = TestServer::with(
+        AgentOs::builder().agent(Agent::new("Counter").with_model(model).with_tool(count)),
+    )
+    .await;
+    let response = client()
+        .post(server.url("/agents/counter/runs"))
+        .multipart(form(&[("message", "count to 160"), ("stream", "true")]))
+        .send()
+        .await
+        .unwrap();
+    let frames = SseReader::new(response).rest().await;
+    let numbers = ids(&frames);
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    assert!(numbers.len() > 300, "{} events", numbers.len());
+    assert_eq!(frames.last().unwrap().event, "RunCompleted");
+    let run_id = frames[0].data["run_id"].as_str().unwrap();
+    let conn = server.os.store().connection();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT events_promised FROM agentos_runs WHERE run_id = '{run_id}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let promised: i64 = row.try_get_by_index(0).unwrap();
+    assert!(promised > 256, "the run's row promised {promised} ids");
 }

@@ -4,12 +4,26 @@
 //! The run's last event (its own `RunCompleted`, `RunError`, ...) is held back until the run
 //! service has committed the run's end: a client never reads that a run completed before the
 //! store says so.
+//!
+//! An event id a client has received names that event forever, on every replica, even if the
+//! process dies before the event is stored. So ids reach clients only below a number the
+//! store has promised (kept on the run's row): the error event of a run whose process died is
+//! numbered from there, above any id sent. A fresh run's start promises
+//! [`PROMISED_AT_START`]; past most of it the log asks for more ([`EventLog::promise_wanted`]),
+//! and events wait for it. Events already stored, and every event once the run has ended,
+//! need no promise.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::Stream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+
+/// The event ids a fresh run's start row promises.
+pub(crate) const PROMISED_AT_START: u64 = 256;
+
+/// The log asks for more ids when fewer than this many promised ones are left.
+const PROMISE_LOW_WATER: u64 = PROMISED_AT_START / 2;
 
 use super::event::RunEvent;
 
@@ -21,6 +35,8 @@ pub struct EventLog {
     state: Mutex<LogState>,
     /// How many events are visible; subscribers wait for it to change.
     visible: watch::Sender<usize>,
+    /// Woken when the log runs low on promised ids.
+    wants_promise: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -32,30 +48,52 @@ struct LogState {
     closed: bool,
     /// How many events have been handed to the store.
     stored: usize,
+    /// Events numbered below this may reach clients.
+    promised: u64,
+    /// A promise is being asked of the store.
+    asking: bool,
+}
+
+impl LogState {
+    /// How many events clients may read: those below the promise, or all once closed.
+    fn visible(&self, first: u64) -> usize {
+        if self.closed {
+            return self.events.len();
+        }
+        let promised = usize::try_from(self.promised.saturating_sub(first)).unwrap_or(usize::MAX);
+        self.events.len().min(promised)
+    }
 }
 
 impl Default for EventLog {
     fn default() -> Self {
-        EventLog {
-            first: 0,
-            state: Mutex::default(),
-            visible: watch::Sender::new(0),
-        }
+        EventLog::with_promise(0, PROMISED_AT_START)
     }
 }
 
 impl EventLog {
-    /// A log with nothing in it.
+    /// A log with nothing in it, for a fresh run whose start promises [`PROMISED_AT_START`]
+    /// ids.
     pub fn new() -> Arc<Self> {
         Arc::default()
     }
 
-    /// A log whose first event is number `first`.
+    /// A log whose first event is number `first` (a continued run numbers on from its earlier
+    /// events), with no ids promised yet.
     pub fn starting_at(first: u64) -> Arc<Self> {
-        Arc::new(EventLog {
+        Arc::new(EventLog::with_promise(first, first))
+    }
+
+    fn with_promise(first: u64, promised: u64) -> Self {
+        EventLog {
             first,
-            ..EventLog::default()
-        })
+            state: Mutex::new(LogState {
+                promised,
+                ..LogState::default()
+            }),
+            visible: watch::Sender::new(0),
+            wants_promise: Notify::new(),
+        }
     }
 
     /// The number of the log's first event.
@@ -78,9 +116,54 @@ impl EventLog {
             return;
         }
         state.events.push(event);
-        let len = state.events.len();
+        let visible = state.visible(self.first);
+        let low = !state.asking
+            && state.promised < self.first + state.events.len() as u64 + PROMISE_LOW_WATER;
         drop(state);
-        self.visible.send_replace(len);
+        self.visible.send_replace(visible);
+        if low {
+            self.wants_promise.notify_one();
+        }
+    }
+
+    /// Resolves when the log runs low on promised ids (at once if it did since the last call).
+    pub(crate) async fn running_low(&self) {
+        self.wants_promise.notified().await;
+    }
+
+    /// The number to ask the store to promise ids below, when the log is low on them and no
+    /// one is asking already; the caller then reports with [`EventLog::promise_kept`].
+    pub(crate) fn promise_wanted(&self) -> Option<u64> {
+        let mut state = self.lock();
+        let next = self.first + state.events.len() as u64;
+        if state.closed || state.asking || state.promised >= next + PROMISE_LOW_WATER {
+            return None;
+        }
+        state.asking = true;
+        // Doubling with the run's length: a long stream asks rarely.
+        Some(next + PROMISED_AT_START.max(state.events.len() as u64))
+    }
+
+    /// Ids below `upto` are promised (by the store, or because the events are stored);
+    /// `None` when asking failed. Events waiting for the promise become visible.
+    pub(crate) fn promise_kept(&self, upto: Option<u64>) {
+        let mut state = self.lock();
+        if let Some(upto) = upto {
+            state.promised = state.promised.max(upto);
+        }
+        state.asking = false;
+        let visible = state.visible(self.first);
+        drop(state);
+        self.visible.send_replace(visible);
+    }
+
+    /// Ids below `upto` name stored events, which need no promise.
+    pub(crate) fn stored_up_to(&self, upto: u64) {
+        let mut state = self.lock();
+        state.promised = state.promised.max(upto);
+        let visible = state.visible(self.first);
+        drop(state);
+        self.visible.send_replace(visible);
     }
 
     /// Publishes the held terminal event (or `instead`, when the run's end could not be
@@ -119,7 +202,7 @@ impl EventLog {
 
     /// How many events are visible now.
     pub fn len(&self) -> usize {
-        self.lock().events.len()
+        self.lock().visible(self.first)
     }
 
     /// The number the next visible event will have.
@@ -157,12 +240,14 @@ impl EventLog {
                 let closed = {
                     let log = state.log.lock();
                     let first = state.log.first;
-                    for (offset, event) in log.events.iter().enumerate().skip(state.next) {
+                    let visible = log.visible(first);
+                    for (offset, event) in log.events[..visible].iter().enumerate().skip(state.next)
+                    {
                         state
                             .ready
                             .push_back((first + offset as u64, Arc::clone(event)));
                     }
-                    state.next = state.next.max(log.events.len());
+                    state.next = state.next.max(visible);
                     log.closed
                 };
                 if !state.ready.is_empty() {
@@ -175,7 +260,7 @@ impl EventLog {
                 state.changes.borrow_and_update();
                 {
                     let log = state.log.lock();
-                    if log.events.len() > state.next || log.closed {
+                    if log.visible(state.log.first) > state.next || log.closed {
                         continue;
                     }
                 }

@@ -20,6 +20,7 @@ pub use engine::{RunRequest, continue_agent, continue_team, run_agent, run_team}
 pub use env::{EventSink, RunEnv};
 pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
+pub(crate) use log::PROMISED_AT_START;
 pub use output::{CallOutcome, Requirement, RunOutput, Suspended};
 pub use pause::{Decision, Decisions};
 pub(crate) use prompt::delegation_tool;

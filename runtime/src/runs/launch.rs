@@ -17,7 +17,8 @@ use super::registry::Registered;
 use super::{RunService, Runnable};
 use crate::component::HistorySettings;
 use crate::run::{
-    Decisions, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, Suspended, failed_run,
+    Decisions, EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, Suspended,
+    failed_run,
 };
 use crate::store::{DeferredStart, Store, StoreError};
 
@@ -255,20 +256,26 @@ async fn run_storing_events<C: Runnable>(
             let mut tick = tokio::time::interval(STORE_EVENTS_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
+            let run_id = request.meta.run_id();
             let ran = loop {
                 tokio::select! {
                     ran = &mut run => break ran,
+                    _ = log.running_low() => ask_promise(&mut appends, store, log, run_id),
                     _ = tick.tick() => {
                         let (first, events) = log.take_unstored(false);
                         if !events.is_empty() {
                             let store = store.clone();
-                            let run_id = request.meta.run_id().to_owned();
+                            let log = Arc::clone(log);
+                            let run_id = run_id.to_owned();
                             appends.spawn(async move {
-                                if let Err(error) = store.append_events(&run_id, first, &events).await {
-                                    tracing::warn!(%error, run_id, "could not store events of a run in flight");
+                                match store.append_events(&run_id, first, &events).await {
+                                    Ok(()) => log.stored_up_to(first + events.len() as u64),
+                                    Err(error) => tracing::warn!(%error, run_id, "could not store events of a run in flight"),
                                 }
                             });
                         }
+                        // A promise refused (the start not yet committed) is asked again.
+                        ask_promise(&mut appends, store, log, run_id);
                     }
                 }
             };
@@ -292,6 +299,27 @@ async fn run_storing_events<C: Runnable>(
             )
         }
     }
+}
+
+/// Asks the store to promise more event ids of `run_id` when `log` runs low on them, in the
+/// background: events wait in the log meanwhile, the run does not.
+fn ask_promise(appends: &mut JoinSet<()>, store: &Store, log: &Arc<EventLog>, run_id: &str) {
+    let Some(upto) = log.promise_wanted() else {
+        return;
+    };
+    let store = store.clone();
+    let log = Arc::clone(log);
+    let run_id = run_id.to_owned();
+    appends.spawn(async move {
+        match store.promise_events(&run_id, upto).await {
+            Ok(true) => log.promise_kept(Some(upto)),
+            Ok(false) => log.promise_kept(None),
+            Err(error) => {
+                tracing::warn!(%error, run_id, "could not promise event ids of a run in flight");
+                log.promise_kept(None);
+            }
+        }
+    });
 }
 
 /// The session's earlier exchanges with this component and user; none when the store is away

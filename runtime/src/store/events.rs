@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-use super::entity::event;
+use super::entity::{event, run};
 use super::error::StoreError;
 use super::pool::Store;
 use super::rows::StoredRun;
@@ -174,13 +174,22 @@ async fn next_seq(db: &impl ConnectionTrait, run_id: &str) -> Result<u64, StoreE
     Ok(last.map_or(0, |last| last.max(0) as u64 + 1))
 }
 
-/// Appends the error event of an interrupted run after its stored events, in `txn` (the one
-/// that marks the run), so a client following its stream reads how it ended.
+/// Appends the error event of an interrupted run, in `txn` (the one that marks the run), so a
+/// client following its stream reads how it ended. It is numbered after the stored events and
+/// after every id the run's process may have sent before it died, so it never takes an id a
+/// client holds for another event.
 pub(super) async fn append_interrupted_event(
     txn: &DatabaseTransaction,
     row: &StoredRun,
 ) -> Result<(), StoreError> {
-    let seq = next_seq(txn, &row.run_id).await?;
+    let promised: Option<i64> = run::Entity::find_by_id(row.run_id.as_str())
+        .select_only()
+        .column(run::Column::EventsPromised)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let promised = promised.map_or(0, |promised| promised.max(0) as u64);
+    let seq = next_seq(txn, &row.run_id).await?.max(promised);
     let output = interrupted_output(row);
     let json = output
         .events

@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTokenUsage),
             Box::new(AddRetentionIndexes),
             Box::new(CompressWithLz4),
+            Box::new(AddEventsPromised),
         ]
     }
 
@@ -504,5 +505,47 @@ impl MigrationTrait for CompressWithLz4 {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         Self::set(manager, "pglz").await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentosRunsPromised {
+    #[sea_orm(iden = "agentos_runs")]
+    Table,
+    EventsPromised,
+}
+
+/// How many of a run's event ids may have reached a client: the error event of a run whose
+/// process died is numbered from here, above any id already sent for another event.
+struct AddEventsPromised;
+
+impl MigrationName for AddEventsPromised {
+    fn name(&self) -> &str {
+        "m7_events_promised"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddEventsPromised {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AgentosRunsPromised::Table)
+                    .add_column(big_integer(AgentosRunsPromised::EventsPromised).default(0))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AgentosRunsPromised::Table)
+                    .drop_column(AgentosRunsPromised::EventsPromised)
+                    .to_owned(),
+            )
+            .await
     }
 }

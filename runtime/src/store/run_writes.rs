@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::Value;
 
 use super::entity::{idempotency_key, run};
@@ -17,7 +17,7 @@ use super::statements::{RunRow, SessionRow};
 use super::writer::{BusyCheck, KeyClaim, SessionOwner, WriteOp, begin_write};
 use crate::component::ComponentKind;
 use crate::meta::RunMeta;
-use crate::run::{RunEvent, RunOutput};
+use crate::run::{PROMISED_AT_START, RunEvent, RunOutput};
 use crate::status::RunStatus;
 use crate::time::now_micros;
 
@@ -184,6 +184,8 @@ impl Store {
             owner: self.owner.to_string(),
             heartbeat_at: now,
             paused_state: None,
+            // The run's event log lets this many ids out before it asks for more.
+            events_promised: PROMISED_AT_START as i64,
             created_at: now,
             updated_at: now,
         };
@@ -312,6 +314,30 @@ impl Store {
         Ok(())
     }
 
+    /// Promises that event ids of `run_id` below `upto` may reach clients: an error event the
+    /// run gets if its process dies is numbered from there. False when the run's row is not
+    /// there yet (its start has not committed), so nothing was promised.
+    pub async fn promise_events(&self, run_id: &str, upto: u64) -> Result<bool, StoreError> {
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        let raised = run::Entity::update_many()
+            .col_expr(run::Column::EventsPromised, Expr::value(upto))
+            .filter(run::Column::RunId.eq(run_id))
+            .filter(run::Column::EventsPromised.lt(upto))
+            .exec(&self.writer)
+            .await?;
+        if raised.rows_affected > 0 {
+            return Ok(true);
+        }
+        // Either promised as far already, or not there.
+        Ok(run::Entity::find_by_id(run_id)
+            .select_only()
+            .column(run::Column::RunId)
+            .into_tuple::<String>()
+            .one(&self.writer)
+            .await?
+            .is_some())
+    }
+
     /// Marks running runs whose heartbeat is older than `stale_before` (unix µs) as
     /// interrupted: their process stopped without finishing them.
     pub async fn mark_interrupted(&self, stale_before: i64) -> Result<u64, StoreError> {
@@ -423,6 +449,8 @@ fn finished_rows(
         owner: owner.to_owned(),
         heartbeat_at: now,
         paused_state: paused_state(run)?,
+        // Every event of an ended run is stored: no promise is needed.
+        events_promised: 0,
         created_at: now,
         updated_at: now,
     });

@@ -34,6 +34,8 @@ pub(super) struct RunRow {
     pub(super) owner: String,
     pub(super) heartbeat_at: i64,
     pub(super) paused_state: Option<String>,
+    /// Event ids promised as the run starts (kept as they are by its end).
+    pub(super) events_promised: i64,
     pub(super) created_at: i64,
     pub(super) updated_at: i64,
 }
@@ -146,7 +148,7 @@ impl Sql {
 
 const RUN_COLUMNS: &str = "run_id, session_id, parent_run_id, component_type, component_id, \
     user_id, status, factory_input, input, output, events, metrics, cancel_requested, owner, \
-    heartbeat_at, paused_state, created_at, updated_at";
+    heartbeat_at, paused_state, events_promised, created_at, updated_at";
 
 /// A finished run's row replaces what its start wrote, in the columns a run's end changes.
 const RUN_FINISHED: &str = " ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, \
@@ -200,6 +202,7 @@ pub(super) fn runs(backend: DatabaseBackend, rows: Vec<RunRow>, how: RunWrite) -
                 sql.value(row.owner);
                 sql.value(row.heartbeat_at);
                 sql.value(row.paused_state);
+                sql.value(row.events_promised);
                 sql.value(row.created_at);
                 sql.value(row.updated_at);
                 sql.close_row();
@@ -354,6 +357,7 @@ fn run_rows_json(rows: &[RunRow]) -> String {
         json.string("owner", Some(&row.owner));
         json.number("heartbeat_at", row.heartbeat_at);
         json.string("paused_state", row.paused_state.as_deref());
+        json.number("events_promised", row.events_promised);
         json.number("created_at", row.created_at);
         json.number("updated_at", row.updated_at);
         json.close();
@@ -364,13 +368,14 @@ fn run_rows_json(rows: &[RunRow]) -> String {
 /// The columns of [`RUN_COLUMNS`] read from a row of JSON: no events yet, no cancel asked for.
 const RUN_VALUES: &str = "run_id, session_id, parent_run_id, component_type, component_id, \
     user_id, status, factory_input, input, output, NULL, metrics, false, owner, heartbeat_at, \
-    paused_state, created_at, updated_at";
+    paused_state, events_promised, created_at, updated_at";
 
 /// The same, for a finished run whose output and metrics come beside its row of JSON, as
 /// `output_text` and `metrics_text`.
 const FINISHED_RUN_VALUES: &str = "run_id, session_id, parent_run_id, component_type, \
     component_id, user_id, status, factory_input, input, CAST(output_text AS json), NULL, \
-    CAST(metrics_text AS json), false, owner, heartbeat_at, paused_state, created_at, updated_at";
+    CAST(metrics_text AS json), false, owner, heartbeat_at, paused_state, events_promised, \
+    created_at, updated_at";
 
 /// The text of [`postgres_batch`], made once.
 static POSTGRES_BATCH: LazyLock<String> = LazyLock::new(|| {

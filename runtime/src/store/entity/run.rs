@@ -43,6 +43,9 @@ pub struct Model {
     pub heartbeat_at: i64,
     /// For a paused run: what it needs to go on (JSON of `run::Suspended`).
     pub paused_state: Option<String>,
+    /// The number of event ids that may have reached a client (ids below it); the store
+    /// promised them before they were sent.
+    pub events_promised: i64,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.
