@@ -131,6 +131,20 @@ async fn a_dropped_stream_resumed_with_last_event_id_yields_every_event_exactly_
     let tail = SseReader::new(tail).rest().await;
     assert_eq!(ids(&tail).first(), Some(&5));
     assert_eq!(ids(&tail).len(), seen.len() - 5);
+
+    // A client that had every event and reconnects (as EventSource does when the stream
+    // closes) is told again how the run ended, not given an empty stream to retry forever.
+    let end = seen.last().unwrap();
+    let again = client()
+        .get(server.url(&format!("/teams/slow-team/runs/{run_id}/resume")))
+        .header("last-event-id", end.id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let again = SseReader::new(again).rest().await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].event, "TeamRunCompleted");
+    assert_eq!(again[0].id, end.id);
 }
 
 #[tokio::test]

@@ -303,3 +303,66 @@ async fn a_long_stream_is_promised_more_ids_as_it_goes() {
     let promised: i64 = row.try_get_by_index(0).unwrap();
     assert!(promised > 256, "the run's row promised {promised} ids");
 }
+
+/// A burst of 100 team runs streamed at once from process a, each followed from its start on
+/// process b: b's stream of every run has every event, in order, once, the same as a's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_streams_followed_on_another_replica_has_no_gap() {
+    if !TestDb::on_postgres() {
+        eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
+        return;
+    }
+    let db = TestDb::new().await;
+    let url = database_url(&db);
+    let mock = MockOpenAi::start().await;
+    mock.set_fault(Fault::Delay(Duration::from_millis(100)));
+    let base_url = mock.base_url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("OPENAI_API_KEY", "test-key"),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    let dir = workdir("burst");
+    let a = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+    let b = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+
+    let stream = |n: usize| {
+        let (run_on, follow_on) = (a.url("/teams/support-team/runs"), b.base.clone());
+        async move {
+            let response = client()
+                .post(run_on)
+                .multipart(form(&[
+                    ("message", &format!("I need help with billing, stream {n}")),
+                    ("stream", "true"),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            let mut direct = SseReader::new(response);
+            let first = direct.next_frame().await.expect("a first event");
+            let run_id = first.data["run_id"].as_str().unwrap().to_owned();
+            let followed = client()
+                .get(format!(
+                    "{follow_on}/teams/support-team/runs/{run_id}/resume"
+                ))
+                .send()
+                .await
+                .unwrap();
+            let followed = tokio::spawn(SseReader::new(followed).rest());
+            let mut frames = vec![first];
+            frames.extend(direct.rest().await);
+            (frames, followed.await.unwrap())
+        }
+    };
+    let streams = futures_util::future::join_all((0..100).map(stream)).await;
+    for (n, (direct, followed)) in streams.iter().enumerate() {
+        assert_whole(direct, &format!("stream {n} on a"));
+        assert_whole(followed, &format!("stream {n} followed on b"));
+        let names =
+            |frames: &[SseFrame]| frames.iter().map(|f| f.event.clone()).collect::<Vec<_>>();
+        assert_eq!(names(followed), names(direct), "stream {n}");
+    }
+    a.stop();
+    b.stop();
+}

@@ -151,6 +151,8 @@ struct Follower {
     ready: VecDeque<StreamItem>,
     /// Since when the next event is missing while later ones are stored.
     gap_since: Option<Instant>,
+    /// Whether any event has been sent.
+    sent: bool,
 }
 
 impl Follower {
@@ -205,6 +207,7 @@ fn from_store(
         done: false,
         ready: VecDeque::new(),
         gap_since: None,
+        sent: false,
     };
     futures_util::stream::unfold(follower, |mut f| async move {
         loop {
@@ -264,8 +267,20 @@ fn from_store(
             if let Some(last) = events.last() {
                 f.cursor = Some(last.seq);
             }
+            f.sent |= !events.is_empty();
             f.ready.extend(events.into_iter().map(StreamItem::Stored));
             f.done = ended;
+            if ended && !f.sent && f.cursor.is_some() {
+                // The client had every event, the last included: it reconnected because the
+                // connection closed. It gets the event that says how the run ended again, so
+                // it stops, instead of an empty stream it would reconnect to forever.
+                match f.store.last_event(&f.run_id).await {
+                    Ok(last) => f.ready.extend(last.map(StreamItem::Stored)),
+                    Err(error) => {
+                        tracing::warn!(%error, run_id = %f.run_id, "could not read a run's last event");
+                    }
+                }
+            }
         }
     })
 }

@@ -125,6 +125,16 @@ impl Store {
             .collect())
     }
 
+    /// The last stored event of `run_id`: for a run that has ended, the one that says how.
+    pub async fn last_event(&self, run_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let row = event::Entity::find()
+            .filter(event::Column::RunId.eq(run_id))
+            .order_by_desc(event::Column::LastSeq)
+            .one(&self.conn)
+            .await?;
+        Ok(row.and_then(|row| events_of(&row).last()))
+    }
+
     /// The number the next event of `run_id` gets: one past its last stored event.
     pub async fn next_event_seq(&self, run_id: &str) -> Result<u64, StoreError> {
         next_seq(&self.conn, run_id).await
