@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::Stream;
 use tokio::sync::{Notify, watch};
 
+use super::event::RunEvent;
+
 /// The event ids a fresh run's start row promises.
 pub(crate) const PROMISED_AT_START: u64 = 256;
 
 /// The log asks for more ids when fewer than this many promised ones are left.
 const PROMISE_LOW_WATER: u64 = PROMISED_AT_START / 2;
-
-use super::event::RunEvent;
 
 /// One run's events.
 #[derive(Debug)]
@@ -144,8 +144,8 @@ impl EventLog {
         Some(next + PROMISED_AT_START.max(state.events.len() as u64))
     }
 
-    /// Ids below `upto` are promised (by the store, or because the events are stored);
-    /// `None` when asking failed. Events waiting for the promise become visible.
+    /// The store promised ids below `upto`; `None` when asking failed (or the run's row is
+    /// not there yet). Events waiting for the promise become visible.
     pub(crate) fn promise_kept(&self, upto: Option<u64>) {
         let mut state = self.lock();
         if let Some(upto) = upto {
