@@ -94,7 +94,11 @@ impl RunService {
     /// until it ends, wherever it runs. With `notices`, agno's resume notices come first.
     pub(crate) fn follow(&self, run: &StoredRun, after: Option<u64>, notices: bool) -> RunEvents {
         let from = after.map_or(0, |after| after + 1);
-        if let Some(log) = self.registry.log(&run.run_id) {
+        // A closed log belongs to a run whose end is stored: the store answers, and tells a
+        // client that had every event how the run ended.
+        if let Some(log) = self.registry.log(&run.run_id)
+            && !log.is_closed()
+        {
             let mut head = Vec::new();
             if notices {
                 let current = log.next_seq();
