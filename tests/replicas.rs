@@ -41,6 +41,29 @@ fn workdir(test: &str) -> Arc<TempDir> {
     Arc::new(TempDir(dir))
 }
 
+/// Two processes of the main example on a new database of the test's own, their model the
+/// OpenAI mock answering each call after `delay`. The database and the mock live as long as
+/// the caller keeps them.
+async fn two_replicas_on_a_mock(
+    test: &str,
+    delay: Duration,
+) -> (TestDb, MockOpenAi, Example, Example) {
+    let db = TestDb::new().await;
+    let url = database_url(&db);
+    let mock = MockOpenAi::start().await;
+    mock.set_fault(Fault::Delay(delay));
+    let base_url = mock.base_url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("OPENAI_API_KEY", "test-key"),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+    ];
+    let dir = workdir(test);
+    let a = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+    let b = Example::start_in("basic_team_factory", &env, dir).await;
+    (db, mock, a, b)
+}
+
 /// Three processes started at the same moment on a new database, ten times: every one comes up
 /// and serves (each applies the schema, one after another).
 #[tokio::test]
@@ -170,20 +193,8 @@ async fn after_a_kill_a_resume_on_another_replica_ends_with_the_runs_end() {
         eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
         return;
     }
-    let db = TestDb::new().await;
-    let url = database_url(&db);
-    let mock = MockOpenAi::start().await;
     // Each model call takes a while: the run is in flight when its process dies.
-    mock.set_fault(Fault::Delay(Duration::from_millis(300)));
-    let base_url = mock.base_url();
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("OPENAI_API_KEY", "test-key"),
-        ("OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    let dir = workdir("kill");
-    let a = Example::start_in("basic_team_factory", &env, dir.clone()).await;
-    let b = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+    let (_db, _mock, a, b) = two_replicas_on_a_mock("kill", Duration::from_millis(300)).await;
 
     let response = client()
         .post(a.url("/teams/support-team/runs"))
@@ -312,19 +323,7 @@ async fn a_burst_of_streams_followed_on_another_replica_has_no_gap() {
         eprintln!("skipped: needs AGENTOS_TEST_DB=postgres (runs in .ci/run)");
         return;
     }
-    let db = TestDb::new().await;
-    let url = database_url(&db);
-    let mock = MockOpenAi::start().await;
-    mock.set_fault(Fault::Delay(Duration::from_millis(100)));
-    let base_url = mock.base_url();
-    let env = [
-        ("DATABASE_URL", url.as_str()),
-        ("OPENAI_API_KEY", "test-key"),
-        ("OPENAI_BASE_URL", base_url.as_str()),
-    ];
-    let dir = workdir("burst");
-    let a = Example::start_in("basic_team_factory", &env, dir.clone()).await;
-    let b = Example::start_in("basic_team_factory", &env, dir.clone()).await;
+    let (_db, _mock, a, b) = two_replicas_on_a_mock("burst", Duration::from_millis(100)).await;
 
     let stream = |n: usize| {
         let (run_on, follow_on) = (a.url("/teams/support-team/runs"), b.base.clone());
