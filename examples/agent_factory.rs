@@ -53,14 +53,14 @@ fn open_ticket(
     name = "Per-tenant assistant",
     description = "Builds a personalised agent per tenant."
 )]
-fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Agent {
+fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Result<Agent, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous");
-    Agent::new("Tenant Agent")
-        .with_model(from_env("gpt-4o-mini"))
+    Ok(Agent::new("Tenant Agent")
+        .with_model(from_env("gpt-4o-mini")?)
         .with_instruction(format!("You assist tenant {tenant}."))
         .with_instruction(format!("Answer in a {} tone.", ctx.input.tone))
         .with_tool(lookup_plan)
-        .with_tool(open_ticket)
+        .with_tool(open_ticket))
 }
 
 #[tokio::main]

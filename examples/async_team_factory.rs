@@ -42,7 +42,7 @@ async fn load_tenant_plan(tenant: &str) -> Result<TenantPlan, FactoryError> {
 async fn async_support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
     let plan = load_tenant_plan(&tenant).await?;
-    let model = from_env("gpt-5.4");
+    let model = from_env("gpt-5.4")?;
     let members: Vec<Agent> = plan
         .specialists
         .into_iter()

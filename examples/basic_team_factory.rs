@@ -38,17 +38,17 @@ fn tech_support_agent(model: &ModelHandle, tenant: &str) -> Agent {
     name = "Per-tenant Support Team",
     description = "Builds a support team with billing and tech agents per tenant."
 )]
-fn support_team(ctx: RequestContext) -> Team {
+fn support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous");
-    let model = from_env("gpt-5.4");
-    Team::new("Support Team")
+    let model = from_env("gpt-5.4")?;
+    Ok(Team::new("Support Team")
         .with_model(model.clone())
         .with_members([billing_agent(&model, tenant), tech_support_agent(&model, tenant)])
         .with_instructions([
             format!("You are the support team leader for tenant {tenant}."),
             "Route billing questions to the Billing Agent and technical issues to the Tech Support Agent.".to_owned(),
         ])
-        .with_markdown(true)
+        .with_markdown(true))
 }
 
 #[tokio::main]

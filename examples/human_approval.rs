@@ -81,9 +81,9 @@ fn billing_agent(model: &ModelHandle, tenant: &str) -> Agent {
     name = "Refund Agent",
     description = "A billing agent per tenant whose refunds wait for a person's approval."
 )]
-fn refund_agent(ctx: RequestContext) -> Agent {
+fn refund_agent(ctx: RequestContext) -> Result<Agent, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous");
-    billing_agent(&from_env("gpt-4o-mini"), tenant)
+    Ok(billing_agent(&from_env("gpt-4o-mini")?, tenant))
 }
 
 /// One team per tenant; it pauses whenever its Billing Agent waits for an approval.
@@ -92,10 +92,10 @@ fn refund_agent(ctx: RequestContext) -> Agent {
     name = "Approval Team",
     description = "A support team per tenant whose refunds wait for a person's approval."
 )]
-fn approval_team(ctx: RequestContext) -> Team {
+fn approval_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous");
-    let model = from_env("gpt-4o-mini");
-    Team::new("Approval Team")
+    let model = from_env("gpt-4o-mini")?;
+    Ok(Team::new("Approval Team")
         .with_model(model.clone())
         .with_members([
             billing_agent(&model, tenant),
@@ -109,7 +109,7 @@ fn approval_team(ctx: RequestContext) -> Team {
         .with_instructions([
             format!("You are the support team leader for tenant {tenant}."),
             "Route refunds and billing questions to the Billing Agent and technical issues to the Tech Support Agent.".to_owned(),
-        ])
+        ]))
 }
 
 /// `mint <sub>`: prints a token for `JWT_VERIFICATION_KEY`, valid for an hour.

@@ -80,7 +80,7 @@ fn tiered_team(ctx: RequestContext) -> Result<Team, FactoryError> {
         "gpt-5.4"
     } else {
         "gpt-5.4-mini"
-    });
+    })?;
     let mut members = vec![
         Agent::new("Billing Agent")
             .with_role("Handle billing inquiries")

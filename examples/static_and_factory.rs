@@ -9,13 +9,13 @@
 //!     curl -s http://127.0.0.1:7777/teams/static-support-team/runs \
 //!       -F message='Where is my invoice?' -F stream=false
 
-use agentos::model::from_env;
+use agentos::model::{ModelConfigError, from_env};
 use agentos::prelude::*;
 use agentos::store::Db;
 
-fn members(tenant: &str) -> Vec<Agent> {
-    let model = from_env("gpt-5.4");
-    vec![
+fn members(tenant: &str) -> Result<Vec<Agent>, ModelConfigError> {
+    let model = from_env("gpt-5.4")?;
+    Ok(vec![
         Agent::new("Billing Agent")
             .with_role("Handle billing inquiries")
             .with_model(model.clone())
@@ -24,23 +24,23 @@ fn members(tenant: &str) -> Vec<Agent> {
             .with_role("Handle technical issues")
             .with_model(model)
             .with_instruction(format!("You help tenant {tenant}.")),
-    ]
+    ])
 }
 
 /// Built once, at start-up; every request gets a copy.
-fn static_support_team() -> Team {
-    Team::new("Static Support Team")
-        .with_model(from_env("gpt-5.4"))
-        .with_members(members("static"))
-        .with_instruction("Route billing questions to billing and technical ones to tech support.")
+fn static_support_team() -> Result<Team, ModelConfigError> {
+    Ok(Team::new("Static Support Team")
+        .with_model(from_env("gpt-5.4")?)
+        .with_members(members("static")?)
+        .with_instruction("Route billing questions to billing and technical ones to tech support."))
 }
 
 /// Built for each request, for the caller.
 #[team_factory(id = "support-team", name = "Per-tenant Support Team")]
-fn support_team(ctx: RequestContext) -> Team {
-    Team::new("Support Team")
-        .with_model(from_env("gpt-5.4"))
-        .with_members(members(ctx.user_id().unwrap_or("anonymous")))
+fn support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
+    Ok(Team::new("Support Team")
+        .with_model(from_env("gpt-5.4")?)
+        .with_members(members(ctx.user_id().unwrap_or("anonymous"))?))
 }
 
 #[tokio::main]
@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     AgentOs::builder()
-        .team(static_support_team())
+        .team(static_support_team()?)
         .team(support_team)
         .db(Db::from_env_or_sqlite("agentos.db"))
         .playground(true)

@@ -33,8 +33,8 @@ struct TeamConfig {
     name = "Configurable Support Team",
     description = "Support team whose composition is chosen by factory_input."
 )]
-fn configurable_support_team(ctx: RequestContext<TeamConfig>) -> Team {
-    let model = from_env("gpt-5.4");
+fn configurable_support_team(ctx: RequestContext<TeamConfig>) -> Result<Team, FactoryError> {
+    let model = from_env("gpt-5.4")?;
     let mut members = vec![
         Agent::new("Billing Agent")
             .with_role("Handle billing inquiries")
@@ -50,9 +50,9 @@ fn configurable_support_team(ctx: RequestContext<TeamConfig>) -> Team {
                 .with_model(model.clone()),
         );
     }
-    Team::new("Configurable Support Team")
+    Ok(Team::new("Configurable Support Team")
         .with_model(model)
-        .with_members(members)
+        .with_members(members))
 }
 
 /// The tone panelists write in.
@@ -80,8 +80,8 @@ fn casual() -> Tone {
 }
 
 #[team_factory(id = "panel-team", input = PanelConfig, name = "Panel")]
-fn panel_team(ctx: RequestContext<PanelConfig>) -> Team {
-    let model = from_env("gpt-5.4");
+fn panel_team(ctx: RequestContext<PanelConfig>) -> Result<Team, FactoryError> {
+    let model = from_env("gpt-5.4")?;
     let tone = match ctx.input.tone {
         Tone::Casual => "Write casually.",
         Tone::Formal => "Write formally.",
@@ -91,10 +91,10 @@ fn panel_team(ctx: RequestContext<PanelConfig>) -> Team {
             .with_model(model.clone())
             .with_instruction(tone)
     });
-    Team::new("Panel")
+    Ok(Team::new("Panel")
         .with_mode(TeamMode::Broadcast)
         .with_model(model.clone())
-        .with_members(members)
+        .with_members(members))
 }
 
 #[tokio::main]

@@ -127,7 +127,8 @@ pub use agentos_runtime::{model, run, runs, server, store, tls};
 #[cfg(feature = "otel")]
 pub use agentos_runtime::otel;
 
-/// Test support (the `testing` feature): an in-process OpenAI-compatible server.
+/// Test support (the `testing` feature): in-process servers speaking the OpenAI, Anthropic and
+/// Gemini wire protocols.
 #[cfg(feature = "testing")]
 pub use agentos_testing as testing;
 

@@ -105,6 +105,8 @@ pub struct Usage {
     pub reasoning_tokens: u64,
     /// Prompt tokens served from the provider's cache.
     pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's cache (Anthropic reports them).
+    pub cache_write_tokens: u64,
 }
 
 impl std::ops::AddAssign for Usage {
@@ -114,6 +116,7 @@ impl std::ops::AddAssign for Usage {
         self.total_tokens += other.total_tokens;
         self.reasoning_tokens += other.reasoning_tokens;
         self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
     }
 }
 
@@ -209,10 +212,12 @@ pub trait Model: Send + Sync + 'static {
     /// The model id, such as `gpt-5.4`, reported in run outputs.
     fn id(&self) -> &str;
 
-    /// The provider name reported as `model_provider` (`OpenAI`, `Test`).
+    /// The provider name reported as `model_provider` (`OpenAI`, `Anthropic`, `Google`,
+    /// `Test`).
     fn provider(&self) -> &str;
 
-    /// The longer provider label of metrics details (`OpenAI Responses`, `OpenAI Chat`).
+    /// The longer provider label of metrics details (`OpenAI Responses`, `OpenAI Chat`,
+    /// `Claude`, `Gemini`); without its spaces, the model's class name in agno's JSON.
     fn provider_label(&self) -> &str {
         self.provider()
     }
@@ -264,13 +269,21 @@ impl std::fmt::Debug for dyn Model {
     }
 }
 
+pub mod anthropic;
 pub mod env;
+pub mod gemini;
+pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
+pub mod spec;
 pub mod test_model;
 
 pub use crate::tool::ToolDefinition;
+pub use anthropic::Claude;
 pub use env::from_env;
+pub use gemini::Gemini;
+pub use http::shared_http_client;
 pub use openai::{OpenAIChat, OpenAIResponses};
 pub use scripted::ScriptedModel;
+pub use spec::{ModelConfigError, ModelSpec, Provider, ProviderEnv, from_str};
 pub use test_model::TestModel;

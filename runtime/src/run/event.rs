@@ -272,7 +272,7 @@ impl EventUsage {
             total_tokens: usage.total_tokens,
             reasoning_tokens: usage.reasoning_tokens,
             cache_read_tokens: usage.cache_read_tokens,
-            cache_write_tokens: 0,
+            cache_write_tokens: usage.cache_write_tokens,
             time_to_first_token,
         }
     }

@@ -164,6 +164,7 @@ fn usage(usage: Option<CompletionUsage>) -> Usage {
             .and_then(|details| details.cached_tokens)
             .map(u64::from)
             .unwrap_or(0),
+        cache_write_tokens: 0,
     }
 }
 

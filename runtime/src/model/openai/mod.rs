@@ -8,7 +8,7 @@
 mod chat;
 mod responses;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
@@ -18,36 +18,12 @@ use async_openai::middleware::ReqwestService;
 use async_openai::middleware::retry::OpenAIRetryLayer;
 
 use super::ModelError;
+use super::http::{error_chain, map_reqwest_error, redact};
 
 pub use chat::OpenAIChat;
 pub use responses::OpenAIResponses;
 
-/// The per-request bound used unless a handle sets its own with `with_timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Retries async-openai makes on 429, 5xx and connect errors unless a handle sets its own.
-pub const DEFAULT_MAX_RETRIES: usize = 3;
-
-/// The process-wide pooled HTTP client every OpenAI handle shares.
-///
-/// Built on first use, after ring is installed as rustls's provider (reqwest is compiled
-/// without one). Per-request bounds are applied by the model, not here, because handles with
-/// different timeouts share this client.
-pub fn shared_http_client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            crate::tls::install_crypto_provider();
-            reqwest::Client::builder()
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                .build()
-                // Building only fails when the TLS backend cannot initialise, which with a
-                // provider installed above means a broken binary, not a runtime condition.
-                .unwrap_or_else(|error| panic!("cannot build the shared HTTP client: {error}"))
-        })
-        .clone()
-}
+pub use super::http::{DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, shared_http_client};
 
 /// What both OpenAI models share: where to send requests, with which key, and how patiently.
 #[derive(Clone)]
@@ -188,37 +164,6 @@ fn map_openai_error(error: OpenAIError) -> ModelError {
     }
 }
 
-fn map_reqwest_error(error: &reqwest::Error) -> ModelError {
-    if error.is_timeout() {
-        return ModelError::Timeout { seconds: 0 };
-    }
-    if let Some(status) = error.status() {
-        return ModelError::Status {
-            status: status.as_u16(),
-            message: error_chain(error),
-        };
-    }
-    if error.is_decode() {
-        return ModelError::InvalidResponse(error_chain(error));
-    }
-    ModelError::Connection(error_chain(error))
-}
-
-/// The message of an error and of its sources, which is where hyper says what went wrong.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// async-openai passes a 5xx body through as raw text; OpenAI-style bodies hold the message in
 /// `error.message`, which is what a reader wants.
 fn provider_message(raw: &str) -> String {
@@ -232,24 +177,6 @@ fn provider_message(raw: &str) -> String {
         .unwrap_or_else(|| raw.trim().to_string())
 }
 
-/// Removes the API key from an error's text, whatever echoed it (a proxy, a URL).
-fn redact(error: ModelError, key: &str) -> ModelError {
-    if key.is_empty() {
-        return error;
-    }
-    let scrub = |text: String| text.replace(key, "[redacted]");
-    match error {
-        ModelError::Status { status, message } => ModelError::Status {
-            status,
-            message: scrub(message),
-        },
-        ModelError::Connection(message) => ModelError::Connection(scrub(message)),
-        ModelError::InvalidResponse(message) => ModelError::InvalidResponse(scrub(message)),
-        ModelError::Config(message) => ModelError::Config(scrub(message)),
-        timeout @ ModelError::Timeout { .. } => timeout,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,17 +186,6 @@ mod tests {
         let body = r#"{"error":{"message":"upstream broke","type":"server_error"}}"#;
         assert_eq!(provider_message(body), "upstream broke");
         assert_eq!(provider_message("plain text\n"), "plain text");
-    }
-
-    #[test]
-    fn redact_removes_the_key_everywhere() {
-        let error = ModelError::Status {
-            status: 401,
-            message: "bad key sk-secret-123".into(),
-        };
-        let redacted = redact(error, "sk-secret-123");
-        assert!(!redacted.to_string().contains("sk-secret-123"));
-        assert!(!format!("{redacted:?}").contains("sk-secret-123"));
     }
 
     #[test]

@@ -187,6 +187,7 @@ fn model_response(response: Response) -> Result<ModelResponse, ModelError> {
             total_tokens: u64::from(usage.total_tokens),
             reasoning_tokens: u64::from(usage.output_tokens_details.reasoning_tokens),
             cache_read_tokens: u64::from(usage.input_tokens_details.cached_tokens),
+            cache_write_tokens: 0,
         })
         .unwrap_or_default();
     Ok(ModelResponse {

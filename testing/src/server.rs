@@ -1,9 +1,8 @@
-//! An in-process, deterministic OpenAI-compatible server.
-
-mod conversation;
-mod wire;
+//! The mock servers' common body: an accept loop of its own, counters, injected faults, and
+//! the dispatch of each request to the wire protocol it speaks.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,8 +10,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hyper_util::rt::TokioIo;
@@ -23,8 +22,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use conversation::Conversation;
-use wire::{chat_body, chat_chunks, responses_body, responses_events};
+use super::conversation::Conversation;
+use super::openai::{chat_body, chat_chunks, responses_body, responses_events};
+use super::{anthropic, gemini};
 
 /// Put this in a user message to make the mock apply the fault set with
 /// [`MockOpenAi::set_marker_fault`] to that request only.
@@ -37,8 +37,14 @@ const HOLD_LIMIT: Duration = Duration::from_secs(5);
 /// Something the mock does instead of (or before) answering normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this HTTP status and an OpenAI-style error body.
+    /// Answer with this HTTP status and the protocol's error body.
     Status(u16),
+    /// Answer 429 asking the client to wait this long (`retry-after-ms`, and `retry-after` in
+    /// whole seconds rounded up).
+    RateLimited {
+        /// The wait asked for.
+        retry_after: Duration,
+    },
     /// Wait this long, then answer normally (make it longer than the client's timeout).
     Delay(Duration),
     /// Close the connection without sending any response.
@@ -52,6 +58,47 @@ pub enum Fault {
     },
 }
 
+/// The wire protocol a [`MockServer`] speaks; one of [`OpenAi`], [`Anthropic`], [`Gemini`].
+pub trait Protocol: sealed::Sealed + Send + Sync + 'static {
+    #[doc(hidden)]
+    const WIRE: Wire;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// OpenAI's Responses and Chat Completions APIs.
+#[derive(Debug)]
+pub struct OpenAi;
+/// Anthropic's Messages API.
+#[derive(Debug)]
+pub struct Anthropic;
+/// Google's Gemini API.
+#[derive(Debug)]
+pub struct Gemini;
+
+impl sealed::Sealed for OpenAi {}
+impl sealed::Sealed for Anthropic {}
+impl sealed::Sealed for Gemini {}
+impl Protocol for OpenAi {
+    const WIRE: Wire = Wire::OpenAi;
+}
+impl Protocol for Anthropic {
+    const WIRE: Wire = Wire::Anthropic;
+}
+impl Protocol for Gemini {
+    const WIRE: Wire = Wire::Gemini;
+}
+
 /// An OpenAI-compatible server on `127.0.0.1:0` answering `POST /v1/responses` and
 /// `POST /v1/chat/completions`, JSON or SSE (`stream: true`), with usage.
 ///
@@ -59,9 +106,6 @@ pub enum Fault {
 /// ends with a user message it calls the first tool once (for `delegate_task_to_member` it picks
 /// the member named in the message), otherwise it answers
 /// `[fake-openai model=M] reply to: <message>[ | tool results: ...]`.
-///
-/// It counts requests and accepted TCP connections, tracks the peak number of requests handled
-/// at once, and can inject [`Fault`]s. It stops when dropped.
 ///
 /// ```
 /// use agentos_runtime::model::{Message, Model, ModelRequest, OpenAIChat};
@@ -76,11 +120,56 @@ pub enum Fault {
 /// assert_eq!(mock.requests(), 1);
 /// # });
 /// ```
-pub struct MockOpenAi {
+pub type MockOpenAi = MockServer<OpenAi>;
+
+/// A server on `127.0.0.1:0` speaking Anthropic's Messages API (`POST /v1/messages`, JSON or
+/// its SSE events), with usage. It wants the `x-api-key` and `anthropic-version` headers, as
+/// the API does, and answers as [`MockOpenAi`] does, as `fake-anthropic`.
+///
+/// ```
+/// use agentos_runtime::model::{Claude, Message, Model, ModelRequest};
+/// use agentos_testing::MockAnthropic;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mock = MockAnthropic::start().await;
+/// let model = Claude::new("claude-sonnet-4-5").with_base_url(mock.base_url()).with_api_key("test");
+/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
+/// let answer = model.complete(request).await.unwrap();
+/// assert_eq!(answer.content, "[fake-anthropic model=claude-sonnet-4-5] reply to: hi");
+/// # });
+/// ```
+pub type MockAnthropic = MockServer<Anthropic>;
+
+/// A server on `127.0.0.1:0` speaking Google's Gemini API
+/// (`POST /v1beta/models/{model}:generateContent`, and `:streamGenerateContent?alt=sse`), with
+/// usage. It wants the `x-goog-api-key` header and answers as [`MockOpenAi`] does, as
+/// `fake-gemini`.
+///
+/// ```
+/// use agentos_runtime::model::{Gemini, Message, Model, ModelRequest};
+/// use agentos_testing::MockGemini;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mock = MockGemini::start().await;
+/// let model = Gemini::new("gemini-2.5-flash").with_base_url(mock.base_url()).with_api_key("test");
+/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
+/// let answer = model.complete(request).await.unwrap();
+/// assert_eq!(answer.content, "[fake-gemini model=gemini-2.5-flash] reply to: hi");
+/// # });
+/// ```
+pub type MockGemini = MockServer<Gemini>;
+
+/// An in-process, deterministic model provider speaking protocol `P`; use it as
+/// [`MockOpenAi`], [`MockAnthropic`] or [`MockGemini`].
+///
+/// It counts requests and accepted TCP connections, tracks the peak number of requests handled
+/// at once, and can inject [`Fault`]s. It stops when dropped.
+pub struct MockServer<P: Protocol> {
     address: SocketAddr,
     state: Arc<MockState>,
     shutdown: CancellationToken,
     accept_loop: JoinHandle<()>,
+    protocol: PhantomData<P>,
 }
 
 #[derive(Default)]
@@ -100,36 +189,48 @@ struct Faults {
     marked: Option<Fault>,
 }
 
-impl MockOpenAi {
+impl<P: Protocol> MockServer<P> {
     /// Binds `127.0.0.1:0` and starts serving.
     ///
     /// # Panics
     /// When no loopback port can be bound, which leaves a test nothing to test.
-    pub async fn start() -> MockOpenAi {
+    pub async fn start() -> Self {
         Self::start_on("127.0.0.1:0")
             .await
-            .unwrap_or_else(|error| panic!("MockOpenAi cannot bind 127.0.0.1:0: {error}"))
+            .unwrap_or_else(|error| panic!("the mock server cannot bind 127.0.0.1:0: {error}"))
     }
 
     /// Binds `address` (a loopback address: the mock is for tests) and starts serving, for a
     /// mock that another process is told where to find.
-    pub async fn start_on(address: impl tokio::net::ToSocketAddrs) -> std::io::Result<MockOpenAi> {
+    pub async fn start_on(address: impl tokio::net::ToSocketAddrs) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(MockState::default());
         let shutdown = CancellationToken::new();
-        let accept_loop = tokio::spawn(accept_loop(listener, state.clone(), shutdown.clone()));
-        Ok(MockOpenAi {
+        let router = router(P::WIRE, state.clone());
+        let accept_loop = tokio::spawn(accept_loop(
+            listener,
+            router,
+            state.clone(),
+            shutdown.clone(),
+        ));
+        Ok(MockServer {
             address,
             state,
             shutdown,
             accept_loop,
+            protocol: PhantomData,
         })
     }
 
-    /// The base URL to give a model, such as `http://127.0.0.1:PORT/v1`.
+    /// The base URL to give a model: `http://127.0.0.1:PORT/v1` for OpenAI's clients (which
+    /// want the version in it), `http://127.0.0.1:PORT` for Anthropic's and Gemini's (which
+    /// add it themselves, as `ANTHROPIC_BASE_URL` and `GEMINI_BASE_URL` expect).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.address)
+        match P::WIRE {
+            Wire::OpenAi => format!("http://{}/v1", self.address),
+            Wire::Anthropic | Wire::Gemini => format!("http://{}", self.address),
+        }
     }
 
     /// The socket address it listens on.
@@ -186,16 +287,17 @@ impl MockOpenAi {
     }
 }
 
-impl Drop for MockOpenAi {
+impl<P: Protocol> Drop for MockServer<P> {
     fn drop(&mut self) {
         self.shutdown.cancel();
         self.accept_loop.abort();
     }
 }
 
-impl std::fmt::Debug for MockOpenAi {
+impl<P: Protocol> std::fmt::Debug for MockServer<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockOpenAi")
+        f.debug_struct("MockServer")
+            .field("protocol", &P::WIRE)
             .field("address", &self.address)
             .field("requests", &self.requests())
             .field("connections", &self.connections())
@@ -209,11 +311,12 @@ struct ConnectionKill(CancellationToken);
 
 /// The accept loop is ours rather than `axum::serve`'s so each accept can be counted and a
 /// handler can close its own connection without answering.
-async fn accept_loop(listener: TcpListener, state: Arc<MockState>, shutdown: CancellationToken) {
-    let router = Router::new()
-        .route("/v1/responses", post(responses_route))
-        .route("/v1/chat/completions", post(chat_route))
-        .with_state(state.clone());
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    state: Arc<MockState>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -246,10 +349,39 @@ async fn accept_loop(listener: TcpListener, state: Arc<MockState>, shutdown: Can
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The routes of one protocol.
+fn router(wire: Wire, state: Arc<MockState>) -> Router {
+    let router = match wire {
+        Wire::OpenAi => Router::new()
+            .route("/v1/responses", post(responses_route))
+            .route("/v1/chat/completions", post(chat_route)),
+        Wire::Anthropic => Router::new().route("/v1/messages", post(messages_route)),
+        Wire::Gemini => Router::new().route("/v1beta/models/{call}", post(gemini_route)),
+    };
+    router.with_state(state)
+}
+
+/// The API a request came to.
+#[derive(Clone, PartialEq, Eq)]
 enum Api {
     Responses,
     Chat,
+    Messages,
+    /// `generateContent` (or `streamGenerateContent`) of the model in the path.
+    Generate {
+        model: String,
+        stream: bool,
+    },
+}
+
+impl Api {
+    fn wire(&self) -> Wire {
+        match self {
+            Api::Responses | Api::Chat => Wire::OpenAi,
+            Api::Messages => Wire::Anthropic,
+            Api::Generate { .. } => Wire::Gemini,
+        }
+    }
 }
 
 async fn responses_route(
@@ -266,6 +398,70 @@ async fn chat_route(
     body: Bytes,
 ) -> Response {
     handle(state, kill, Api::Chat, body).await
+}
+
+/// Anthropic's API refuses a request without its key or its version header.
+async fn messages_route(
+    State(state): State<Arc<MockState>>,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !headers.contains_key("x-api-key") {
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        return error_response(
+            Wire::Anthropic,
+            StatusCode::UNAUTHORIZED,
+            "x-api-key header is required",
+        );
+    }
+    if !headers.contains_key("anthropic-version") {
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        return error_response(
+            Wire::Anthropic,
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        );
+    }
+    handle(state, kill, Api::Messages, body).await
+}
+
+/// `{model}:generateContent`, or `{model}:streamGenerateContent` with `alt=sse`.
+async fn gemini_route(
+    State(state): State<Arc<MockState>>,
+    Extension(kill): Extension<ConnectionKill>,
+    Path(call): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let api = match call.rsplit_once(':') {
+        Some((model, "generateContent")) => Api::Generate {
+            model: model.to_string(),
+            stream: false,
+        },
+        Some((model, "streamGenerateContent"))
+            if query.get("alt").map(String::as_str) == Some("sse") =>
+        {
+            Api::Generate {
+                model: model.to_string(),
+                stream: true,
+            }
+        }
+        _ => {
+            state.requests.fetch_add(1, Ordering::SeqCst);
+            return error_response(Wire::Gemini, StatusCode::NOT_FOUND, "no such method");
+        }
+    };
+    if !headers.contains_key("x-goog-api-key") && !query.contains_key("key") {
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        return error_response(
+            Wire::Gemini,
+            StatusCode::FORBIDDEN,
+            "Method doesn't allow unregistered callers",
+        );
+    }
+    handle(state, kill, api, body).await
 }
 
 /// Counts a request as in flight while it lives, including when its connection is dropped.
@@ -292,15 +488,19 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
     state.requests.fetch_add(1, Ordering::SeqCst);
     let _in_flight = InFlight::enter(&state);
 
+    let wire = api.wire();
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
-            return error_response(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}"));
+            let message = format!("invalid JSON: {error}");
+            return error_response(wire, StatusCode::BAD_REQUEST, &message);
         }
     };
-    let conversation = match api {
+    let conversation = match &api {
         Api::Responses => Conversation::from_responses(&request),
         Api::Chat => Conversation::from_chat(&request),
+        Api::Messages => Conversation::from_anthropic(&request),
+        Api::Generate { model, .. } => Conversation::from_gemini(&request, model),
     };
 
     let fault = {
@@ -317,7 +517,17 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
     match fault {
         Some(Fault::Status(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error_response(status, &format!("fake-openai injected HTTP {status}"));
+            let message = format!("{} injected HTTP {status}", server_name(wire));
+            return error_response(wire, status, &message);
+        }
+        Some(Fault::RateLimited { retry_after }) => {
+            let message = format!("{} injected HTTP 429", server_name(wire));
+            let mut response = error_response(wire, StatusCode::TOO_MANY_REQUESTS, &message);
+            let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+            let headers = response.headers_mut();
+            headers.insert("retry-after-ms", millis.into());
+            headers.insert("retry-after", millis.div_ceil(1000).into());
+            return response;
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::DropConnection) => {
@@ -343,11 +553,22 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
         None => {}
     }
 
-    let reply = conversation.reply();
+    let reply = conversation.reply(server_name(wire));
     let id = state.ids.fetch_add(1, Ordering::SeqCst) + 1;
     let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
     let usage = conversation.usage(&reply);
+    let model = &conversation.model;
     match (api, stream) {
+        (Api::Messages, false) => {
+            axum::Json(anthropic::message_body(model, id, &reply, usage)).into_response()
+        }
+        (Api::Messages, true) => sse(anthropic::message_events(model, id, &reply, usage)),
+        (Api::Generate { stream: false, .. }, _) => {
+            axum::Json(gemini::generate_body(model, id, &reply, usage)).into_response()
+        }
+        (Api::Generate { stream: true, .. }, _) => {
+            sse(gemini::generate_chunks(model, id, &reply, usage))
+        }
         (Api::Responses, false) => {
             axum::Json(responses_body(&conversation.model, id, &reply, usage)).into_response()
         }
@@ -370,13 +591,29 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
     }
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
-    let kind = match status.as_u16() {
-        429 => "rate_limit_error",
-        400..=499 => "invalid_request_error",
-        _ => "server_error",
+/// The name the fake model signs its replies with.
+fn server_name(wire: Wire) -> &'static str {
+    match wire {
+        Wire::OpenAi => "fake-openai",
+        Wire::Anthropic => "fake-anthropic",
+        Wire::Gemini => "fake-gemini",
+    }
+}
+
+/// An error in the protocol's own body shape.
+fn error_response(wire: Wire, status: StatusCode, message: &str) -> Response {
+    let body = match wire {
+        Wire::OpenAi => {
+            let kind = match status.as_u16() {
+                429 => "rate_limit_error",
+                400..=499 => "invalid_request_error",
+                _ => "server_error",
+            };
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+        }
+        Wire::Anthropic => anthropic::error_body(status.as_u16(), message),
+        Wire::Gemini => gemini::error_body(status.as_u16(), message),
     };
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
     (status, axum::Json(body)).into_response()
 }
 

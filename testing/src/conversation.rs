@@ -94,6 +94,116 @@ impl Conversation {
         }
     }
 
+    /// Anthropic's Messages API: a system prompt apart, content as a string or blocks, tool
+    /// results as blocks of a user turn.
+    pub(super) fn from_anthropic(request: &Value) -> Self {
+        let mut entries = Vec::new();
+        if let Some(system) = request.get("system") {
+            entries.push(Entry::Other(text_of(system)));
+        }
+        for message in request
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let user = message.get("role").and_then(Value::as_str) == Some("user");
+            match message.get("content") {
+                Some(Value::Array(blocks)) => {
+                    for block in blocks {
+                        entries.push(match block.get("type").and_then(Value::as_str) {
+                            Some("tool_result") => Entry::ToolResult(text_of(
+                                block.get("content").unwrap_or(&Value::Null),
+                            )),
+                            Some("tool_use") => Entry::Other(
+                                block.get("input").map(Value::to_string).unwrap_or_default(),
+                            ),
+                            _ => {
+                                let text = text_of(&Value::Array(vec![block.clone()]));
+                                if user {
+                                    Entry::User(text)
+                                } else {
+                                    Entry::Other(text)
+                                }
+                            }
+                        });
+                    }
+                }
+                Some(content) if user => entries.push(Entry::User(text_of(content))),
+                Some(content) => entries.push(Entry::Other(text_of(content))),
+                None => {}
+            }
+        }
+        Conversation {
+            model: model_of(request),
+            entries,
+            tools: tool_specs(request.get("tools"), "input_schema"),
+        }
+    }
+
+    /// Gemini's `generateContent`: `user` and `model` turns of parts, the model named in the
+    /// path, the tools as function declarations.
+    pub(super) fn from_gemini(request: &Value, model: &str) -> Self {
+        let mut entries = Vec::new();
+        if let Some(system) = request.pointer("/systemInstruction/parts") {
+            entries.push(Entry::Other(text_of(system)));
+        }
+        for content in request
+            .get("contents")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let user = content.get("role").and_then(Value::as_str) != Some("model");
+            for part in content
+                .get("parts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                entries.push(
+                    if let Some(response) = part.pointer("/functionResponse/response") {
+                        // agentos wraps a text result as {"result": text}.
+                        Entry::ToolResult(match response.get("result") {
+                            Some(Value::String(text)) => text.clone(),
+                            _ => response.to_string(),
+                        })
+                    } else if let Some(call) = part.get("functionCall") {
+                        Entry::Other(call.get("args").map(Value::to_string).unwrap_or_default())
+                    } else {
+                        let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
+                        if user {
+                            Entry::User(text.to_string())
+                        } else {
+                            Entry::Other(text.to_string())
+                        }
+                    },
+                );
+            }
+        }
+        let declarations: Vec<Value> = request
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|tool| tool.get("functionDeclarations")?.as_array())
+            .flatten()
+            .map(|declaration| {
+                // Either schema field; agentos sends the JSON Schema one.
+                let mut declaration = declaration.clone();
+                if let Some(schema) = declaration.get("parametersJsonSchema").cloned() {
+                    declaration["parameters"] = schema;
+                }
+                declaration
+            })
+            .collect();
+        Conversation {
+            model: model.to_string(),
+            entries,
+            tools: tool_specs(Some(&Value::Array(declarations)), "parameters"),
+        }
+    }
+
     pub(super) fn last_user(&self) -> Option<&str> {
         self.entries.iter().rev().find_map(|entry| match entry {
             Entry::User(text) => Some(text.as_str()),
@@ -101,7 +211,8 @@ impl Conversation {
         })
     }
 
-    pub(super) fn reply(&self) -> Reply {
+    /// The reply of the fake `server` (`fake-openai`, `fake-anthropic`, `fake-gemini`).
+    pub(super) fn reply(&self, server: &str) -> Reply {
         let user = self.last_user().unwrap_or_default();
         if let (Some(tool), Some(Entry::User(_))) = (self.tools.first(), self.entries.last()) {
             return Reply::Call {
@@ -121,7 +232,7 @@ impl Conversation {
                 _ => None,
             })
             .collect();
-        let mut text = format!("[fake-openai model={}] reply to: {user}", self.model);
+        let mut text = format!("[{server} model={}] reply to: {user}", self.model);
         if !results.is_empty() {
             text.push_str(" | tool results: ");
             text.push_str(&results.join("; "));
@@ -180,27 +291,35 @@ pub(super) fn text_of(content: &Value) -> String {
 }
 
 pub(super) fn tool_list(request: &Value, function: impl Fn(&Value) -> &Value) -> Vec<ToolSpec> {
-    request
+    let tools: Vec<Value> = request
         .get("tools")
         .and_then(Value::as_array)
-        .map(|tools| {
-            tools
-                .iter()
-                .map(&function)
-                .filter_map(|tool| {
-                    Some(ToolSpec {
-                        name: tool.get("name")?.as_str()?.to_string(),
-                        description: tool
-                            .get("description")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        parameters: tool.get("parameters").cloned().unwrap_or(Value::Null),
-                    })
-                })
-                .collect()
+        .into_iter()
+        .flatten()
+        .map(|tool| function(tool).clone())
+        .collect();
+    tool_specs(Some(&Value::Array(tools)), "parameters")
+}
+
+/// The tools of a list whose entries hold `name`, `description` and a schema under
+/// `schema_key`.
+fn tool_specs(tools: Option<&Value>, schema_key: &str) -> Vec<ToolSpec> {
+    tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| {
+            Some(ToolSpec {
+                name: tool.get("name")?.as_str()?.to_string(),
+                description: tool
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                parameters: tool.get(schema_key).cloned().unwrap_or(Value::Null),
+            })
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 pub(super) fn tool_arguments(tool: &ToolSpec, user: &str) -> Value {
