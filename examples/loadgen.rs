@@ -8,6 +8,7 @@
 //!     cargo run --release --example loadgen -- --clients 1,8,64 --seconds 10
 //!     cargo run --release --example loadgen -- --stream --clients 64
 //!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
+//!     cargo run --release --example loadgen -- --model anthropic --clients 1,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
 //!     cargo run --release --example loadgen -- --db postgres --clients 64
 //!     cargo run --release --example loadgen -- --soak-minutes 10 --soak-interval 30
@@ -24,22 +25,24 @@
 //! file in a temporary directory, or with `--db postgres` a database of its own
 //! (`agentos_loadgen`, made afresh and dropped at the end) on the PostgreSQL server that
 //! `DATABASE_URL` names (`postgres://postgres@127.0.0.1:5432/test` when unset). `--model test` (the default) runs the team on the offline
-//! TestModel inside the server; `--model mock` points the server's OpenAI client at an
-//! OpenAI-compatible mock in this process, so each run makes three real HTTP model calls.
+//! TestModel inside the server; `--model mock` (or `openai`) points the server's OpenAI client at
+//! an OpenAI-compatible mock in this process, so each run makes three real HTTP model calls;
+//! `--model anthropic` and `--model gemini` do the same with that provider's mock, the server's
+//! model chosen by `AGENTOS_MODEL`.
 //! Only 127.0.0.1 is contacted.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentos::testing::{Fault, MockOpenAi};
+use agentos::testing::{Fault, MockAnthropic, MockGemini, MockOpenAi};
 use futures_util::StreamExt;
 
 struct Options {
     clients: Vec<usize>,
     seconds: u64,
     stream: bool,
-    mock: bool,
+    model: ModelChoice,
     sse_streams: Option<usize>,
     soak_minutes: Option<u64>,
     soak_interval: u64,
@@ -54,7 +57,7 @@ fn options() -> Options {
         clients: vec![1, 8, 64],
         seconds: 10,
         stream: false,
-        mock: false,
+        model: ModelChoice::Test,
         sse_streams: None,
         soak_minutes: None,
         soak_interval: 30,
@@ -77,7 +80,20 @@ fn options() -> Options {
             }
             "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
             "--stream" => options.stream = true,
-            "--model" => options.mock = args.next().as_deref() == Some("mock"),
+            "--model" => {
+                options.model = match args.next().as_deref() {
+                    Some("mock" | "openai") => ModelChoice::OpenAi,
+                    Some("anthropic") => ModelChoice::Anthropic,
+                    Some("gemini") => ModelChoice::Gemini,
+                    Some("test") => ModelChoice::Test,
+                    other => {
+                        eprintln!(
+                            "unknown model {other:?}: test, mock (openai), anthropic, gemini"
+                        );
+                        std::process::exit(2);
+                    }
+                }
+            }
             "--sse-streams" => options.sse_streams = args.next().and_then(|s| s.parse().ok()),
             "--soak-minutes" => options.soak_minutes = args.next().and_then(|s| s.parse().ok()),
             "--soak-interval" => {
@@ -141,9 +157,11 @@ impl Server {
                 format!("sqlite:{}", dir.join("agentos.db").display()),
             )
             .env("RUST_LOG", "warn")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPENAI_BASE_URL")
+            .env_remove("AGENTOS_MODEL")
             .stdout(Stdio::null());
+        for key in agentos::model::ProviderEnv::VARIABLES {
+            command.env_remove(key);
+        }
         for (key, value) in extra_env {
             command.env(key, value);
         }
@@ -398,28 +416,96 @@ impl BenchDatabase {
     }
 }
 
-/// The server's environment for a model behind `mock`.
-fn mock_env(mock: &MockOpenAi) -> Vec<(&'static str, String)> {
-    vec![
-        ("OPENAI_BASE_URL", mock.base_url()),
-        ("OPENAI_API_KEY", "loadgen".to_owned()),
-    ]
+/// Where the server's model calls go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModelChoice {
+    /// The offline TestModel, inside the server.
+    Test,
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// A provider's mock in this process, which the server's model calls reach over loopback.
+enum ProviderMock {
+    OpenAi(MockOpenAi),
+    Anthropic(MockAnthropic),
+    Gemini(MockGemini),
+}
+
+impl ProviderMock {
+    async fn start(choice: ModelChoice) -> Option<ProviderMock> {
+        Some(match choice {
+            ModelChoice::Test => return None,
+            ModelChoice::OpenAi => ProviderMock::OpenAi(MockOpenAi::start().await),
+            ModelChoice::Anthropic => ProviderMock::Anthropic(MockAnthropic::start().await),
+            ModelChoice::Gemini => ProviderMock::Gemini(MockGemini::start().await),
+        })
+    }
+
+    /// The server's environment for its model to be this mock.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let key = "loadgen".to_owned();
+        match self {
+            ProviderMock::OpenAi(mock) => vec![
+                ("OPENAI_BASE_URL", mock.base_url()),
+                ("OPENAI_API_KEY", key),
+            ],
+            ProviderMock::Anthropic(mock) => vec![
+                ("AGENTOS_MODEL", "anthropic:claude-sonnet-4-5".to_owned()),
+                ("ANTHROPIC_BASE_URL", mock.base_url()),
+                ("ANTHROPIC_API_KEY", key),
+            ],
+            ProviderMock::Gemini(mock) => vec![
+                ("AGENTOS_MODEL", "gemini:gemini-2.5-flash".to_owned()),
+                ("GEMINI_BASE_URL", mock.base_url()),
+                ("GEMINI_API_KEY", key),
+            ],
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            ProviderMock::OpenAi(_) => "OpenAI-compatible mock (Responses API)",
+            ProviderMock::Anthropic(_) => "Anthropic mock (Messages API)",
+            ProviderMock::Gemini(_) => "Gemini mock (generateContent)",
+        }
+    }
+
+    fn set_fault(&self, fault: Fault) {
+        match self {
+            ProviderMock::OpenAi(mock) => mock.set_fault(fault),
+            ProviderMock::Anthropic(mock) => mock.set_fault(fault),
+            ProviderMock::Gemini(mock) => mock.set_fault(fault),
+        }
+    }
+
+    fn requests(&self) -> usize {
+        match self {
+            ProviderMock::OpenAi(mock) => mock.requests(),
+            ProviderMock::Anthropic(mock) => mock.requests(),
+            ProviderMock::Gemini(mock) => mock.requests(),
+        }
+    }
 }
 
 /// Opens `count` streams at once and holds them open, reporting memory while they are. Every
 /// model call takes two seconds (TestModel's simulated latency, or the mock's delay with
-/// `--model mock`), so a run's stream stays open about six seconds. Against the mock every
+/// `--model mock` or another provider), so a run's stream stays open about six seconds. Against the mock every
 /// open stream also holds the server's connection to the mock, so the server needs two file
 /// descriptors a stream, and the load generator two more.
-async fn sse_scale(count: usize, mock: bool) {
+async fn sse_scale(count: usize, model: ModelChoice) {
     raise_open_file_limit();
-    let (server, _mock) = if mock {
-        let mock = MockOpenAi::start().await;
-        mock.set_fault(Fault::Delay(Duration::from_secs(2)));
-        (Server::start(&mock_env(&mock)).await, Some(mock))
-    } else {
-        let latency = [("AGENTOS_TEST_MODEL_LATENCY_MS", "2000".to_owned())];
-        (Server::start(&latency).await, None)
+    let mock = ProviderMock::start(model).await;
+    let server = match &mock {
+        Some(mock) => {
+            mock.set_fault(Fault::Delay(Duration::from_secs(2)));
+            Server::start(&mock.env()).await
+        }
+        None => {
+            let latency = [("AGENTOS_TEST_MODEL_LATENCY_MS", "2000".to_owned())];
+            Server::start(&latency).await
+        }
     };
     let idle = server.rss_mib();
     let url = format!("{}/teams/support-team/runs", server.base);
@@ -460,14 +546,10 @@ async fn sse_scale(count: usize, mock: bool) {
         .into_iter()
         .filter(|r| matches!(r, Ok(Some(()))))
         .count();
-    println!(
-        "model: {}",
-        if mock {
-            "OpenAI-compatible mock, each call held 2 s"
-        } else {
-            "TestModel, each call taking 2 s"
-        }
-    );
+    match &mock {
+        Some(mock) => println!("model: {}, each call held 2 s", mock.describe()),
+        None => println!("model: TestModel, each call taking 2 s"),
+    }
     println!(
         "| SSE streams open at once | {open_now} of {count} (all open {:.1} s after the first request) |",
         opening.as_secs_f64()
@@ -586,7 +668,7 @@ async fn main() {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     if let Some(count) = options.sse_streams {
-        sse_scale(count, options.mock).await;
+        sse_scale(count, options.model).await;
         return;
     }
     if let Some(minutes) = options.soak_minutes {
@@ -605,12 +687,8 @@ async fn main() {
         .await;
         return;
     }
-    let mock = if options.mock {
-        Some(MockOpenAi::start().await)
-    } else {
-        None
-    };
-    let mut env = mock.as_ref().map(mock_env).unwrap_or_default();
+    let mock = ProviderMock::start(options.model).await;
+    let mut env = mock.as_ref().map(ProviderMock::env).unwrap_or_default();
     let database = if options.postgres {
         Some(BenchDatabase::create().await)
     } else {
@@ -622,10 +700,9 @@ async fn main() {
     let server = Server::start(&env).await;
     println!(
         "model: {}; store: {}; idle server: {:.1} MiB resident",
-        if options.mock {
-            "OpenAI-compatible mock over loopback (3 HTTP calls a run)"
-        } else {
-            "TestModel in process"
+        match &mock {
+            Some(mock) => format!("{} over loopback (3 HTTP calls a run)", mock.describe()),
+            None => "TestModel in process".to_owned(),
         },
         if options.postgres {
             "PostgreSQL (local)"

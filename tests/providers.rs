@@ -13,7 +13,7 @@ use agentos::model::{
 };
 use agentos::prelude::*;
 use agentos::run::{RunEnv, RunOutput, RunRequest, RunStatus, run_agent, run_team};
-use agentos::testing::{Fault, MockAnthropic, MockGemini, MockOpenAi};
+use agentos::testing::{Fault, MockAnthropic, MockGemini, MockOpenAi, MockOpenAiCompatible};
 use agentos::{RawInput, RequestParts, Resolver};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -363,6 +363,88 @@ async fn a_model_string_without_its_key_fails_when_the_team_is_built() {
         .unwrap_err();
     assert!(matches!(error, FactoryError::Internal(_)));
     assert_eq!(error.to_string(), "internal error");
+}
+
+#[tokio::test]
+async fn ollama_and_other_openai_compatible_servers_answer_on_the_chat_path() {
+    // A server without the Responses API, as Ollama, vLLM and LM Studio are.
+    let server = MockOpenAiCompatible::start().await;
+    let envs = [
+        // Ollama's own variable is usually a bare host:port.
+        (
+            ProviderEnv::empty().set("OLLAMA_HOST", server.address().to_string()),
+            "ollama:llama3.2",
+        ),
+        (
+            ProviderEnv::empty().set("OPENAI_BASE_URL", server.base_url()),
+            "openai-chat:qwen3",
+        ),
+    ];
+    let expected = recorded_order();
+    for (env, spec) in envs {
+        let model = env.model(spec).unwrap();
+        let id = spec.split_once(':').unwrap().1;
+        for streaming in [false, true] {
+            let agent = Agent::new("Orders")
+                .with_model(model.clone())
+                .with_tool(lookup_order);
+            let env = RunEnv::new().streaming(streaming);
+            let output = run_agent(&agent, &request("where is my order?"), &env).await;
+            assert_eq!(
+                output.status,
+                RunStatus::Completed,
+                "{spec}: {}",
+                output.content
+            );
+            assert_eq!(output.tools[0].tool_name, "lookup_order", "{spec}");
+            assert_eq!(
+                output.content,
+                format!(
+                    "[fake-openai model={id}] reply to: where is my order? | tool results: \
+                     order example: shipped"
+                ),
+                "{spec} streaming={streaming}"
+            );
+            assert!(output.metrics.input_tokens > 0, "{spec}: usage counted");
+        }
+        let team = Team::new("Support Team")
+            .with_model(model.clone())
+            .with_members([
+                Agent::new("Billing Agent")
+                    .with_role("Handle billing inquiries")
+                    .with_model(model.clone()),
+                Agent::new("Tech Support Agent")
+                    .with_role("Handle technical issues")
+                    .with_model(model),
+            ]);
+        let (output, names) = run_streamed(&team, "tech-support-agent: my router reboots").await;
+        assert_eq!(
+            output.status,
+            RunStatus::Completed,
+            "{spec}: {}",
+            output.content
+        );
+        assert_eq!(
+            folded(names),
+            expected,
+            "{spec}: delegation streams agno's events"
+        );
+    }
+
+    // The Responses client cannot talk to such a server: its run fails at once, unanswered.
+    let responses = ProviderEnv::empty()
+        .set("OPENAI_BASE_URL", server.base_url())
+        .model("openai:gpt-5.4")
+        .unwrap();
+    let before = server.requests();
+    let output = run_agent(
+        &Agent::new("Orders").with_model(responses),
+        &request("hello"),
+        &RunEnv::new(),
+    )
+    .await;
+    assert_eq!(output.status, RunStatus::Error, "{}", output.content);
+    assert_eq!(server.requests(), before, "no model call was answered");
 }
 
 // ---- The adapters and the mocks against the providers' documented examples ----

@@ -13,7 +13,8 @@
 //!
 //! 1. Vocabulary (`meta`, `context`, `error`, `input`, `tool`, `component`, `status`, `time`,
 //!    `env`, `tls`): ids, identity, errors, tools, component settings, run status, time.
-//! 2. Models (`model`): the model trait and its providers (OpenAI now; Anthropic, Gemini next).
+//! 2. Models (`model`): the model trait and its providers (OpenAI, OpenAI-compatible servers,
+//!    Anthropic, Gemini), and the model strings that choose among them.
 //! 3. Components (`profile`, `agent`, `team`): what a factory builds, and the profile agents and
 //!    teams share (workflows will stand here).
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.

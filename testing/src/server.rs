@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conversation::Conversation;
 use super::openai::{chat_body, chat_chunks, responses_body, responses_events};
+use super::protocol::{Protocol, Wire};
 use super::{anthropic, gemini};
 
 /// Put this in a user message to make the mock apply the fault set with
@@ -57,107 +58,6 @@ pub enum Fault {
         until_in_flight: usize,
     },
 }
-
-/// The wire protocol a [`MockServer`] speaks; one of [`OpenAi`], [`Anthropic`], [`Gemini`].
-pub trait Protocol: sealed::Sealed + Send + Sync + 'static {
-    #[doc(hidden)]
-    const WIRE: Wire;
-}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wire {
-    OpenAi,
-    Anthropic,
-    Gemini,
-}
-
-/// OpenAI's Responses and Chat Completions APIs.
-#[derive(Debug)]
-pub struct OpenAi;
-/// Anthropic's Messages API.
-#[derive(Debug)]
-pub struct Anthropic;
-/// Google's Gemini API.
-#[derive(Debug)]
-pub struct Gemini;
-
-impl sealed::Sealed for OpenAi {}
-impl sealed::Sealed for Anthropic {}
-impl sealed::Sealed for Gemini {}
-impl Protocol for OpenAi {
-    const WIRE: Wire = Wire::OpenAi;
-}
-impl Protocol for Anthropic {
-    const WIRE: Wire = Wire::Anthropic;
-}
-impl Protocol for Gemini {
-    const WIRE: Wire = Wire::Gemini;
-}
-
-/// An OpenAI-compatible server on `127.0.0.1:0` answering `POST /v1/responses` and
-/// `POST /v1/chat/completions`, JSON or SSE (`stream: true`), with usage.
-///
-/// It behaves like the fake behind the recordings in `wire/`: when a request offers tools and
-/// ends with a user message it calls the first tool once (for `delegate_task_to_member` it picks
-/// the member named in the message), otherwise it answers
-/// `[fake-openai model=M] reply to: <message>[ | tool results: ...]`.
-///
-/// ```
-/// use agentos_runtime::model::{Message, Model, ModelRequest, OpenAIChat};
-/// use agentos_testing::MockOpenAi;
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let mock = MockOpenAi::start().await;
-/// let model = OpenAIChat::new("gpt-4o-mini").with_base_url(mock.base_url()).with_api_key("test");
-/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
-/// let answer = model.complete(request).await.unwrap();
-/// assert_eq!(answer.content, "[fake-openai model=gpt-4o-mini] reply to: hi");
-/// assert_eq!(mock.requests(), 1);
-/// # });
-/// ```
-pub type MockOpenAi = MockServer<OpenAi>;
-
-/// A server on `127.0.0.1:0` speaking Anthropic's Messages API (`POST /v1/messages`, JSON or
-/// its SSE events), with usage. It wants the `x-api-key` and `anthropic-version` headers, as
-/// the API does, and answers as [`MockOpenAi`] does, as `fake-anthropic`.
-///
-/// ```
-/// use agentos_runtime::model::{Claude, Message, Model, ModelRequest};
-/// use agentos_testing::MockAnthropic;
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let mock = MockAnthropic::start().await;
-/// let model = Claude::new("claude-sonnet-4-5").with_base_url(mock.base_url()).with_api_key("test");
-/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
-/// let answer = model.complete(request).await.unwrap();
-/// assert_eq!(answer.content, "[fake-anthropic model=claude-sonnet-4-5] reply to: hi");
-/// # });
-/// ```
-pub type MockAnthropic = MockServer<Anthropic>;
-
-/// A server on `127.0.0.1:0` speaking Google's Gemini API
-/// (`POST /v1beta/models/{model}:generateContent`, and `:streamGenerateContent?alt=sse`), with
-/// usage. It wants the `x-goog-api-key` header and answers as [`MockOpenAi`] does, as
-/// `fake-gemini`.
-///
-/// ```
-/// use agentos_runtime::model::{Gemini, Message, Model, ModelRequest};
-/// use agentos_testing::MockGemini;
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let mock = MockGemini::start().await;
-/// let model = Gemini::new("gemini-2.5-flash").with_base_url(mock.base_url()).with_api_key("test");
-/// let request = ModelRequest::new(vec![Message::user("hi")], vec![]);
-/// let answer = model.complete(request).await.unwrap();
-/// assert_eq!(answer.content, "[fake-gemini model=gemini-2.5-flash] reply to: hi");
-/// # });
-/// ```
-pub type MockGemini = MockServer<Gemini>;
 
 /// An in-process, deterministic model provider speaking protocol `P`; use it as
 /// [`MockOpenAi`], [`MockAnthropic`] or [`MockGemini`].
@@ -228,7 +128,7 @@ impl<P: Protocol> MockServer<P> {
     /// add it themselves, as `ANTHROPIC_BASE_URL` and `GEMINI_BASE_URL` expect).
     pub fn base_url(&self) -> String {
         match P::WIRE {
-            Wire::OpenAi => format!("http://{}/v1", self.address),
+            Wire::OpenAi | Wire::OpenAiCompatible => format!("http://{}/v1", self.address),
             Wire::Anthropic | Wire::Gemini => format!("http://{}", self.address),
         }
     }
@@ -355,6 +255,7 @@ fn router(wire: Wire, state: Arc<MockState>) -> Router {
         Wire::OpenAi => Router::new()
             .route("/v1/responses", post(responses_route))
             .route("/v1/chat/completions", post(chat_route)),
+        Wire::OpenAiCompatible => Router::new().route("/v1/chat/completions", post(chat_route)),
         Wire::Anthropic => Router::new().route("/v1/messages", post(messages_route)),
         Wire::Gemini => Router::new().route("/v1beta/models/{call}", post(gemini_route)),
     };
@@ -594,7 +495,7 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
 /// The name the fake model signs its replies with.
 fn server_name(wire: Wire) -> &'static str {
     match wire {
-        Wire::OpenAi => "fake-openai",
+        Wire::OpenAi | Wire::OpenAiCompatible => "fake-openai",
         Wire::Anthropic => "fake-anthropic",
         Wire::Gemini => "fake-gemini",
     }
@@ -603,7 +504,7 @@ fn server_name(wire: Wire) -> &'static str {
 /// An error in the protocol's own body shape.
 fn error_response(wire: Wire, status: StatusCode, message: &str) -> Response {
     let body = match wire {
-        Wire::OpenAi => {
+        Wire::OpenAi | Wire::OpenAiCompatible => {
             let kind = match status.as_u16() {
                 429 => "rate_limit_error",
                 400..=499 => "invalid_request_error",
