@@ -304,6 +304,64 @@ async fn jwt_tiered_team_follows_the_verified_tier_and_role() {
 }
 
 #[tokio::test]
+async fn mcp_tools_sends_the_verified_user_to_the_mcp_server() {
+    let mcp = agentos::testing::McpOrders::start().await;
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let example = Example::start(
+        "mcp_tools",
+        &[
+            ("JWT_VERIFICATION_KEY", secret),
+            ("MCP_SERVER_URL", mcp.url().as_str()),
+        ],
+    )
+    .await;
+    let minted = Command::new(example_binary("mcp_tools"))
+        .args(["mint", "tenant_42"])
+        .env("JWT_VERIFICATION_KEY", secret)
+        .output()
+        .unwrap();
+    assert!(minted.status.success());
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let response = client()
+        .post(example.url("/agents/orders-agent/runs"))
+        .bearer_auth(&token)
+        .multipart(form(&[
+            ("message", "Where is order A-1001?"),
+            ("stream", "false"),
+            ("user_id", "mallory"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let run: Value = response.json().await.unwrap();
+    // The TestModel calls both tools: the lookup answers, the cancel waits for a person.
+    assert_eq!(run["status"], "PAUSED", "{run}");
+    let tools = run["tools"].as_array().unwrap();
+    let lookup = tools
+        .iter()
+        .find(|t| t["tool_name"] == "lookup_order")
+        .expect("lookup_order was called");
+    assert_eq!(lookup["result"], "order example of tenant_42: shipped");
+    assert!(
+        tools
+            .iter()
+            .any(|t| t["tool_name"] == "cancel_order" && t["requires_confirmation"] == true),
+        "{run}"
+    );
+    assert_eq!(mcp.users_seen(), ["tenant_42"], "the token's subject only");
+
+    let response = client()
+        .post(example.url("/agents/orders-agent/runs"))
+        .multipart(form(&[("message", "x"), ("stream", "false")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    example.stop();
+}
+
+#[tokio::test]
 async fn agent_factory_builds_a_tenant_agent_with_tools() {
     let example = Example::start("agent_factory", &[]).await;
     let (status, run) = example

@@ -2,7 +2,10 @@
 
 use crate::component::{Component, ComponentKind};
 use crate::profile::{Profile, profile_methods};
+use std::sync::Arc;
+
 use crate::tool::{IntoTool, Tool};
+use crate::toolset::{IntoTools, Tools, Toolset};
 
 /// An agent: a model, what it is for, and the tools it may call.
 ///
@@ -23,6 +26,7 @@ pub struct Agent {
     profile: Profile,
     role: Option<String>,
     tools: Vec<Tool>,
+    toolsets: Vec<Arc<dyn Toolset>>,
 }
 
 impl Agent {
@@ -32,6 +36,7 @@ impl Agent {
             profile: Profile::named(name.into()),
             role: None,
             tools: Vec::new(),
+            toolsets: Vec::new(),
         }
     }
 
@@ -50,10 +55,13 @@ impl Agent {
         self
     }
 
-    /// Adds tools.
-    pub fn with_tools<T: IntoTool>(mut self, tools: impl IntoIterator<Item = T>) -> Self {
-        self.tools
-            .extend(tools.into_iter().map(IntoTool::into_tool));
+    /// Adds tools: several at once (`[lookup_order, cancel_order]`), or a toolset whose
+    /// tools are listed when each run starts (`McpTools::http(url)`).
+    pub fn with_tools(mut self, tools: impl IntoTools) -> Self {
+        match tools.into_tools() {
+            Tools::Fixed(tools) => self.tools.extend(tools),
+            Tools::PerRun(toolset) => self.toolsets.push(toolset),
+        }
         self
     }
 
@@ -62,9 +70,14 @@ impl Agent {
         self.role.as_deref()
     }
 
-    /// The tools.
+    /// The tools known when the agent was built.
     pub fn tools(&self) -> &[Tool] {
         &self.tools
+    }
+
+    /// The toolsets connected at the start of each run.
+    pub fn toolsets(&self) -> &[Arc<dyn Toolset>] {
+        &self.toolsets
     }
 }
 

@@ -11,10 +11,11 @@
 //! a type two layers use lives in the lower one. The `agentos-layers` crate reads this list and
 //! checks the code against it in CI.
 //!
-//! 1. Vocabulary (`meta`, `context`, `error`, `input`, `tool`, `component`, `status`, `time`,
-//!    `env`, `tls`): ids, identity, errors, tools, component settings, run status, time.
-//! 2. Models (`model`): the model trait and its providers (OpenAI, OpenAI-compatible servers,
-//!    Anthropic, Gemini), and the model strings that choose among them.
+//! 1. Vocabulary (`meta`, `context`, `error`, `input`, `tool`, `toolset`, `component`, `status`,
+//!    `time`, `env`, `tls`): ids, identity, errors, tools, component settings, run status, time.
+//! 2. Outside services (`model`, `mcp_tools`): the model trait and its providers (OpenAI,
+//!    OpenAI-compatible servers, Anthropic, Gemini), the model strings that choose among them,
+//!    and the tools of MCP servers.
 //! 3. Components (`profile`, `agent`, `team`): what a factory builds, and the profile agents and
 //!    teams share (workflows will stand here).
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
@@ -36,6 +37,7 @@ mod env;
 mod error;
 mod factory;
 mod input;
+mod mcp_tools;
 mod meta;
 mod metrics;
 pub mod model;
@@ -53,6 +55,7 @@ mod team;
 mod time;
 pub mod tls;
 mod tool;
+mod toolset;
 
 #[doc(hidden)]
 pub mod private;
@@ -65,6 +68,7 @@ pub use context::{RequestContext, RequestParts, Trusted};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
 pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
+pub use mcp_tools::{DEFAULT_MCP_TIMEOUT, McpTools};
 pub use meta::{Identity, new_id};
 pub use model::{
     IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,
@@ -75,3 +79,4 @@ pub use resolve::{RawInput, Resolver};
 pub use run::{RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, run_agent, run_team};
 pub use team::{Member, Team, TeamMode};
 pub use tool::{IntoTool, PauseFor, Tool, ToolError, ToolFunction};
+pub use toolset::{ConnectedTools, IntoTools, Tools, Toolset, ToolsetError};

@@ -21,6 +21,7 @@ use super::output::{Requirement, RunOutput, Suspended};
 use super::pause::Decisions;
 use super::prompt;
 use super::tool_calls::AgentDispatcher;
+use super::toolsets::RunTools;
 use super::transcript::{RunInput, RunMetrics};
 use crate::agent::Agent;
 use crate::component::{ComponentKind, ComponentRef};
@@ -221,18 +222,24 @@ pub(super) fn run_agent_at<'a>(
             agent.model(),
         );
         let system = prompt::agent_system_prompt(agent);
-        let tools: Arc<[ToolDefinition]> = agent
+        let run_tools = RunTools::connect(agent).await;
+        let tools: Arc<[ToolDefinition]> = run_tools
             .tools()
             .iter()
             .map(|t| t.definition().clone())
             .collect();
+        let dispatcher = AgentDispatcher {
+            tools: run_tools.tools(),
+        };
         let turn = Turn {
             system,
             history,
             tools,
-            dispatcher: &AgentDispatcher { agent },
+            dispatcher: &dispatcher,
         };
-        run_component(&source, agent.model(), message, turn, env, resume).await
+        let output = run_component(&source, agent.model(), message, turn, env, resume).await;
+        run_tools.close().await;
+        output
     })
 }
 

@@ -11,6 +11,7 @@ mod output;
 mod pause;
 mod prompt;
 mod tool_calls;
+mod toolsets;
 mod transcript;
 
 pub use crate::meta::RunMeta;

@@ -11,13 +11,12 @@ use super::env::RunEnv;
 use super::output::CallOutcome;
 use super::pause::{Decision, Decisions};
 use super::transcript::UserInputField;
-use crate::agent::Agent;
 use crate::model::ToolCall;
 use crate::tool::{PauseFor, Tool};
 
-/// An agent's tool calls.
+/// An agent's tool calls, over the tools of its run.
 pub(super) struct AgentDispatcher<'a> {
-    pub(super) agent: &'a Agent,
+    pub(super) tools: &'a [Tool],
 }
 
 impl Dispatcher for AgentDispatcher<'_> {
@@ -125,12 +124,11 @@ impl Dispatcher for AgentDispatcher<'_> {
 
 impl AgentDispatcher<'_> {
     fn tool(&self, call: &ToolCall) -> Result<&Tool, String> {
-        self.agent
-            .tools()
+        self.tools
             .iter()
             .find(|t| t.name() == call.name)
             .ok_or_else(|| {
-                let names: Vec<&str> = self.agent.tools().iter().map(|t| t.name()).collect();
+                let names: Vec<&str> = self.tools.iter().map(|t| t.name()).collect();
                 format!(
                     "there is no tool named '{}'; available tools: {}",
                     call.name,
