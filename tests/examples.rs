@@ -362,6 +362,62 @@ async fn mcp_tools_sends_the_verified_user_to_the_mcp_server() {
 }
 
 #[tokio::test]
+async fn mcp_server_serves_the_typed_factory_over_mcp_and_rest() {
+    use rmcp::ServiceExt;
+    use rmcp::model::{CallToolRequestParams, ClientConfig};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let example = Example::start("mcp_server", &[("JWT_VERIFICATION_KEY", secret)]).await;
+    let minted = Command::new(example_binary("mcp_server"))
+        .args(["mint", "tenant_42"])
+        .env("JWT_VERIFICATION_KEY", secret)
+        .output()
+        .unwrap();
+    assert!(minted.status.success());
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(example.url("/mcp")).auth_header(&token);
+    let mcp = ClientConfig::default()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("an MCP client connects with the token");
+    let tools = mcp.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "run_team__research-team"));
+    let arguments =
+        serde_json::json!({"message": "What is new?", "factory_input": {"topic": "tidal power"}});
+    let result = mcp
+        .call_tool(
+            CallToolRequestParams::new("run_team__research-team")
+                .with_arguments(arguments.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let run = result.structured_content.expect("the run's summary");
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    mcp.cancel().await.unwrap();
+
+    // The same factory over REST, on the same port and token.
+    let response = client()
+        .post(example.url("/teams/research-team/runs"))
+        .bearer_auth(&token)
+        .multipart(form(&[
+            ("message", "What is new?"),
+            ("factory_input", r#"{"topic": "tidal power"}"#),
+            ("stream", "false"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let run: Value = response.json().await.unwrap();
+    assert_eq!(run["user_id"], "tenant_42");
+    example.stop();
+}
+
+#[tokio::test]
 async fn agent_factory_builds_a_tenant_agent_with_tools() {
     let example = Example::start("agent_factory", &[]).await;
     let (status, run) = example

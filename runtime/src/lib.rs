@@ -24,7 +24,8 @@
 //! 6. Run engine (`run`): one run of an agent or team, its events, pauses and output.
 //! 7. Store (`store`): sessions, runs and events in SQLite or PostgreSQL (memories will go here).
 //! 8. Run service (`runs`): a run's life: ownership, idempotency, limits, streams, cancel, resume.
-//! 9. Front doors (`server`): agno's HTTP API (the MCP, A2A and AG-UI doors will stand beside it).
+//! 9. Front doors (`server`): agno's HTTP API, and MCP at `/mcp` (the A2A and AG-UI doors will
+//!    stand beside them).
 //! 10. Builder (`os`): `AgentOs`, which puts the store, the service and the doors together.
 //! 11. Facade (`private`): the paths generated code uses.
 

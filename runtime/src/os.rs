@@ -153,6 +153,20 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Serves agentos over MCP at `/mcp` (streamable HTTP) on the same port, with the same
+    /// authentication and scopes as the REST routes (off by default). Its `Host` check answers
+    /// the loopback names only; [`mcp_config`](Self::mcp_config) lists a deployment's own.
+    pub fn mcp(mut self, enabled: bool) -> Self {
+        self.config.mcp = enabled.then(crate::server::McpConfig::default);
+        self
+    }
+
+    /// Serves MCP at `/mcp` with these settings.
+    pub fn mcp_config(mut self, config: crate::server::McpConfig) -> Self {
+        self.config.mcp = Some(config);
+        self
+    }
+
     /// The OS id `/config` reports.
     pub fn os_id(mut self, id: impl Into<String>) -> Self {
         self.config.os_id = id.into();

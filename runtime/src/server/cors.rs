@@ -56,5 +56,9 @@ pub(crate) fn layer(origins: Vec<String>) -> CorsLayer {
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())
         .allow_credentials(true)
-        .expose_headers([http::header::HeaderName::from_static("x-request-id")])
+        // A browser MCP client reads its session from `mcp-session-id`.
+        .expose_headers([
+            http::header::HeaderName::from_static("x-request-id"),
+            http::header::HeaderName::from_static("mcp-session-id"),
+        ])
 }

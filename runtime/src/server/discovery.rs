@@ -53,6 +53,11 @@ pub(crate) async fn get_component<C: Runnable + Described>(
 }
 
 pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
+    Json(config_json(&state))
+}
+
+/// agno's `ConfigResponse` of this OS, for `/config` and the MCP door.
+pub(crate) fn config_json(state: &OsState) -> Value {
     let components = state.runs.components();
     let config = &state.config;
     let db_id = &config.db_id;
@@ -62,7 +67,7 @@ pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
         description: config.description.as_deref(),
         db_id,
     };
-    Json(wire::config(
+    wire::config(
         os,
         available_models(components),
         components
@@ -75,7 +80,7 @@ pub(crate) async fn config(State(state): State<Arc<OsState>>) -> Json<Value> {
             .iter()
             .map(|r| wire::config_entry(r, db_id))
             .collect(),
-    ))
+    )
 }
 
 /// The models of the static components, each `(id, provider)` once, as agno lists them;

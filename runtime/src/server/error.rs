@@ -150,7 +150,7 @@ impl From<RunError> for ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) | ApiError::RunNotFound => StatusCode::NOT_FOUND,
             ApiError::MissingMessage => StatusCode::UNPROCESSABLE_ENTITY,
@@ -213,7 +213,7 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         match self {
             // agno (FastAPI) answers a missing form field with a list in `detail`; its clients
             // read that shape, so it stays, with agentos's fields beside it.

@@ -8,6 +8,7 @@ mod connections;
 mod cors;
 mod discovery;
 mod error;
+mod mcp;
 mod metrics;
 mod openapi;
 mod params;
@@ -32,7 +33,7 @@ pub use body::RunBody;
 pub use connections::{ConnectionLimits, MAX_HEADER_BYTES, MAX_HEADER_FIELDS};
 pub use error::{ApiError, FieldProblem};
 pub(crate) use state::OsState;
-pub use state::ServerConfig;
+pub use state::{McpConfig, ServerConfig};
 pub use wire::event_frame;
 
 use crate::agent::Agent;
@@ -72,6 +73,10 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     } else {
         Router::new()
     };
+    let mcp = match &state.config.mcp {
+        Some(config) => mcp::router(Arc::clone(&state), config),
+        None => Router::new(),
+    };
     Router::new()
         .route("/health", get(discovery::health))
         .route("/ready", get(discovery::ready))
@@ -106,6 +111,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .with_state(state)
         .merge(unbuilt_features())
         .merge(playground)
+        .merge(mcp)
         .route(
             "/openapi.json",
             get(move || {

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub playground: bool,
     /// Connection timeouts and the bound on open connections.
     pub connections: super::ConnectionLimits,
+    /// The MCP endpoint at `/mcp`, when served.
+    pub mcp: Option<McpConfig>,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,26 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             playground: false,
             connections: super::ConnectionLimits::default(),
+            mcp: None,
+        }
+    }
+}
+
+/// Settings of the MCP endpoint.
+#[derive(Clone, Debug)]
+pub struct McpConfig {
+    /// `Host` values the endpoint answers (DNS rebinding protection); empty answers any. By
+    /// default the loopback names, so a public deployment lists its own host names.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
