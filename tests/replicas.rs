@@ -221,8 +221,15 @@ async fn after_a_kill_a_resume_on_another_replica_ends_with_the_runs_end() {
     let run_id = seen[0].data["run_id"].as_str().unwrap().to_owned();
     let last = seen.last().unwrap().id.clone().unwrap();
 
-    // b marks a's run interrupted once its heartbeat is stale (20 s), at its next sweep.
-    let resumed = client()
+    // b marks a's run interrupted once its heartbeat is stale (20 s after the last one, which
+    // may be just before the kill), at its next sweep: later than the shared client's 20 s
+    // bound on a whole request, so this stream gets a client of its own, bounded below.
+    agentos::tls::install_crypto_provider();
+    let patient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let resumed = patient
         .get(b.url(&format!("/teams/support-team/runs/{run_id}/resume")))
         .header("last-event-id", &last)
         .send()
