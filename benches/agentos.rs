@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the per-request work: factory resolution, JWT verification, SSE
-//! encoding, and a whole team run in process on the offline TestModel.
+//! encoding, a whole team run in process on the offline TestModel, and a tool call as a
+//! `#[tool]` function and as an MCP server's tool (rmcp's server on loopback, in process).
 //!
 //! Run with: `cargo bench --bench agentos`
 
@@ -142,5 +143,54 @@ fn team_run(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, resolution, jwt, sse, team_run);
+/// Looks up an order (the same answer as the MCP server's `lookup_order`).
+#[tool]
+fn lookup_order(
+    /// The order.
+    order_id: String,
+) -> String {
+    format!("order {order_id} of anonymous: shipped")
+}
+
+fn tool_calls(c: &mut Criterion) {
+    use agentos::{IntoTool, McpTools, Toolset};
+    let rt = runtime();
+    let arguments = json!({"order_id": "A-1001"});
+    let local = lookup_order.into_tool();
+    c.bench_function("tool: a #[tool] call (lookup_order)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(local.call(arguments.clone()).await.unwrap()) })
+    });
+    let server = rt.block_on(agentos::testing::McpOrders::start());
+    let toolset = McpTools::http(server.url());
+    let connected = rt
+        .block_on(toolset.connect())
+        .expect("the MCP server answers");
+    let remote = connected
+        .tools()
+        .iter()
+        .find(|tool| tool.name() == "lookup_order")
+        .unwrap()
+        .clone();
+    c.bench_function(
+        "tool: an MCP call (lookup_order, streamable HTTP on loopback, rmcp both ends)",
+        |b| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(remote.call(arguments.clone()).await.unwrap()) })
+        },
+    );
+    c.bench_function(
+        "tool: connect to the MCP server and list its tools (once a run), then close",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                let connected = toolset.connect().await.unwrap();
+                black_box(connected.tools().len());
+                connected.close().await;
+            })
+        },
+    );
+    rt.block_on(connected.close());
+}
+
+criterion_group!(benches, resolution, jwt, sse, team_run, tool_calls);
 criterion_main!(benches);

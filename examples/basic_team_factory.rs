@@ -65,6 +65,8 @@ async fn main() -> anyhow::Result<()> {
         .team(support_team)
         .db(Db::from_env_or_sqlite("agentos.db"))
         .playground(true)
+        // The same teams over MCP at /mcp, for MCP clients (see the README).
+        .mcp(true)
         .build()
         .await?;
     let addr = std::env::var("AGENTOS_ADDR").unwrap_or_else(|_| "127.0.0.1:7777".to_owned());

@@ -9,6 +9,7 @@
 //!     cargo run --release --example loadgen -- --stream --clients 64
 //!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
 //!     cargo run --release --example loadgen -- --model anthropic --clients 1,64
+//!     cargo run --release --example loadgen -- --door mcp --clients 1,8,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
 //!     cargo run --release --example loadgen -- --db postgres --clients 64
 //!     cargo run --release --example loadgen -- --soak-minutes 10 --soak-interval 30
@@ -28,7 +29,8 @@
 //! TestModel inside the server; `--model mock` (or `openai`) points the server's OpenAI client at
 //! an OpenAI-compatible mock in this process, so each run makes three real HTTP model calls;
 //! `--model anthropic` and `--model gemini` do the same with that provider's mock, the server's
-//! model chosen by `AGENTOS_MODEL`.
+//! model chosen by `AGENTOS_MODEL`. `--door mcp` sends the runs through `/mcp` instead (the
+//! `run_team__support-team` tool, one MCP session a client).
 //! Only 127.0.0.1 is contacted.
 
 use std::path::PathBuf;
@@ -43,6 +45,7 @@ struct Options {
     seconds: u64,
     stream: bool,
     model: ModelChoice,
+    door: Door,
     sse_streams: Option<usize>,
     soak_minutes: Option<u64>,
     soak_interval: u64,
@@ -58,6 +61,7 @@ fn options() -> Options {
         seconds: 10,
         stream: false,
         model: ModelChoice::Test,
+        door: Door::Rest,
         sse_streams: None,
         soak_minutes: None,
         soak_interval: 30,
@@ -80,6 +84,12 @@ fn options() -> Options {
             }
             "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
             "--stream" => options.stream = true,
+            "--door" => {
+                options.door = match args.next().as_deref() {
+                    Some("mcp") => Door::Mcp,
+                    _ => Door::Rest,
+                }
+            }
             "--model" => {
                 options.model = match args.next().as_deref() {
                     Some("mock" | "openai") => ModelChoice::OpenAi,
@@ -283,29 +293,91 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
-    let url = format!("{}/teams/support-team/runs", server.base);
+/// Which door the runs come through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// `POST /teams/support-team/runs`, agno's REST route.
+    Rest,
+    /// The `run_team__support-team` tool of `/mcp`, one MCP session a client.
+    Mcp,
+}
+
+/// One client's way in: an HTTP client, or an MCP session of its own.
+enum Session {
+    Rest {
+        client: reqwest::Client,
+        url: String,
+    },
+    Mcp(rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>),
+}
+
+impl Session {
+    async fn open(door: Door, client: &reqwest::Client, base: &str) -> Session {
+        match door {
+            Door::Rest => Session::Rest {
+                client: client.clone(),
+                url: format!("{base}/teams/support-team/runs"),
+            },
+            Door::Mcp => {
+                use rmcp::ServiceExt;
+                let config = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"));
+                let transport = rmcp::transport::StreamableHttpClientTransport::with_client(
+                    client.clone(),
+                    config,
+                );
+                Session::Mcp(
+                    rmcp::model::ClientConfig::default()
+                        .serve(transport)
+                        .await
+                        .expect("an MCP session opens"),
+                )
+            }
+        }
+    }
+
+    async fn run(&self, stream: bool) -> bool {
+        match self {
+            Session::Rest { client, url } => one_run(client, url, stream).await,
+            Session::Mcp(session) => {
+                let mut arguments = serde_json::Map::new();
+                arguments.insert("message".into(), "I need help with billing".into());
+                let request = rmcp::model::CallToolRequestParams::new("run_team__support-team")
+                    .with_arguments(arguments);
+                session.call_tool(request).await.is_ok_and(|result| {
+                    result
+                        .structured_content
+                        .is_some_and(|run| run["status"] == "COMPLETED")
+                })
+            }
+        }
+    }
+}
+
+async fn load(server: &Server, clients: usize, seconds: u64, stream: bool, door: Door) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();
     // Warm up: connections, the SQLite file, the allocator.
+    let warm = Session::open(door, &client, &server.base).await;
     for _ in 0..20 {
-        one_run(&client, &url, stream).await;
+        warm.run(stream).await;
     }
     let before = server.rss_mib();
     let cpu_before = server.cpu_ms();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let workers = (0..clients).map(|_| {
-        let client = client.clone();
-        let url = url.clone();
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        sessions.push(Session::open(door, &client, &server.base).await);
+    }
+    let workers = sessions.into_iter().map(|session| {
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                if one_run(&client, &url, stream).await {
+                if session.run(stream).await {
                     latencies.push(t.elapsed());
                 } else {
                     failures += 1;
@@ -336,10 +408,10 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool) {
     let after = server.rss_mib();
     println!(
         "| {} | {clients:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>7.2} | {before:>6.1} | {during:>6.1} | {after:>6.1} | {:>5.3} | {failures} |",
-        if stream {
-            "stream=true "
-        } else {
-            "stream=false"
+        match (door, stream) {
+            (Door::Mcp, _) => "MCP tool call",
+            (Door::Rest, true) => "stream=true ",
+            (Door::Rest, false) => "stream=false",
         },
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.50),
@@ -716,7 +788,14 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for clients in &options.clients {
-        load(&server, *clients, options.seconds, options.stream).await;
+        load(
+            &server,
+            *clients,
+            options.seconds,
+            options.stream,
+            options.door,
+        )
+        .await;
     }
     if let Some(mock) = &mock {
         println!("model calls answered by the mock: {}", mock.requests());
