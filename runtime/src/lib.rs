@@ -22,7 +22,7 @@
 //! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
 //!    and everything above it report to.
 //! 6. Run engine (`run`): one run of an agent or team, its events, pauses and output.
-//! 7. Store (`store`): sessions, runs and events in SQLite or PostgreSQL (memories will go here).
+//! 7. Store (`store`): sessions, runs, events and user memories in SQLite or PostgreSQL.
 //! 8. Run service (`runs`): a run's life: ownership, idempotency, limits, streams, cancel, resume.
 //! 9. Front doors (`server`): agno's HTTP API, and MCP at `/mcp` (the A2A and AG-UI doors will
 //!    stand beside them).

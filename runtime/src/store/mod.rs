@@ -7,13 +7,14 @@
 //! The rooms, bottom up: `error`; `entity`, `migration` and `statements` (the tables and the
 //! batched SQL); `house` (what background work shares); `writer` (the write queue); `pool`
 //! (connecting, the `Store` handle); then what the store does: `run_writes`, `in_flight`,
-//! `events`, `run_reads`, `sessions`, `retention`. `connect` below ties them together.
+//! `events`, `run_reads`, `sessions`, `memories`, `retention`. `connect` below ties them together.
 
 pub mod entity;
 mod error;
 mod events;
 mod house;
 mod in_flight;
+mod memories;
 mod migration;
 mod nodelay;
 mod pool;
@@ -31,6 +32,7 @@ pub use error::StoreError;
 pub use events::StoredEvent;
 pub use house::{Retention, SqliteFile, StoreStats, SweepReport};
 pub use in_flight::StartCommit;
+pub use memories::{MemoryOwner, MemoryQuery, NewMemory, StoredMemory};
 pub use pool::{Db, Store};
 pub(crate) use retention::housekeeping;
 pub use rows::{StoredRun, StoredSession};

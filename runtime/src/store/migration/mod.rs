@@ -1,5 +1,7 @@
 //! Schema migrations, applied at start-up.
 
+mod memories;
+
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddRetentionIndexes),
             Box::new(CompressWithLz4),
             Box::new(AddEventsPromised),
+            Box::new(memories::CreateMemories),
         ]
     }
 
