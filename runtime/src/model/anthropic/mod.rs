@@ -1,7 +1,7 @@
 //! Anthropic's Messages API (`POST {base}/v1/messages`), on the shared HTTP client.
 //!
 //! There is no official Rust SDK and the community crates are young and divergent, so the
-//! adapter is written here: the request and answer shapes in [`wire`], the sending, retries
+//! adapter is written here: the request and answer shapes in `wire`, the sending, retries
 //! and stream reading in `model::http`.
 
 mod wire;

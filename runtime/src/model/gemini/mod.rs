@@ -2,7 +2,7 @@
 //! `:streamGenerateContent?alt=sse` for streams), on the shared HTTP client.
 //!
 //! Written here rather than on a community crate, as the Anthropic adapter is: the request
-//! and answer shapes in [`wire`], the sending, retries and stream reading in `model::http`.
+//! and answer shapes in `wire`, the sending, retries and stream reading in `model::http`.
 
 mod wire;
 
