@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::context::Trusted;
 use crate::meta::Identity;
+use crate::store::MemoryOwner;
 
 /// Who is asking, as the server established it: from a verified token when authentication is
 /// on, from the `user_id` the client sent when it is off.
@@ -19,6 +20,8 @@ pub struct Caller {
     session_claim: Option<String>,
     /// Authentication is off: an anonymous caller then reads everything, as in agno.
     open: bool,
+    /// The tenant whose data the caller reaches, from the verified token; `""` without one.
+    namespace: String,
 }
 
 impl Caller {
@@ -26,6 +29,7 @@ impl Caller {
     pub(crate) fn verified(
         user_id: Option<String>,
         session_claim: Option<String>,
+        namespace: String,
         trusted: Trusted,
         admin: bool,
     ) -> Self {
@@ -35,6 +39,7 @@ impl Caller {
             admin,
             session_claim,
             open: false,
+            namespace,
         }
     }
 
@@ -48,6 +53,7 @@ impl Caller {
             admin: false,
             session_claim: None,
             open: true,
+            namespace: String::new(),
         }
     }
 
@@ -69,6 +75,21 @@ impl Caller {
     /// Whether the caller holds the admin scope.
     pub fn is_admin(&self) -> bool {
         self.admin
+    }
+
+    /// The namespace (tenant) whose data the caller reaches: set by the verified token,
+    /// `""` on a server without authentication.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Whose memories the caller's own are: the caller's user in the caller's namespace;
+    /// `None` for a caller without a user.
+    pub fn memory_owner(&self) -> Option<MemoryOwner> {
+        self.user_id().map(|user_id| MemoryOwner {
+            namespace: self.namespace.clone(),
+            user_id: user_id.to_owned(),
+        })
     }
 
     /// The session the caller's token binds.

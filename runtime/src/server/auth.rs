@@ -85,6 +85,8 @@ pub struct JwtAuth {
     scopes_claim: String,
     admin_scope: String,
     check_route_scopes: bool,
+    /// The claim naming the caller's namespace (tenant); `None` for the issuer and audience.
+    namespace_claim: Option<String>,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -112,6 +114,7 @@ impl JwtAuth {
             scopes_claim: "scopes".to_owned(),
             admin_scope: "agent_os:admin".to_owned(),
             check_route_scopes: false,
+            namespace_claim: None,
         }
     }
 
@@ -213,6 +216,14 @@ impl JwtAuth {
         self
     }
 
+    /// The claim naming the caller's namespace, the tenant whose data (memories) the caller
+    /// reaches (for example `tenant`). By default the namespace is the token's issuer and
+    /// audience, `iss|aud`, so users of two issuers never share data whatever their ids.
+    pub fn namespace_claim(mut self, claim: impl Into<String>) -> Self {
+        self.namespace_claim = Some(claim.into());
+        self
+    }
+
     /// The scope that grants every permission (default `agent_os:admin`).
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
         self.admin_scope = scope.into();
@@ -302,12 +313,35 @@ impl JwtAuth {
             .map(scope_set)
             .unwrap_or_default();
         let admin = scopes.contains(&self.admin_scope);
+        let namespace = self.namespace_of(&claims);
         Ok(Caller::verified(
             user_id,
             session_id,
+            namespace,
             Trusted::verified(claims, scopes),
             admin,
         ))
+    }
+
+    /// The namespace verified claims put the caller in: the configured claim (empty when the
+    /// token lacks it), else `iss|aud`.
+    fn namespace_of(&self, claims: &Map<String, Value>) -> String {
+        match &self.namespace_claim {
+            Some(claim) => claims.get(claim).and_then(claim_text).unwrap_or_default(),
+            None => {
+                let issuer = claims.get("iss").and_then(claim_text).unwrap_or_default();
+                let audience = match claims.get("aud") {
+                    Some(Value::Array(items)) => {
+                        let mut names: Vec<String> = items.iter().filter_map(claim_text).collect();
+                        names.sort();
+                        names.join(",")
+                    }
+                    Some(value) => claim_text(value).unwrap_or_default(),
+                    None => String::new(),
+                };
+                format!("{issuer}|{audience}")
+            }
+        }
     }
 
     fn find_token<'h>(&self, headers: &'h HeaderMap) -> Result<&'h str, AuthError> {
@@ -465,4 +499,67 @@ pub(crate) async fn authorize_admin(
     }
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a-namespace-test-secret-of-32-bytes-or-more";
+
+    fn caller(auth: &JwtAuth, claims: Value) -> Caller {
+        let mut claims = claims;
+        claims["exp"] = Value::from(4_000_000_000u64);
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        auth.verify(&headers).expect("a valid token")
+    }
+
+    #[test]
+    fn the_namespace_is_the_issuer_and_audience_unless_a_claim_names_it() {
+        let auth = JwtAuth::hs256(SECRET);
+        let one = caller(
+            &auth,
+            json!({"sub": "alice", "iss": "idp-a", "aud": "agentos"}),
+        );
+        let other = caller(
+            &auth,
+            json!({"sub": "alice", "iss": "idp-b", "aud": "agentos"}),
+        );
+        assert_eq!(one.namespace(), "idp-a|agentos");
+        assert_ne!(
+            one.memory_owner(),
+            other.memory_owner(),
+            "same id, two tenants"
+        );
+        let listed = caller(&auth, json!({"sub": "alice", "aud": ["b", "a"]}));
+        assert_eq!(listed.namespace(), "|a,b");
+
+        let by_claim = JwtAuth::hs256(SECRET).namespace_claim("tenant");
+        let acme = caller(&by_claim, json!({"sub": "alice", "tenant": "acme"}));
+        assert_eq!(acme.namespace(), "acme");
+        let owner = acme.memory_owner().unwrap();
+        assert_eq!(
+            (owner.namespace.as_str(), owner.user_id.as_str()),
+            ("acme", "alice")
+        );
+        let none = caller(&by_claim, json!({"sub": "alice"}));
+        assert_eq!(
+            none.namespace(),
+            "",
+            "a token without the claim has the empty namespace"
+        );
+
+        assert_eq!(Caller::open(Some("bob".into())).namespace(), "");
+        assert_eq!(Caller::open(None).memory_owner(), None);
+    }
 }
