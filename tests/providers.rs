@@ -4,6 +4,8 @@
 //! and both mocks checked against the providers' documented example bodies
 //! (`tests/fixtures/providers/`).
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,12 +14,12 @@ use agentos::model::{
     ProviderEnv, ToolCall,
 };
 use agentos::prelude::*;
-use agentos::run::{RunEnv, RunOutput, RunRequest, RunStatus, run_agent, run_team};
+use agentos::run::{RunEnv, RunRequest, RunStatus, run_agent, run_team};
 use agentos::testing::{Fault, MockAnthropic, MockGemini, MockOpenAi, MockOpenAiCompatible};
 use agentos::{RawInput, RequestParts, Resolver};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use support::events::{folded, recorded_order, run_streamed};
 
 /// Where each provider's mock listens, and which model string the leader and the members use.
 #[derive(Deserialize, Validate, JsonSchema)]
@@ -99,44 +101,6 @@ fn request(message: &str) -> RunRequest {
     }
 }
 
-async fn run_streamed(team: &Team, message: &str) -> (RunOutput, Vec<String>) {
-    let (sink, mut events) = mpsc::unbounded_channel();
-    let env = RunEnv::new().with_events(sink).streaming(true);
-    let output = run_team(team, &request(message), &env).await;
-    drop(env);
-    let mut names = Vec::new();
-    while let Some(event) = events.recv().await {
-        names.push(event.event.as_str().to_owned());
-    }
-    (output, names)
-}
-
-/// Event names with runs of content pieces folded into one, since chunking differs.
-fn folded(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let is_piece = name == "RunContent" || name == "TeamRunContent";
-        if is_piece && out.last() == Some(&name) {
-            continue;
-        }
-        out.push(name);
-    }
-    out
-}
-
-/// The event order agno produced for a delegating team run, from its recording.
-fn recorded_order() -> Vec<String> {
-    let recording: Value = serde_json::from_str(&read_fixture("wire/11_team_run_stream.json"))
-        .expect("the recording is JSON");
-    folded(
-        recording["response"]["sse"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event"].as_str().unwrap().to_owned()),
-    )
-}
-
 fn read_fixture(path: &str) -> String {
     let path = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
@@ -214,7 +178,7 @@ async fn streamed_events_carry_agnos_names_whatever_the_provider() {
         let team = mocks.team(leader, members).await.unwrap();
         let (output, names) = run_streamed(
             &team,
-            "My router keeps rebooting, tech-support-agent please",
+            &request("My router keeps rebooting, tech-support-agent please"),
         )
         .await;
         assert_eq!(
@@ -417,7 +381,8 @@ async fn ollama_and_other_openai_compatible_servers_answer_on_the_chat_path() {
                     .with_role("Handle technical issues")
                     .with_model(model),
             ]);
-        let (output, names) = run_streamed(&team, "tech-support-agent: my router reboots").await;
+        let (output, names) =
+            run_streamed(&team, &request("tech-support-agent: my router reboots")).await;
         assert_eq!(
             output.status,
             RunStatus::Completed,

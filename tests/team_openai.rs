@@ -2,16 +2,18 @@
 //! socket, through async-openai, in both APIs: delegation, the recorded event order, parallel
 //! members, one pooled client, and every upstream fault ending the run cleanly.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use agentos::model::{ModelHandle, OpenAIChat, OpenAIResponses, ScriptedModel};
 use agentos::prelude::*;
-use agentos::run::{RunEnv, RunOutput, RunRequest, RunStatus, run_team};
+use agentos::run::{RunEnv, RunRequest, RunStatus, run_team};
 use agentos::testing::{ERROR_MARKER, Fault, MockOpenAi};
 use agentos::{RawInput, RequestParts, Resolver};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use support::events::{folded, recorded_order, run_streamed};
 
 /// Where the team's models live; a test sends it as the factory's input.
 #[derive(Deserialize, Validate, JsonSchema)]
@@ -88,48 +90,6 @@ fn request(message: &str) -> RunRequest {
     }
 }
 
-async fn run_streamed(team: &Team, message: &str) -> (RunOutput, Vec<String>) {
-    let (sink, mut events) = mpsc::unbounded_channel();
-    let env = RunEnv::new().with_events(sink).streaming(true);
-    let output = run_team(team, &request(message), &env).await;
-    drop(env);
-    let mut names = Vec::new();
-    while let Some(event) = events.recv().await {
-        names.push(event.event.as_str().to_owned());
-    }
-    (output, names)
-}
-
-/// Event names with runs of content pieces folded into one, since chunking differs.
-fn folded(names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let is_piece = name == "RunContent" || name == "TeamRunContent";
-        if is_piece && out.last() == Some(&name) {
-            continue;
-        }
-        out.push(name);
-    }
-    out
-}
-
-/// The event order agno produced for the same request, from its recording.
-fn recorded_order() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wire/11_team_run_stream.json"
-    );
-    let text = std::fs::read_to_string(path).expect("the recording is in tests/fixtures/wire");
-    let recording: Value = serde_json::from_str(&text).unwrap();
-    folded(
-        recording["response"]["sse"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event"].as_str().unwrap().to_owned()),
-    )
-}
-
 #[tokio::test]
 async fn the_leader_delegates_and_answers_in_both_apis() {
     for chat in [false, true] {
@@ -183,7 +143,7 @@ async fn streamed_events_arrive_in_the_recorded_order_in_both_apis() {
         let team = build(&mock, chat, json!({})).await;
         let (output, names) = run_streamed(
             &team,
-            "My router keeps rebooting, tech-support-agent please",
+            &request("My router keeps rebooting, tech-support-agent please"),
         )
         .await;
         assert_eq!(output.status, RunStatus::Completed);
@@ -280,7 +240,7 @@ async fn every_upstream_fault_ends_the_run_as_error_without_a_panic() {
             mock.set_marker_fault(fault);
             let team = build(&mock, chat, json!({"timeout_ms": timeout_ms})).await;
             let message = format!("please fail {ERROR_MARKER}");
-            let (output, names) = run_streamed(&team, &message).await;
+            let (output, names) = run_streamed(&team, &request(&message)).await;
             assert_eq!(output.status, RunStatus::Error, "chat={chat} {name}");
             assert!(
                 output.content.contains(expected),

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub mod db;
+pub mod events;
 pub mod process;
 
 use agentos::prelude::*;

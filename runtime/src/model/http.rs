@@ -70,6 +70,42 @@ pub(crate) struct ProviderError {
     pub(crate) message: String,
 }
 
+/// The builder methods over an [`Endpoint`], for the `impl` block of a model handle with an
+/// `endpoint` field: the same key, base URL, timeout and retry setters on every provider's
+/// handle, written once. `$key_header` and `$version` name the provider's header and path.
+macro_rules! endpoint_methods {
+    ($key_header:literal, $version:literal) => {
+        #[doc = concat!("Sends this key as `", $key_header, "`.")]
+        pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+            self.endpoint = self.endpoint.with_api_key(key.into());
+            self
+        }
+
+        #[doc = concat!(
+                            "Sends requests to this base URL (without `", $version,
+                            "`), such as a gateway or a mock."
+                        )]
+        pub fn with_base_url(mut self, url: impl AsRef<str>) -> Self {
+            self.endpoint.base_url = url.as_ref().trim_end_matches('/').to_string();
+            self
+        }
+
+        /// Bounds each call (retries included; for a stream, the wait for each event).
+        pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.endpoint.timeout = timeout;
+            self
+        }
+
+        /// How many times an overloaded or failed call is tried again (default 3).
+        pub fn with_max_retries(mut self, retries: usize) -> Self {
+            self.endpoint.max_retries = retries;
+            self
+        }
+    };
+}
+
+pub(crate) use endpoint_methods;
+
 impl Endpoint {
     pub(crate) fn new(provider: &'static str, base_url: &str, api_key: Option<String>) -> Self {
         Endpoint {

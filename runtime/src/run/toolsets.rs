@@ -1,29 +1,31 @@
 //! An agent's tools for one run: the ones it was built with, and the ones its toolsets list
 //! when the run starts, connected for the run and closed when it ends.
 
+use std::borrow::Cow;
+
 use futures_util::future::join_all;
 
 use crate::agent::Agent;
 use crate::tool::Tool;
 use crate::toolset::ConnectedTools;
 
-/// The tools of one run of an agent.
-pub(super) struct RunTools {
-    tools: Vec<Tool>,
+/// The tools of one run of an agent: borrowed from the agent when it has no toolsets.
+pub(super) struct RunTools<'a> {
+    tools: Cow<'a, [Tool]>,
     connections: Vec<ConnectedTools>,
 }
 
-impl RunTools {
+impl<'a> RunTools<'a> {
     /// Connects the agent's toolsets, all at once. One that cannot connect leaves its tools
     /// out of this run and says why in the log; the run goes on with the others.
-    pub(super) async fn connect(agent: &Agent) -> RunTools {
-        let mut tools = agent.tools().to_vec();
+    pub(super) async fn connect(agent: &'a Agent) -> RunTools<'a> {
         if agent.toolsets().is_empty() {
             return RunTools {
-                tools,
+                tools: Cow::Borrowed(agent.tools()),
                 connections: Vec::new(),
             };
         }
+        let mut tools = agent.tools().to_vec();
         let attempts = join_all(agent.toolsets().iter().map(|toolset| toolset.connect())).await;
         let mut connections = Vec::with_capacity(attempts.len());
         for (toolset, attempt) in agent.toolsets().iter().zip(attempts) {
@@ -57,7 +59,10 @@ impl RunTools {
                 ),
             }
         }
-        RunTools { tools, connections }
+        RunTools {
+            tools: Cow::Owned(tools),
+            connections,
+        }
     }
 
     pub(super) fn tools(&self) -> &[Tool] {

@@ -6,11 +6,9 @@
 
 mod wire;
 
-use std::time::Duration;
-
 use futures_util::future::BoxFuture;
 
-use super::http::{Endpoint, read_stream, shared_http_client};
+use super::http::{Endpoint, endpoint_methods, read_stream, shared_http_client};
 use super::{Model, ModelError, ModelRequest, ModelResponse, ModelStream};
 use wire::{ContentStream, GenerateRequest, GenerateResponse, read_error, whole_answer};
 
@@ -48,29 +46,7 @@ impl Gemini {
         }
     }
 
-    /// Sends this key as `x-goog-api-key`.
-    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
-        self.endpoint = self.endpoint.with_api_key(key.into());
-        self
-    }
-
-    /// Sends requests to this base URL (without `/v1beta`), such as a gateway or a mock.
-    pub fn with_base_url(mut self, url: impl AsRef<str>) -> Self {
-        self.endpoint.base_url = url.as_ref().trim_end_matches('/').to_string();
-        self
-    }
-
-    /// Bounds each call (retries included; for a stream, the wait for each event).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.endpoint.timeout = timeout;
-        self
-    }
-
-    /// How many times an overloaded or failed call is tried again (default 3).
-    pub fn with_max_retries(mut self, retries: usize) -> Self {
-        self.endpoint.max_retries = retries;
-        self
-    }
+    endpoint_methods!("x-goog-api-key", "/v1beta");
 
     /// The request for `body` to `method` (`generateContent`, or
     /// `streamGenerateContent?alt=sse`), as each attempt sends it.

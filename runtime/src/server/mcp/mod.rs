@@ -35,7 +35,9 @@ pub(crate) const MCP_PATH: &str = "/mcp";
 
 /// The `/mcp` route: rmcp's streamable-HTTP service behind the API's authentication.
 pub(crate) fn router(state: Arc<OsState>, config: &McpConfig) -> Router {
+    // The components are fixed once the OS is built: list their tools once, not per request.
     let handler = OsMcp {
+        tools: tools::catalogue(&state).into(),
         state: Arc::clone(&state),
     };
     let shutdown = state.runs.shutdown_token().child_token();
@@ -72,6 +74,8 @@ async fn authenticate(
 #[derive(Clone)]
 struct OsMcp {
     state: Arc<OsState>,
+    /// What `tools/list` answers.
+    tools: Arc<[rmcp::model::Tool]>,
 }
 
 impl OsMcp {
@@ -99,9 +103,7 @@ impl ServerHandler for OsMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::catalogue(
-            &self.state,
-        )))
+        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
     }
 
     async fn call_tool(
