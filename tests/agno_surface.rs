@@ -381,8 +381,7 @@ async fn agnos_control_plane_is_allowed_by_default() {
 async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled() {
     let server = TestServer::with(builder()).await;
     for (path, feature) in [
-        ("/memories", "Memory"),
-        ("/memories/abc?user_id=x", "Memory"),
+        ("/optimize-memories", "Memory optimization"),
         ("/knowledge/content", "Knowledge"),
         ("/eval-runs", "Evals"),
         ("/traces", "Traces"),
@@ -408,14 +407,7 @@ async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled()
         (response.status(), response.json().await.unwrap())
     };
     assert_eq!(status, StatusCode::OK);
-    for section in [
-        "memory",
-        "knowledge",
-        "evals",
-        "traces",
-        "metrics",
-        "learning",
-    ] {
+    for section in ["knowledge", "evals", "traces", "metrics", "learning"] {
         assert_eq!(config[section]["dbs"], json!([]), "{section}: {config}");
         assert_eq!(config[section]["enabled"], false, "{section}");
     }

@@ -68,7 +68,7 @@ class Driver:
         check(any(a.id == AGENT for a in config.agents), "config lists the agent")
         check(all(t.db_id for t in config.teams), "every team has a db_id")
         check(config.session and config.session.dbs, "sessions are served from a database")
-        check(config.memory is not None and not config.memory.dbs, "memory is reported as not enabled")
+        check(config.memory is not None and config.memory.dbs, "memories are served from a database")
         self.ok("get_config")
 
         agents = await self.call("list_agents", c.list_agents(headers=h))
@@ -209,6 +209,58 @@ class Driver:
         left_ids = [s.session_id for s in left.data]
         check(session_id not in left_ids and agent_session not in left_ids, f"left {left_ids}")
         self.ok("delete_sessions")
+
+        await self.memories()
+
+    async def memories(self):
+        """The control plane's Memory page: create, read, list, change and delete memories."""
+        c, h = self.client, self.headers
+        fact = f"Prefers email over phone ({self.suffix})"
+        created = await self.call("create_memory", c.create_memory(
+            fact, user_id=USER, topics=["contact"], headers=h))
+        check(created.memory == fact and created.user_id == USER and created.topics == ["contact"], f"{created}")
+        check(created.updated_at is not None, "a memory has its update time")
+        self.ok("create_memory")
+
+        got = await self.call("get_memory", c.get_memory(created.memory_id, user_id=self.user, headers=h))
+        check(got.memory_id == created.memory_id and got.memory == fact, f"{got}")
+        self.ok("get_memory")
+
+        second = await c.create_memory(f"Lives in Lisbon ({self.suffix})", user_id=USER, topics=["home"], headers=h)
+        listed = await self.call("list_memories", c.list_memories(user_id=self.user, limit=1, headers=h))
+        check(listed.meta.total_count >= 2 and len(listed.data) == 1, f"{listed.meta}")
+        check(listed.data[0].memory_id == second.memory_id, "the newest first")
+        found = await c.list_memories(user_id=self.user, search_content="LISBON", headers=h)
+        check([m.memory_id for m in found.data] == [second.memory_id], f"search {found.data}")
+        self.ok("list_memories")
+
+        changed = await self.call("update_memory", c.update_memory(
+            created.memory_id, f"Prefers email, never phone ({self.suffix})", user_id=USER,
+            topics=["contact", "email"], headers=h))
+        check(changed.memory.startswith("Prefers email, never") and changed.topics == ["contact", "email"], f"{changed}")
+        self.ok("update_memory")
+
+        topics = await self.call("get_memory_topics", c.get_memory_topics(user_id=self.user, headers=h))
+        check({"contact", "email", "home"} <= set(topics), f"topics {topics}")
+        self.ok("get_memory_topics")
+
+        stats = await self.call("get_user_memory_stats", c.get_user_memory_stats(user_id=self.user, headers=h))
+        mine = next(s for s in stats.data if s.user_id == USER)
+        check(mine.total_memories >= 2 and mine.last_memory_updated_at is not None, f"{mine}")
+        self.ok("get_user_memory_stats")
+
+        await self.call("delete_memory", c.delete_memory(created.memory_id, user_id=self.user, headers=h))
+        try:
+            await c.get_memory(created.memory_id, user_id=self.user, headers=h)
+            raise AssertionError("the deleted memory is still there")
+        except Exception as error:  # httpx.HTTPStatusError
+            check(getattr(getattr(error, "response", None), "status_code", None) == 404, f"{error!r}")
+        self.ok("delete_memory")
+
+        await self.call("delete_memories", c.delete_memories([second.memory_id], user_id=self.user, headers=h))
+        left = await c.list_memories(user_id=self.user, headers=h)
+        check(second.memory_id not in [m.memory_id for m in left.data], "deleted in bulk")
+        self.ok("delete_memories")
 
 
 async def main():

@@ -81,10 +81,7 @@ macro_rules! endpoint_methods {
             self
         }
 
-        #[doc = concat!(
-                            "Sends requests to this base URL (without `", $version,
-                            "`), such as a gateway or a mock."
-                        )]
+        #[doc = concat!("Sends requests to this base URL (without `", $version, "`), such as a gateway or a mock.")]
         pub fn with_base_url(mut self, url: impl AsRef<str>) -> Self {
             self.endpoint.base_url = url.as_ref().trim_end_matches('/').to_string();
             self

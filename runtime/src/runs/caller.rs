@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::context::Trusted;
 use crate::meta::Identity;
-use crate::store::MemoryOwner;
+use crate::store::{MemoryOwner, MemoryScope};
 
 /// Who is asking, as the server established it: from a verified token when authentication is
 /// on, from the `user_id` the client sent when it is off.
@@ -90,6 +90,24 @@ impl Caller {
             namespace: self.namespace.clone(),
             user_id: user_id.to_owned(),
         })
+    }
+
+    /// The memories the caller reaches when a request names the user `named` (agno's
+    /// `user_id` field): a user's own always, whatever they name; for an admin, or an
+    /// anonymous caller of a server without authentication, the named user's or, naming
+    /// none, every user's of their namespace. `None` for a caller who is neither and has no
+    /// user.
+    pub fn memory_scope(&self, named: Option<&str>) -> Option<MemoryScope> {
+        if self.admin || self.reads_everything() {
+            return Some(match named.filter(|user| !user.is_empty()) {
+                Some(user_id) => MemoryScope::User(MemoryOwner {
+                    namespace: self.namespace.clone(),
+                    user_id: user_id.to_owned(),
+                }),
+                None => MemoryScope::Namespace(self.namespace.clone()),
+            });
+        }
+        self.memory_owner().map(MemoryScope::User)
     }
 
     /// The session the caller's token binds.

@@ -58,6 +58,29 @@ pub enum RunError {
     /// A session with the requested id already exists.
     #[error("the session already exists")]
     SessionExists,
+    /// No such memory, or not one the caller may reach.
+    #[error("Memory not found")]
+    MemoryNotFound,
+    /// The request is about a user's memories and names no user.
+    #[error("User ID is required")]
+    UserRequired,
+    /// A memory's text is empty or too long.
+    #[error(transparent)]
+    MemoryText(#[from] MemoryTextError),
+}
+
+/// A memory's text the API refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryTextError {
+    /// It is empty.
+    #[error("memory must have at least 1 character")]
+    Empty,
+    /// It is longer than the bound.
+    #[error("memory must have at most {max} characters")]
+    TooLong {
+        /// The most characters a memory may hold.
+        max: usize,
+    },
 }
 
 impl From<StoreError> for RunError {

@@ -16,6 +16,24 @@ use crate::component::MultitaskStrategy;
 use crate::input::{MAX_INPUT_DEPTH, text_nests_deeper_than};
 use crate::resolve::RawInput;
 
+/// A JSON body that could not be read: FastAPI's 422, as agno answers it; one over the body
+/// limit stays a 413.
+pub(crate) fn json_body<T>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge;
+        }
+        ApiError::InvalidField(FieldProblem {
+            loc: vec!["body".into()],
+            kind: "json_invalid",
+            msg: rejection.body_text(),
+            input: Value::Null,
+        })
+    })
+}
+
 /// A field as received: text from a form, or any JSON value from a JSON body.
 #[derive(Debug)]
 enum Field {

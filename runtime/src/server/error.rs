@@ -88,6 +88,9 @@ pub enum ApiError {
     /// A session with the requested id already exists.
     #[error("a session with this id already exists; change it with PATCH /sessions/{{session_id}}")]
     SessionExists,
+    /// No memory with that id (or none the caller may reach).
+    #[error("Memory not found")]
+    MemoryNotFound,
     /// An answer the HTTP framework gave by itself (an extractor's rejection, a layer's
     /// refusal), put into the API's shape with its status kept.
     #[error("{detail}")]
@@ -145,6 +148,18 @@ impl From<RunError> for ApiError {
             RunError::NotRecorded(run_id) => ApiError::NotRecorded(run_id),
             RunError::Store(error) => ApiError::StoreUnavailable(error),
             RunError::SessionExists => ApiError::SessionExists,
+            RunError::MemoryNotFound => ApiError::MemoryNotFound,
+            RunError::UserRequired => ApiError::BadBody(RunError::UserRequired.to_string()),
+            // pydantic's words for the bounds of agno's `memory` field.
+            RunError::MemoryText(problem) => ApiError::InvalidField(FieldProblem {
+                loc: vec!["body".into(), "memory".into()],
+                kind: match problem {
+                    crate::runs::MemoryTextError::Empty => "string_too_short",
+                    crate::runs::MemoryTextError::TooLong { .. } => "string_too_long",
+                },
+                msg: problem.to_string(),
+                input: Value::Null,
+            }),
         }
     }
 }
@@ -163,7 +178,7 @@ impl ApiError {
             ApiError::FactoryTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::SessionNotFound => StatusCode::NOT_FOUND,
+            ApiError::SessionNotFound | ApiError::MemoryNotFound => StatusCode::NOT_FOUND,
             ApiError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
@@ -195,6 +210,7 @@ impl ApiError {
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::SessionNotFound => "session_not_found",
+            ApiError::MemoryNotFound => "memory_not_found",
             ApiError::Interrupted => "run_interrupted",
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::RouteNotFound => "route_not_found",

@@ -9,6 +9,7 @@ mod cors;
 mod discovery;
 mod error;
 mod mcp;
+mod memories;
 mod metrics;
 mod openapi;
 mod params;
@@ -107,6 +108,14 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/sessions", guard(axum::routing::delete(sessions::delete_sessions), RouteScope::new("sessions", "delete")))
         .route("/sessions/{session_id}", guard(axum::routing::patch(sessions::update_session), RouteScope::new("sessions", "write")))
         .route("/sessions/{session_id}/rename", guard(post(sessions::rename_session), RouteScope::new("sessions", "write")))
+        .route("/memories", guard(get(memories::list_memories), RouteScope::new("memories", "read")))
+        .route("/memories", guard(post(memories::create_memory), RouteScope::new("memories", "write")))
+        .route("/memories", guard(axum::routing::delete(memories::delete_memories), RouteScope::new("memories", "delete")))
+        .route("/memories/{memory_id}", guard(get(memories::get_memory), RouteScope::new("memories", "read")))
+        .route("/memories/{memory_id}", guard(axum::routing::patch(memories::update_memory), RouteScope::new("memories", "write")))
+        .route("/memories/{memory_id}", guard(axum::routing::delete(memories::delete_memory), RouteScope::new("memories", "delete")))
+        .route("/memory_topics", guard(get(memories::memory_topics), RouteScope::new("memories", "read")))
+        .route("/user_memory_stats", guard(get(memories::user_memory_stats), RouteScope::new("memories", "read")))
         .route("/admin/store", admin_only(get(admin::store)))
         .with_state(state)
         .merge(unbuilt_features())

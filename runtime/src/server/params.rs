@@ -4,6 +4,25 @@
 use serde_json::Value;
 
 use super::error::{ApiError, FieldProblem};
+use crate::store::SessionQuery;
+
+/// `page` of agno's paginated listings: 0 and up (0 reads as 1); past the last page the list
+/// is empty, and past this bound the answer is a 422.
+pub(crate) const PAGE: IntParam = IntParam {
+    name: "page",
+    min: 0,
+    max: SessionQuery::MAX_PAGE,
+    clamp_above: false,
+};
+
+/// `limit` of agno's paginated listings: at least 1, as in agno; a larger page than 200 is
+/// served as 200.
+pub(crate) const LIMIT: IntParam = IntParam {
+    name: "limit",
+    min: 1,
+    max: SessionQuery::MAX_LIMIT,
+    clamp_above: true,
+};
 
 /// The bounds of one integer parameter.
 pub(crate) struct IntParam {

@@ -10,8 +10,9 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::body::json_body;
 use super::error::{ApiError, FieldProblem};
-use super::params::IntParam;
+use super::params::{LIMIT, PAGE};
 use super::runs::{OwnerQuery, caller};
 use super::state::OsState;
 use super::wire;
@@ -31,23 +32,6 @@ pub(crate) struct ListQuery {
     sort_by: Option<String>,
     sort_order: Option<String>,
 }
-
-/// `page` of `GET /sessions`: agno accepts 0 and up (0 reads as 1); past the last page the
-/// list is empty, and past this bound the answer is a 422.
-const PAGE: IntParam = IntParam {
-    name: "page",
-    min: 0,
-    max: SessionQuery::MAX_PAGE,
-    clamp_above: false,
-};
-
-/// `limit` of `GET /sessions`: at least 1, as in agno; a larger page than 200 is served as 200.
-const LIMIT: IntParam = IntParam {
-    name: "limit",
-    min: 1,
-    max: SessionQuery::MAX_LIMIT,
-    clamp_above: true,
-};
 
 /// Query of the routes on one session: its type (optional) and, without authentication, who
 /// asks.
@@ -70,22 +54,6 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<ComponentKind>, ApiError> {
             })
         }),
     }
-}
-
-/// A JSON body that could not be read: FastAPI's 422, as agno answers it; one over the body
-/// limit stays a 413.
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value).map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::PayloadTooLarge;
-        }
-        ApiError::InvalidField(FieldProblem {
-            loc: vec!["body".into()],
-            kind: "json_invalid",
-            msg: rejection.body_text(),
-            input: Value::Null,
-        })
-    })
 }
 
 /// `GET /sessions`: `{data, meta}`, newest first unless asked otherwise.

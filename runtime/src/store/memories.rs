@@ -1,11 +1,11 @@
 //! User memories: what agents remember of a user, kept per `(namespace, user_id)`.
 //!
-//! Every read and write names its [`MemoryOwner`], and every statement filters on both of its
-//! parts: a memory of another user, or of the same user id in another namespace (tenant), is
-//! answered as missing.
+//! Every read and write names its [`MemoryScope`] (one owner, or a whole namespace for an
+//! admin), and every statement filters on it: a memory of another user, or of the same user
+//! id in another namespace (tenant), is answered as missing.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::Value;
 
 use super::entity::memory;
@@ -21,6 +21,58 @@ pub struct MemoryOwner {
     pub namespace: String,
     /// The user.
     pub user_id: String,
+}
+
+/// Which memories a read or write may reach: one owner's, or every user's of one namespace
+/// (an admin's view of their tenant). Nothing reaches across namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemoryScope {
+    /// One user's memories within a namespace.
+    User(MemoryOwner),
+    /// Every user's memories within a namespace.
+    Namespace(String),
+}
+
+impl MemoryScope {
+    fn condition(&self) -> sea_orm::Condition {
+        match self {
+            MemoryScope::User(owner) => sea_orm::Condition::all()
+                .add(memory::Column::Namespace.eq(owner.namespace.as_str()))
+                .add(memory::Column::UserId.eq(owner.user_id.as_str())),
+            MemoryScope::Namespace(namespace) => {
+                sea_orm::Condition::all().add(memory::Column::Namespace.eq(namespace.as_str()))
+            }
+        }
+    }
+}
+
+impl From<MemoryOwner> for MemoryScope {
+    fn from(owner: MemoryOwner) -> Self {
+        MemoryScope::User(owner)
+    }
+}
+
+impl From<&MemoryOwner> for MemoryScope {
+    fn from(owner: &MemoryOwner) -> Self {
+        MemoryScope::User(owner.clone())
+    }
+}
+
+impl From<&MemoryScope> for MemoryScope {
+    fn from(scope: &MemoryScope) -> Self {
+        scope.clone()
+    }
+}
+
+/// How many memories one user has in a scope, and when the newest changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserMemoryStats {
+    /// The user.
+    pub user_id: String,
+    /// How many memories they have.
+    pub total_memories: u64,
+    /// Unix microseconds of their latest change.
+    pub last_updated_at: i64,
 }
 
 /// A memory to write.
@@ -119,12 +171,6 @@ impl MemoryQuery {
     }
 }
 
-fn owned_by(owner: &MemoryOwner) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(memory::Column::Namespace.eq(owner.namespace.as_str()))
-        .add(memory::Column::UserId.eq(owner.user_id.as_str()))
-}
-
 impl Store {
     /// Writes a new memory for `owner`.
     pub async fn add_memory(
@@ -163,33 +209,34 @@ impl Store {
         Ok(row.into())
     }
 
-    /// One of `owner`'s memories; `None` when it is missing or someone else's.
+    /// One memory in `scope`; `None` when it is missing or outside it.
     pub async fn memory(
         &self,
-        owner: &MemoryOwner,
+        scope: impl Into<MemoryScope>,
         memory_id: &str,
     ) -> Result<Option<StoredMemory>, StoreError> {
         Ok(memory::Entity::find_by_id(memory_id.to_owned())
-            .filter(owned_by(owner))
+            .filter(scope.into().condition())
             .one(&self.conn)
             .await?
             .map(StoredMemory::from))
     }
 
-    /// Replaces the text (and, when given, the topics) of one of `owner`'s memories and
-    /// returns it as it now is; `None`, writing nothing, when it is missing or someone else's.
+    /// Replaces the text (and, when given, the topics) of one memory in `scope` and returns
+    /// it as it now is; `None`, writing nothing, when it is missing or outside it.
     pub async fn update_memory(
         &self,
-        owner: &MemoryOwner,
+        scope: impl Into<MemoryScope>,
         memory_id: &str,
         text: String,
         topics: Option<Vec<String>>,
     ) -> Result<Option<StoredMemory>, StoreError> {
+        let scope = scope.into();
         let mut update = memory::Entity::update_many()
             .col_expr(memory::Column::Memory, Expr::value(text))
             .col_expr(memory::Column::UpdatedAt, Expr::value(now_micros()))
             .filter(memory::Column::MemoryId.eq(memory_id))
-            .filter(owned_by(owner));
+            .filter(scope.condition());
         if let Some(topics) = topics {
             update = update.col_expr(memory::Column::Topics, Expr::value(Value::from(topics)));
         }
@@ -198,16 +245,16 @@ impl Store {
             return Ok(None);
         }
         Ok(memory::Entity::find_by_id(memory_id.to_owned())
-            .filter(owned_by(owner))
+            .filter(scope.condition())
             .one(&self.writer)
             .await?
             .map(StoredMemory::from))
     }
 
-    /// Deletes those of `memory_ids` that are `owner`'s; returns how many went.
+    /// Deletes those of `memory_ids` that are in `scope`; returns how many went.
     pub async fn delete_memories(
         &self,
-        owner: &MemoryOwner,
+        scope: impl Into<MemoryScope>,
         memory_ids: &[String],
     ) -> Result<u64, StoreError> {
         if memory_ids.is_empty() {
@@ -215,17 +262,17 @@ impl Store {
         }
         let deleted = memory::Entity::delete_many()
             .filter(memory::Column::MemoryId.is_in(memory_ids.iter().cloned()))
-            .filter(owned_by(owner))
+            .filter(scope.into().condition())
             .exec(&self.writer)
             .await?;
         Ok(deleted.rows_affected)
     }
 
-    /// `owner`'s memories that `query` keeps, in its order: one user's memories are few, so
-    /// they are read whole and filtered here, the same on SQLite and PostgreSQL.
+    /// The memories in `scope` that `query` keeps, in its order: one user's memories are few,
+    /// so they are read whole and filtered here, the same on SQLite and PostgreSQL.
     pub async fn list_memories(
         &self,
-        owner: &MemoryOwner,
+        scope: impl Into<MemoryScope>,
         query: &MemoryQuery,
     ) -> Result<Vec<StoredMemory>, StoreError> {
         let column = if query.by_created {
@@ -233,7 +280,7 @@ impl Store {
         } else {
             memory::Column::UpdatedAt
         };
-        let select = memory::Entity::find().filter(owned_by(owner));
+        let select = memory::Entity::find().filter(scope.into().condition());
         let select = if query.ascending {
             select
                 .order_by_asc(column)
@@ -252,10 +299,13 @@ impl Store {
             .collect())
     }
 
-    /// Every topic of `owner`'s memories, sorted, once each.
-    pub async fn memory_topics(&self, owner: &MemoryOwner) -> Result<Vec<String>, StoreError> {
+    /// Every topic of the memories in `scope`, sorted, once each.
+    pub async fn memory_topics(
+        &self,
+        scope: impl Into<MemoryScope>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut topics: Vec<String> = self
-            .list_memories(owner, &MemoryQuery::default())
+            .list_memories(scope, &MemoryQuery::default())
             .await?
             .into_iter()
             .flat_map(|memory| memory.topics)
@@ -263,5 +313,37 @@ impl Store {
         topics.sort();
         topics.dedup();
         Ok(topics)
+    }
+
+    /// Each user's count of memories in `scope` and their latest change, the most recently
+    /// changed user first.
+    pub async fn memory_user_stats(
+        &self,
+        scope: impl Into<MemoryScope>,
+    ) -> Result<Vec<UserMemoryStats>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = memory::Entity::find()
+            .select_only()
+            .column(memory::Column::UserId)
+            .column_as(memory::Column::MemoryId.count(), "total")
+            .column_as(memory::Column::UpdatedAt.max(), "last_updated_at")
+            .filter(scope.into().condition())
+            .group_by(memory::Column::UserId)
+            .into_tuple()
+            .all(&self.conn)
+            .await?;
+        let mut stats: Vec<UserMemoryStats> = rows
+            .into_iter()
+            .map(|(user_id, total, last_updated_at)| UserMemoryStats {
+                user_id,
+                total_memories: total.max(0) as u64,
+                last_updated_at,
+            })
+            .collect();
+        stats.sort_by(|a, b| {
+            b.last_updated_at
+                .cmp(&a.last_updated_at)
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        Ok(stats)
     }
 }

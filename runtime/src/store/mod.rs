@@ -32,7 +32,9 @@ pub use error::StoreError;
 pub use events::StoredEvent;
 pub use house::{Retention, SqliteFile, StoreStats, SweepReport};
 pub use in_flight::StartCommit;
-pub use memories::{MemoryOwner, MemoryQuery, NewMemory, StoredMemory};
+pub use memories::{
+    MemoryOwner, MemoryQuery, MemoryScope, NewMemory, StoredMemory, UserMemoryStats,
+};
 pub use pool::{Db, Store};
 pub(crate) use retention::housekeeping;
 pub use rows::{StoredRun, StoredSession};

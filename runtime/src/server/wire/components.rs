@@ -201,16 +201,9 @@ pub(crate) fn config_entry<C: Described>(resolver: &Resolver<C>, db_id: &str) ->
 /// The features of agno's AgentOS that agentos does not serve yet: the route prefixes agno's
 /// control plane calls for each, and its `/config` section, if it has one.
 pub(crate) const UNBUILT_FEATURES: &[(&str, &[&str], Option<&str>)] = &[
-    (
-        "Memory",
-        &[
-            "memories",
-            "memory_topics",
-            "optimize-memories",
-            "user_memory_stats",
-        ],
-        Some("memory"),
-    ),
+    // The memories themselves are served (`server/memories.rs`); rewriting them with a model
+    // is not yet.
+    ("Memory optimization", &["optimize-memories"], None),
     ("Knowledge", &["knowledge"], Some("knowledge")),
     ("Evals", &["eval-runs"], Some("evals")),
     ("Traces", &["traces", "trace_session_stats"], Some("traces")),
@@ -259,6 +252,7 @@ pub(crate) fn config(
         "os_database": os.db_id,
         "databases": [os.db_id],
         "session": domain(os.db_id, "agentos_sessions"),
+        "memory": domain(os.db_id, "agentos_memories"),
         "filesystem": {"namespaces": []},
         "queue": {"durable": false, "queue_per_session": false},
         "agents": agents,

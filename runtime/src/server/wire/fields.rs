@@ -16,6 +16,17 @@ pub(super) fn timestamp_seconds(micros: i64) -> String {
     }
 }
 
+/// The `meta` of one of agno's paginated listings.
+pub(super) fn page_meta(page: u64, limit: u64, total: u64, search_time_ms: f64) -> Value {
+    json!({
+        "page": page,
+        "limit": limit,
+        "total_count": total,
+        "total_pages": total.div_ceil(limit.max(1)),
+        "search_time_ms": search_time_ms,
+    })
+}
+
 /// agno's key for a component id: `team_id` or `agent_id`.
 pub(super) fn id_key(kind: ComponentKind) -> &'static str {
     match kind {

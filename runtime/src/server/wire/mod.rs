@@ -4,6 +4,7 @@
 mod components;
 mod events;
 mod fields;
+mod memories;
 mod runs;
 mod sessions;
 
@@ -12,5 +13,6 @@ pub(crate) use components::{
 };
 pub use events::event_frame;
 pub(crate) use events::stream_frame;
+pub(crate) use memories::{memory, memory_page, user_stats_page};
 pub(crate) use runs::{background_run, cancelled, run, stored_run, stored_runs};
 pub(crate) use sessions::{session_detail, session_page};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::fields::{id_key, model_class, timestamp_seconds};
+use super::fields::{id_key, model_class, page_meta, timestamp_seconds};
 use crate::component::ComponentKind;
 use crate::model::Role;
 use crate::run::RunMetrics;
@@ -61,13 +61,7 @@ pub(crate) fn session_page(
             .iter()
             .map(|s| session(s, metrics.get(&s.session_id)))
             .collect::<Vec<_>>(),
-        "meta": {
-            "page": page_number,
-            "limit": limit,
-            "total_count": page.total,
-            "total_pages": page.total.div_ceil(limit),
-            "search_time_ms": search_time_ms,
-        }
+        "meta": page_meta(page_number, limit, page.total, search_time_ms),
     })
 }
 
