@@ -114,12 +114,13 @@
 pub use agentos_runtime::{
     Agent, AgentFactory, AgentOs, AgentOsBuilder, BoxError, BuildError, Component, ComponentKind,
     ComponentRef, Factory, FactoryError, FactoryInfo, FieldError, HistorySettings, Identity,
-    IntoModel, IntoTool, IntoTools, MAX_INPUT_DEPTH, McpTools, Member, Message, Model, ModelError,
-    ModelHandle, ModelRequest, ModelResponse, PathSegment, PauseFor, RawInput, Registration,
-    RequestContext, RequestParts, Resolver, Role, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest,
-    RunStatus, ScriptedModel, Team, TeamFactory, TeamMode, TestModel, Tool, ToolCall,
-    ToolDefinition, ToolError, ToolFunction, Toolset, ToolsetError, Trusted, Usage,
-    ValidationErrors, input_schema, is_valid_id, new_id, parse_input, run_agent, run_team, slugify,
+    IntoModel, IntoTool, IntoTools, MAX_INPUT_DEPTH, McpTools, Member, Memory, MemoryCapture,
+    Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, PathSegment, PauseFor,
+    RawInput, Recalled, Registration, RequestContext, RequestParts, Resolver, Role, RunEnv,
+    RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, Team, TeamFactory,
+    TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction, Toolset,
+    ToolsetError, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input,
+    run_agent, run_team, slugify,
 };
 pub use agentos_runtime::{model, run, runs, server, store, tls};
 
@@ -140,7 +141,7 @@ pub mod prelude {
     #[cfg(feature = "macros")]
     pub use agentos_macros::{agent_factory, team_factory, tool};
     pub use agentos_runtime::{
-        Agent, AgentFactory, AgentOs, Factory, FactoryError, Identity, McpTools, Member,
+        Agent, AgentFactory, AgentOs, Factory, FactoryError, Identity, McpTools, Member, Memory,
         RequestContext, Team, TeamFactory, TeamMode, Trusted,
     };
     pub use garde::Validate;

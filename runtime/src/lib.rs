@@ -16,8 +16,8 @@
 //! 2. Outside services (`model`, `mcp_tools`): the model trait and its providers (OpenAI,
 //!    OpenAI-compatible servers, Anthropic, Gemini), the model strings that choose among them,
 //!    and the tools of MCP servers.
-//! 3. Components (`profile`, `agent`, `team`): what a factory builds, and the profile agents and
-//!    teams share (workflows will stand here).
+//! 3. Components (`memory`, `profile`, `agent`, `team`): what a factory builds, the profile agents
+//!    and teams share, and their memory settings (workflows will stand here).
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
 //! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
 //!    and everything above it report to.
@@ -39,6 +39,7 @@ mod error;
 mod factory;
 mod input;
 mod mcp_tools;
+mod memory;
 mod meta;
 mod metrics;
 pub mod model;
@@ -70,6 +71,7 @@ pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationError
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
 pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
 pub use mcp_tools::{DEFAULT_MCP_TIMEOUT, McpTools};
+pub use memory::{Memory, MemoryCapture, Recalled};
 pub use meta::{Identity, new_id};
 pub use model::{
     IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,

@@ -1,8 +1,9 @@
 //! What agents and teams share: a profile (id, name, description, model, instructions, how
-//! answers are written, history and the multitask strategy) and the builder methods and
+//! answers are written, history, the multitask strategy and memory) and the builder methods and
 //! accessors over it, written once for both.
 
 use crate::component::{HistorySettings, MultitaskStrategy, slugify};
+use crate::memory::Memory;
 use crate::model::ModelHandle;
 
 /// The part of an agent or a team that the two have in common.
@@ -16,6 +17,7 @@ pub(crate) struct Profile {
     pub(crate) markdown: bool,
     pub(crate) history: HistorySettings,
     pub(crate) multitask: Option<MultitaskStrategy>,
+    pub(crate) memory: Option<Memory>,
 }
 
 impl Profile {
@@ -30,6 +32,7 @@ impl Profile {
             markdown: false,
             history: HistorySettings::default(),
             multitask: None,
+            memory: None,
         }
     }
 }
@@ -98,6 +101,18 @@ macro_rules! profile_methods {
         ) -> Self {
             self.profile.multitask = Some(strategy);
             self
+        }
+
+        /// Remembers its users across sessions (see [`Memory`](crate::Memory)): their memories
+        /// go into the system prompt, and new ones are captured as the settings say.
+        pub fn with_memory(mut self, memory: $crate::memory::Memory) -> Self {
+            self.profile.memory = Some(memory);
+            self
+        }
+
+        /// The memory settings, if it remembers its users.
+        pub fn memory(&self) -> Option<&$crate::memory::Memory> {
+            self.profile.memory.as_ref()
         }
 
         /// The id.

@@ -112,6 +112,15 @@ impl Team {
         &self.members
     }
 
+    /// Whether the team or any member, at any depth, reads its user's memories into a prompt.
+    pub fn reads_memories(&self) -> bool {
+        self.memory().is_some_and(|m| m.adds_to_context())
+            || self.members.iter().any(|member| match member {
+                Member::Agent(agent) => agent.memory().is_some_and(|m| m.adds_to_context()),
+                Member::Team(team) => team.reads_memories(),
+            })
+    }
+
     /// The mode.
     pub fn mode(&self) -> TeamMode {
         self.mode

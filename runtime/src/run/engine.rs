@@ -188,7 +188,10 @@ pub(super) fn run_team_at<'a>(
             &meta,
             team.model(),
         );
-        let system = prompt::leader_system_prompt(team);
+        let mut system = prompt::leader_system_prompt(team);
+        if let Some(memory) = team.memory() {
+            prompt::push_memories(&mut system, memory, env.memories());
+        }
         let tools: Arc<[ToolDefinition]> = Arc::new([prompt::delegation_tool(team)]);
         let dispatcher = TeamDispatcher {
             team,
@@ -221,7 +224,10 @@ pub(super) fn run_agent_at<'a>(
             &meta,
             agent.model(),
         );
-        let system = prompt::agent_system_prompt(agent);
+        let mut system = prompt::agent_system_prompt(agent);
+        if let Some(memory) = agent.memory() {
+            prompt::push_memories(&mut system, memory, env.memories());
+        }
         let run_tools = RunTools::connect(agent).await;
         let tools: Arc<[ToolDefinition]> = run_tools
             .tools()

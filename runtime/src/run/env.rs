@@ -1,5 +1,6 @@
 //! `RunEnv`: how a run is carried out (streamed or whole, where its events go, how it is
-//! cancelled, where its model calls are counted), shared by every part of the engine.
+//! cancelled, where its model calls are counted, what it remembers of its user), shared by
+//! every part of the engine.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::RunEvent;
 use super::log::EventLog;
+use crate::memory::Recalled;
 use crate::metrics::Metrics;
 
 /// Where a run's events go, as they happen.
@@ -22,6 +24,9 @@ pub struct RunEnv {
     pub(super) stream: bool,
     /// Where model calls are counted, for a run of a served component.
     metrics: Option<Arc<Metrics>>,
+    /// The user's memories, newest first, for the prompts of components that use them;
+    /// `None` when the run has no user whose memories were read.
+    memories: Option<Arc<[Recalled]>>,
 }
 
 impl RunEnv {
@@ -67,6 +72,18 @@ impl RunEnv {
 
     pub(super) fn metrics(&self) -> Option<&Metrics> {
         self.metrics.as_deref()
+    }
+
+    /// Gives the run its user's memories, newest first: components with memory put them in
+    /// their system prompts.
+    pub fn with_memories(mut self, memories: Arc<[Recalled]>) -> Self {
+        self.memories = Some(memories);
+        self
+    }
+
+    /// The user's memories, when the run has them.
+    pub fn memories(&self) -> Option<&[Recalled]> {
+        self.memories.as_deref()
     }
 
     /// The token that cancels this run.

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::agent::Agent;
+use crate::memory::{Memory, Recalled};
 use crate::team::{Member, Team, TeamMode};
 use crate::tool::ToolDefinition;
 
@@ -67,6 +68,35 @@ pub(crate) fn leader_system_prompt(team: &Team) -> String {
         prompt.push_str("\nFormat your answers in markdown.\n");
     }
     prompt
+}
+
+/// Adds what is remembered of the user to a system prompt: the memories `settings` let in,
+/// or, when there are none yet, that the component remembers but knows nothing of them.
+/// Nothing when the run has no user whose memories were read.
+pub(crate) fn push_memories(prompt: &mut String, settings: &Memory, recalled: Option<&[Recalled]>) {
+    let Some(recalled) = recalled else {
+        return;
+    };
+    if !settings.adds_to_context() {
+        return;
+    }
+    let shown = settings.in_context(recalled);
+    if shown.is_empty() {
+        prompt.push_str(
+            "\nYou can remember things about the user across conversations, but you do not \
+            know anything about this user yet.\n",
+        );
+        return;
+    }
+    prompt.push_str("\nWhat you remember about the user from earlier conversations:\n");
+    prompt.push_str("<memories_from_previous_interactions>\n");
+    for memory in shown {
+        let _ = writeln!(prompt, "- {}", memory.memory);
+    }
+    prompt.push_str("</memories_from_previous_interactions>\n");
+    prompt.push_str(
+        "These may be out of date: what the user says in this conversation comes first.\n",
+    );
 }
 
 fn member_role(member: &Member) -> Option<&str> {

@@ -55,13 +55,14 @@ impl RunService {
                 let Launch {
                     component,
                     mut request,
-                    env,
+                    mut env,
                     registered,
                     queued,
                     continues,
                     resume,
                     deferred_start,
                     slot,
+                    memory_owner,
                 } = launch;
                 let _slot = slot;
                 let _registered = registered;
@@ -79,6 +80,11 @@ impl RunService {
                         request.history =
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
+                }
+                if let Some(owner) = memory_owner.filter(|_| component.reads_memories())
+                    && let Some(memories) = super::recall::recall(&store, &owner).await
+                {
+                    env = env.with_memories(memories);
                 }
                 let env = env.with_metrics(metrics);
                 let began = std::time::Instant::now();
@@ -166,6 +172,8 @@ pub(super) struct Launch<C> {
     pub(super) deferred_start: Option<DeferredStart>,
     /// Its place among its user's runs in flight, when that is limited.
     pub(super) slot: Option<super::quota::Slot>,
+    /// Whose memories it reads and writes: its caller's, when the caller is a user.
+    pub(super) memory_owner: Option<crate::store::MemoryOwner>,
 }
 
 /// How a run's task ended: its output, and what the store kept of it.

@@ -22,6 +22,7 @@ mod memories;
 mod paused;
 mod quota;
 mod reads;
+mod recall;
 mod registry;
 mod sessions;
 mod start;
@@ -69,6 +70,8 @@ pub(crate) trait Runnable: Component {
     fn resolvers(components: &Components) -> &[Resolver<Self>];
     fn history(&self) -> HistorySettings;
     fn model(&self) -> Option<&ModelHandle>;
+    /// Whether the run needs its user's memories: the component or a member reads them.
+    fn reads_memories(&self) -> bool;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
     fn resume<'a>(
         &'a self,
@@ -90,6 +93,10 @@ impl Runnable for Team {
 
     fn model(&self) -> Option<&ModelHandle> {
         Team::model(self)
+    }
+
+    fn reads_memories(&self) -> bool {
+        Team::reads_memories(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
@@ -118,6 +125,10 @@ impl Runnable for Agent {
 
     fn model(&self) -> Option<&ModelHandle> {
         Agent::model(self)
+    }
+
+    fn reads_memories(&self) -> bool {
+        self.memory().is_some_and(|m| m.adds_to_context())
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {

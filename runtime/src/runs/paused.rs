@@ -128,6 +128,7 @@ impl RunService {
             resume: Some((suspended, ask.decisions)),
             deferred_start: None,
             slot,
+            memory_owner: caller.memory_owner(),
         };
         if ask.background && !ask.stream {
             self.spawn(launch);

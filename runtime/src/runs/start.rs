@@ -254,6 +254,7 @@ impl RunService {
             resume: None,
             deferred_start,
             slot,
+            memory_owner: caller.memory_owner(),
         };
         let request_meta = launch.request.meta.clone();
         if ask.background && !ask.stream {

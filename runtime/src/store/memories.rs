@@ -299,6 +299,24 @@ impl Store {
             .collect())
     }
 
+    /// `owner`'s `limit` most recently changed memories, newest first.
+    pub async fn recent_memories(
+        &self,
+        owner: &MemoryOwner,
+        limit: u64,
+    ) -> Result<Vec<StoredMemory>, StoreError> {
+        Ok(memory::Entity::find()
+            .filter(MemoryScope::from(owner).condition())
+            .order_by_desc(memory::Column::UpdatedAt)
+            .order_by_desc(memory::Column::MemoryId)
+            .limit(limit)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(StoredMemory::from)
+            .collect())
+    }
+
     /// Every topic of the memories in `scope`, sorted, once each.
     pub async fn memory_topics(
         &self,
