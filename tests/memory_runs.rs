@@ -161,3 +161,276 @@ async fn a_users_memories_reach_the_prompts_of_opted_in_components_only_for_that
         "{prompt}"
     );
 }
+
+/// Polls `check` every 20 ms for up to 10 s, until it holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn memories_of(server: &TestServer, token: &str) -> Vec<Value> {
+    let page: Value = client()
+        .get(server.url("/memories"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// The stored run's total tokens.
+async fn stored_tokens(server: &TestServer, agent: &str, run_id: &str, token: &str) -> u64 {
+    let run: Value = client()
+        .get(server.url(&format!("/agents/{agent}/runs/{run_id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    run["metrics"]["total_tokens"].as_u64().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_fact_told_in_one_session_reaches_the_next_sessions_prompt_through_the_mock() {
+    let mock = agentos::testing::MockOpenAi::start().await;
+    let model = agentos::model::OpenAIResponses::new("gpt-4o-mini")
+        .with_base_url(mock.base_url())
+        .with_api_key("sk-memory-test");
+    let builder = agentos::AgentOs::builder()
+        .agent(
+            Agent::new("Chef")
+                .with_model(model)
+                .with_memory(Memory::after_run()),
+        )
+        .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+    let server = TestServer::with(builder).await;
+    let alice = token("alice", "acme");
+
+    let told = "I am vegetarian and I live in Porto";
+    let first = run(&server, "/agents/chef/runs", &alice, told).await;
+    assert_eq!(first["status"], "COMPLETED", "{first}");
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    let answered_tokens = first["metrics"]["total_tokens"].as_u64().unwrap();
+    // The capture's tokens join the run's once it is done; the memory is then written.
+    eventually("the capture's tokens are the run's", || async {
+        stored_tokens(&server, "chef", &run_id, &alice).await > answered_tokens
+    })
+    .await;
+    let memories = memories_of(&server, &alice).await;
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    assert_eq!(memories[0]["memory"], told);
+    assert_eq!(memories[0]["agent_id"], "chef");
+
+    // Another session: the model is sent what Alice told, and only to Alice's runs. (The
+    // captures after those runs are requests of their own, offering `add_memory`.)
+    let asked = |text: &'static str| {
+        let mock = &mock;
+        move || {
+            mock.recent_requests()
+                .into_iter()
+                .map(|body| body.to_string())
+                .rfind(|body| body.contains(text) && !body.contains("add_memory"))
+                .expect("the mock saw the run")
+        }
+    };
+    run(
+        &server,
+        "/agents/chef/runs",
+        &alice,
+        "What should I cook tonight?",
+    )
+    .await;
+    let sent = asked("What should I cook tonight?")();
+    assert!(
+        sent.contains("<memories_from_previous_interactions>"),
+        "{sent}"
+    );
+    assert!(sent.contains(told), "{sent}");
+    for stranger in [token("bob", "acme"), token("alice", "globex")] {
+        run(
+            &server,
+            "/agents/chef/runs",
+            &stranger,
+            "Suggest a dish for me",
+        )
+        .await;
+        let sent = asked("Suggest a dish for me")();
+        assert!(!sent.contains("vegetarian"), "{sent}");
+    }
+
+    // Told again, the fact is not stored twice.
+    let again = run(&server, "/agents/chef/runs", &alice, told).await;
+    let again_id = again["run_id"].as_str().unwrap().to_owned();
+    let again_tokens = again["metrics"]["total_tokens"].as_u64().unwrap();
+    eventually("the second capture is done", || async {
+        stored_tokens(&server, "chef", &again_id, &alice).await > again_tokens
+    })
+    .await;
+    let memories = memories_of(&server, &alice).await;
+    let texts: Vec<&Value> = memories.iter().map(|m| &m["memory"]).collect();
+    assert_eq!(texts.iter().filter(|m| **m == told).count(), 1, "{texts:?}");
+}
+
+/// A model that waits for a go-ahead before each answer, counting the calls it received.
+struct Gated {
+    gate: tokio::sync::Semaphore,
+    calls: std::sync::atomic::AtomicUsize,
+    inner: TestModel,
+}
+
+impl Model for Gated {
+    fn id(&self) -> &str {
+        "gated"
+    }
+
+    fn provider(&self) -> &str {
+        "Test"
+    }
+
+    fn complete(
+        &self,
+        request: agentos::ModelRequest,
+    ) -> futures_util::future::BoxFuture<'_, Result<agentos::ModelResponse, agentos::ModelError>>
+    {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let _permit = self.gate.acquire().await.expect("the gate stays open");
+            Ok(self.inner.respond(&request))
+        })
+    }
+}
+
+/// A model whose every call fails.
+struct Failing;
+
+impl Model for Failing {
+    fn id(&self) -> &str {
+        "failing"
+    }
+
+    fn provider(&self) -> &str {
+        "Test"
+    }
+
+    fn complete(
+        &self,
+        _request: agentos::ModelRequest,
+    ) -> futures_util::future::BoxFuture<'_, Result<agentos::ModelResponse, agentos::ModelError>>
+    {
+        Box::pin(std::future::ready(Err(agentos::ModelError::Status {
+            status: 500,
+            message: "the capture model is down".into(),
+        })))
+    }
+}
+
+/// Log lines, kept for the test to read.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn capture_runs_after_the_answer_and_a_failing_capture_leaves_the_run_completed() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let gated = Arc::new(Gated {
+        gate: tokio::sync::Semaphore::new(0),
+        calls: Default::default(),
+        inner: TestModel::new(),
+    });
+    let builder = agentos::AgentOs::builder()
+        .agent(
+            Agent::new("Slow Memory")
+                .with_model(TestModel::new())
+                .with_memory(Memory::after_run().with_model(gated.clone() as Arc<dyn Model>)),
+        )
+        .agent(
+            Agent::new("Broken Memory")
+                .with_model(TestModel::new())
+                .with_memory(Memory::after_run().with_model(Arc::new(Failing) as Arc<dyn Model>)),
+        )
+        .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+    let server = TestServer::with(builder).await;
+    let dana = token("dana", "acme");
+
+    // The answer comes while the capture's model is still held.
+    let answer = run(
+        &server,
+        "/agents/slow-memory/runs",
+        &dana,
+        "I play the cello",
+    )
+    .await;
+    assert_eq!(answer["status"], "COMPLETED");
+    eventually("the capture asked its model", || async {
+        gated.calls.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+    assert!(memories_of(&server, &dana).await.is_empty());
+    gated.gate.add_permits(1);
+    eventually("the held capture is written", || async {
+        memories_of(&server, &dana).await.len() == 1
+    })
+    .await;
+
+    // A capture that fails changes nothing of the run and writes nothing; the log says why.
+    let erin = token("erin", "acme");
+    let answer = run(
+        &server,
+        "/agents/broken-memory/runs",
+        &erin,
+        "I am left-handed",
+    )
+    .await;
+    assert_eq!(answer["status"], "COMPLETED");
+    let run_id = answer["run_id"].as_str().unwrap().to_owned();
+    eventually("the failure is logged", || async {
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("memory capture failed")
+    })
+    .await;
+    let stored: Value = client()
+        .get(server.url(&format!("/agents/broken-memory/runs/{run_id}")))
+        .bearer_auth(&erin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["status"], "COMPLETED");
+    assert_eq!(
+        stored["metrics"]["total_tokens"],
+        answer["metrics"]["total_tokens"]
+    );
+    assert!(memories_of(&server, &erin).await.is_empty());
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logged.contains(&run_id), "{logged}");
+}

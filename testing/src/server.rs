@@ -80,7 +80,12 @@ struct MockState {
     in_flight: watch::Sender<usize>,
     ids: AtomicU64,
     faults: Mutex<Faults>,
+    /// The last [`KEPT_REQUESTS`] request bodies, oldest first.
+    recent: Mutex<VecDeque<Value>>,
 }
+
+/// How many request bodies a mock keeps for tests to read.
+const KEPT_REQUESTS: usize = 32;
 
 #[derive(Default)]
 struct Faults {
@@ -177,6 +182,18 @@ impl<P: Protocol> MockServer<P> {
     /// Stops serving and closes every open connection.
     pub fn shutdown(self) {
         // Drop does the work.
+    }
+
+    /// The bodies of the last 32 requests, oldest first, as JSON: what a test reads to see
+    /// what a model was sent.
+    pub fn recent_requests(&self) -> Vec<Value> {
+        self.state
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
@@ -397,6 +414,13 @@ async fn handle(state: Arc<MockState>, kill: ConnectionKill, api: Api, body: Byt
             return error_response(wire, StatusCode::BAD_REQUEST, &message);
         }
     };
+    {
+        let mut recent = state.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == KEPT_REQUESTS {
+            recent.pop_front();
+        }
+        recent.push_back(request.clone());
+    }
     let conversation = match &api {
         Api::Responses => Conversation::from_responses(&request),
         Api::Chat => Conversation::from_chat(&request),

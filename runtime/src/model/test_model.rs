@@ -2,7 +2,8 @@
 //!
 //! `TestModel` answers without a network: offered the delegation tool it delegates the task to
 //! every member at once, offered other tools it calls each once with arguments made from the
-//! tool's schema, and once every call has a result it answers from the results. The examples
+//! tool's schema (a `task` or `memory` argument is the user's message, so a memory capture
+//! remembers what the user said), and once every call has a result it answers from the results. The examples
 //! run on it when no API key is set, and tests use it to exercise delegation and tools.
 
 use std::fmt::Write as _;
@@ -169,7 +170,7 @@ fn calls_for(tool: &ToolDefinition, task: &str) -> Vec<(String, Value)> {
 }
 
 /// A value that fits `schema`: required properties only, the first enum value, `task` for a
-/// property named `task`. The test-support crate's provider mocks fill tool arguments the same
+/// property named `task` or `memory` (so a memory capture remembers what the user said). The test-support crate's provider mocks fill tool arguments the same
 /// way, so a scripted test reads alike on the offline model and on a mock.
 pub fn schema_example(schema: &Value, task: &str) -> Value {
     if let Some(first) = schema
@@ -200,7 +201,7 @@ pub fn schema_example(schema: &Value, task: &str) -> Value {
             if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
                 for (name, property) in properties {
                     if required.contains(&name.as_str()) {
-                        let value = if name == "task" {
+                        let value = if name == "task" || name == "memory" {
                             Value::String(task.to_owned())
                         } else {
                             schema_example(property, task)

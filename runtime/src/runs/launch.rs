@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::busy;
+use super::capture::Capture;
 use super::registry::Registered;
 use super::{RunService, Runnable};
 use crate::component::HistorySettings;
@@ -50,6 +51,7 @@ impl RunService {
             model = launch.component.model().map(|model| model.id()),
         );
         let metrics = Arc::clone(&self.metrics);
+        let tracker = self.tracker.clone();
         self.tracker.spawn(
             async move {
                 let Launch {
@@ -81,8 +83,8 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
-                if let Some(owner) = memory_owner.filter(|_| component.reads_memories())
-                    && let Some(memories) = super::recall::recall(&store, &owner).await
+                if let Some(owner) = memory_owner.as_ref().filter(|_| component.reads_memories())
+                    && let Some(memories) = super::recall::recall(&store, owner).await
                 {
                     env = env.with_memories(memories);
                 }
@@ -138,6 +140,18 @@ impl RunService {
                 .await;
                 if let Some(counted) = &counted {
                     counted.finished(output.status, ran_for, output.metrics.time_to_first_token);
+                }
+                // Memories are captured once the run's end is stored, off the answer's path.
+                if matches!(record, Record::Stored)
+                    && output.status == RunStatus::Completed
+                    && let Some(capture) = Capture::after_run(
+                        &component,
+                        memory_owner.as_ref(),
+                        &request,
+                        counts_tokens,
+                    )
+                {
+                    tracker.spawn(capture.run(store.clone()));
                 }
                 if let Some(log) = env.log() {
                     let instead = if !matches!(record, Record::Stored) {

@@ -54,10 +54,10 @@ fn scope(caller: &Caller, named: Option<&str>) -> Result<MemoryScope, RunError> 
     caller.memory_scope(named).ok_or(RunError::UserRequired)
 }
 
-/// Refuses what the store should not hold: empty or overlong text, NUL characters, too many
-/// or unfit topics.
-fn check_write(write: &MemoryWrite) -> Result<(), RunError> {
-    let chars = write.memory.chars().count();
+/// Refuses a memory the store should not hold: empty or overlong text, NUL characters, too
+/// many or unfit topics.
+pub(super) fn check_memory(memory: &str, topics: Option<&[String]>) -> Result<(), RunError> {
+    let chars = memory.chars().count();
     if chars == 0 {
         return Err(RunError::MemoryText(MemoryTextError::Empty));
     }
@@ -66,8 +66,8 @@ fn check_write(write: &MemoryWrite) -> Result<(), RunError> {
             max: MAX_MEMORY_CHARS,
         }));
     }
-    limits::check_text("memory", &write.memory)?;
-    let topics = write.topics.as_deref().unwrap_or_default();
+    limits::check_text("memory", memory)?;
+    let topics = topics.unwrap_or_default();
     if topics.len() > MAX_MEMORY_TOPICS {
         return Err(RunError::Invalid(format!(
             "a memory has at most {MAX_MEMORY_TOPICS} topics"
@@ -76,6 +76,10 @@ fn check_write(write: &MemoryWrite) -> Result<(), RunError> {
     topics
         .iter()
         .try_for_each(|topic| limits::check_id("topics", topic))
+}
+
+fn check_write(write: &MemoryWrite) -> Result<(), RunError> {
+    check_memory(&write.memory, write.topics.as_deref())
 }
 
 impl RunService {

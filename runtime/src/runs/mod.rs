@@ -15,6 +15,7 @@
 
 mod busy;
 mod caller;
+mod capture;
 mod error;
 mod launch;
 pub(crate) mod limits;
@@ -54,6 +55,7 @@ pub(crate) use watch::watch_runs;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings};
+use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::model::ModelHandle;
 use crate::resolve::Components;
@@ -72,6 +74,7 @@ pub(crate) trait Runnable: Component {
     fn model(&self) -> Option<&ModelHandle>;
     /// Whether the run needs its user's memories: the component or a member reads them.
     fn reads_memories(&self) -> bool;
+    fn memory(&self) -> Option<&Memory>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
     fn resume<'a>(
         &'a self,
@@ -97,6 +100,10 @@ impl Runnable for Team {
 
     fn reads_memories(&self) -> bool {
         Team::reads_memories(self)
+    }
+
+    fn memory(&self) -> Option<&Memory> {
+        Team::memory(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
@@ -129,6 +136,10 @@ impl Runnable for Agent {
 
     fn reads_memories(&self) -> bool {
         self.memory().is_some_and(|m| m.adds_to_context())
+    }
+
+    fn memory(&self) -> Option<&Memory> {
+        Agent::memory(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {

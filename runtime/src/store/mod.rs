@@ -7,7 +7,8 @@
 //! The rooms, bottom up: `error`; `entity`, `migration` and `statements` (the tables and the
 //! batched SQL); `house` (what background work shares); `writer` (the write queue); `pool`
 //! (connecting, the `Store` handle); then what the store does: `run_writes`, `in_flight`,
-//! `events`, `run_reads`, `sessions`, `memories`, `retention`. `connect` below ties them together.
+//! `run_usage`, `events`, `run_reads`, `sessions`, `memories`, `retention`. `connect` below ties
+//! them together.
 
 pub mod entity;
 mod error;
@@ -21,6 +22,7 @@ mod pool;
 mod retention;
 mod rows;
 mod run_reads;
+mod run_usage;
 mod run_writes;
 pub mod sessions;
 mod statements;
@@ -38,6 +40,7 @@ pub use memories::{
 pub use pool::{Db, Store};
 pub(crate) use retention::housekeeping;
 pub use rows::{StoredRun, StoredSession};
+pub use run_usage::LateUsage;
 pub(crate) use run_writes::STALE_AFTER;
 pub use run_writes::{DeferredStart, FreshRun, IdempotencyClaim, NewRun, StoredKey};
 pub use sessions::{SessionPage, SessionQuery};

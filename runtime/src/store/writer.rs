@@ -399,28 +399,38 @@ async fn commit(
         statements::runs(backend, finished.into_values().collect(), RunWrite::End),
     )
     .await?;
-    if !tokens.is_empty() {
-        let rows = tokens
-            .into_iter()
-            .map(|((owner, day), count)| token_usage::ActiveModel {
-                owner: Set(owner),
-                day: Set(day),
-                tokens: Set(count),
-            });
-        token_usage::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([token_usage::Column::Owner, token_usage::Column::Day])
-                    .value(
-                        token_usage::Column::Tokens,
-                        Expr::cust("agentos_token_usage.tokens + excluded.tokens"),
-                    )
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    add_token_usage(&txn, tokens).await?;
     txn.commit().await?;
     Ok(results)
+}
+
+/// Adds tokens to users' days: `((user, day), tokens)`.
+pub(super) async fn add_token_usage(
+    txn: &DatabaseTransaction,
+    tokens: HashMap<(String, i64), i64>,
+) -> Result<(), DbErr> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let rows = tokens
+        .into_iter()
+        .map(|((owner, day), count)| token_usage::ActiveModel {
+            owner: Set(owner),
+            day: Set(day),
+            tokens: Set(count),
+        });
+    token_usage::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([token_usage::Column::Owner, token_usage::Column::Day])
+                .value(
+                    token_usage::Column::Tokens,
+                    Expr::cust("agentos_token_usage.tokens + excluded.tokens"),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }
 
 /// The rows of `sessions`, each id once and in order of id: PostgreSQL refuses an upsert

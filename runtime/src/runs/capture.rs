@@ -1,0 +1,301 @@
+//! Memory capture: once a run's end is stored, one model call in the background reads what
+//! the user said and adds, changes or deletes that user's memories. The answer never waits
+//! for it; its tokens go into the run's stored metrics and its user's token budget; a capture
+//! that fails is logged and leaves the run as it ended.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::memories::check_memory;
+use super::{Runnable, quota};
+use crate::component::ComponentKind;
+use crate::memory::MemoryCapture;
+use crate::model::{Message, ModelHandle, ModelRequest, ToolCall, ToolDefinition};
+use crate::run::RunRequest;
+use crate::store::{LateUsage, MemoryOwner, NewMemory, Store, StoredMemory};
+
+/// How long a capture's model call may take.
+const CAPTURE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The most memories a capture is shown (and may change).
+const SHOWN: u64 = 100;
+
+/// What is worth remembering, unless the component says otherwise.
+const DEFAULT_CRITERIA: &str = "facts about the user that will help in later conversations: \
+    their name, circumstances, preferences, plans, constraints, and anything they ask you to \
+    remember. Not the question they are asking, nor small talk.";
+
+/// A capture to make for a finished run.
+pub(super) struct Capture {
+    owner: MemoryOwner,
+    model: ModelHandle,
+    criteria: Option<String>,
+    message: String,
+    run_id: String,
+    kind: ComponentKind,
+    component_id: String,
+    counts_tokens: bool,
+}
+
+impl Capture {
+    /// The capture a run of `component` asks for: when its settings capture after each run,
+    /// its caller is a user, and it has a model to capture with.
+    pub(super) fn after_run<C: Runnable>(
+        component: &C,
+        owner: Option<&MemoryOwner>,
+        request: &RunRequest,
+        counts_tokens: bool,
+    ) -> Option<Capture> {
+        let memory = component
+            .memory()
+            .filter(|m| m.capture() == MemoryCapture::AfterRun)?;
+        let model = memory.model().or(component.model())?.clone();
+        Some(Capture {
+            owner: owner?.clone(),
+            model,
+            criteria: memory.capture_instructions().map(str::to_owned),
+            message: request.message.clone(),
+            run_id: request.meta.run_id().to_owned(),
+            kind: C::KIND,
+            component_id: component.id().to_owned(),
+            counts_tokens,
+        })
+    }
+
+    /// Makes the capture; every failure is logged, none reaches the run.
+    pub(super) async fn run(self, store: Store) {
+        if let Err(error) = self.capture(&store).await {
+            tracing::error!(run_id = %self.run_id, %error, "memory capture failed");
+        }
+    }
+
+    async fn capture(&self, store: &Store) -> Result<(), CaptureError> {
+        let known = store.recent_memories(&self.owner, SHOWN).await?;
+        let request = ModelRequest::new(
+            vec![
+                Message::system(self.prompt(&known)),
+                Message::user(self.message.clone()),
+            ],
+            tools(),
+        );
+        let response = tokio::time::timeout(CAPTURE_TIMEOUT, self.model.complete(request))
+            .await
+            .map_err(|_| CaptureError::TimedOut)??;
+        // Only the tool calls count: text the model writes is not an answer to anyone.
+        let mut texts: Vec<String> = known.iter().map(|m| normalized(&m.memory)).collect();
+        let mut applied = Ok(());
+        for call in &response.tool_calls {
+            applied = self.apply(store, call, &known, &mut texts).await;
+            if applied.is_err() {
+                break;
+            }
+        }
+        // The call's cost is the run's whatever came of it; written last, it marks the end.
+        let usage = LateUsage {
+            usage: response.usage,
+            model_id: self.model.id(),
+            provider: self.model.provider_label(),
+            day: self.counts_tokens.then(quota::today),
+        };
+        store.add_run_usage(&self.run_id, usage).await?;
+        applied
+    }
+
+    fn prompt(&self, known: &[StoredMemory]) -> String {
+        let criteria = self.criteria.as_deref().unwrap_or(DEFAULT_CRITERIA);
+        let mut prompt = format!(
+            "You keep the long-term memories an assistant has of one user. Read the user's \
+            message and decide whether it tells you something worth remembering: {criteria}\n\n\
+            Call add_memory for something new, update_memory when a known memory has changed, \
+            delete_memory when one is no longer true. Write each memory as one short sentence \
+            about the user. Never add what is already known. If nothing is worth remembering, \
+            call no tool. Do not answer the user.\n"
+        );
+        if known.is_empty() {
+            prompt.push_str("\nNothing is known about the user yet.\n");
+        } else {
+            prompt.push_str("\nKnown memories (id: memory):\n");
+            for memory in known {
+                prompt.push_str(&format!("- {}: {}\n", memory.memory_id, memory.memory));
+            }
+        }
+        prompt
+    }
+
+    async fn apply(
+        &self,
+        store: &Store,
+        call: &ToolCall,
+        known: &[StoredMemory],
+        texts: &mut Vec<String>,
+    ) -> Result<(), CaptureError> {
+        let is_known = |id: &str| known.iter().any(|m| m.memory_id == id);
+        match parse(call) {
+            Some(Change::Add { memory, topics }) => {
+                if check_memory(&memory, topics.as_deref()).is_err()
+                    || texts.contains(&normalized(&memory))
+                {
+                    return Ok(());
+                }
+                texts.push(normalized(&memory));
+                let (agent_id, team_id) = match self.kind {
+                    ComponentKind::Agent => (Some(self.component_id.clone()), None),
+                    ComponentKind::Team => (None, Some(self.component_id.clone())),
+                };
+                let new = NewMemory {
+                    memory,
+                    topics: topics.unwrap_or_default(),
+                    input: Some(self.message.clone()),
+                    agent_id,
+                    team_id,
+                };
+                store.add_memory(&self.owner, new).await?;
+            }
+            Some(Change::Update {
+                memory_id,
+                memory,
+                topics,
+            }) if is_known(&memory_id) && check_memory(&memory, topics.as_deref()).is_ok() => {
+                store
+                    .update_memory(&self.owner, &memory_id, memory, topics)
+                    .await?;
+            }
+            Some(Change::Delete { memory_id }) if is_known(&memory_id) => {
+                store.delete_memories(&self.owner, &[memory_id]).await?;
+            }
+            // An unknown id, an unknown tool or arguments that do not parse change nothing.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A memory's text as compared for duplicates.
+fn normalized(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A change a capture's model asks for.
+enum Change {
+    Add {
+        memory: String,
+        topics: Option<Vec<String>>,
+    },
+    Update {
+        memory_id: String,
+        memory: String,
+        topics: Option<Vec<String>>,
+    },
+    Delete {
+        memory_id: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct AddArgs {
+    memory: String,
+    topics: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct UpdateArgs {
+    memory_id: String,
+    memory: String,
+    topics: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct DeleteArgs {
+    memory_id: String,
+}
+
+fn parse(call: &ToolCall) -> Option<Change> {
+    let arguments = call.arguments.as_str();
+    Some(match call.name.as_str() {
+        ADD => {
+            let args: AddArgs = serde_json::from_str(arguments).ok()?;
+            Change::Add {
+                memory: args.memory,
+                topics: args.topics,
+            }
+        }
+        UPDATE => {
+            let args: UpdateArgs = serde_json::from_str(arguments).ok()?;
+            Change::Update {
+                memory_id: args.memory_id,
+                memory: args.memory,
+                topics: args.topics,
+            }
+        }
+        DELETE => {
+            let args: DeleteArgs = serde_json::from_str(arguments).ok()?;
+            Change::Delete {
+                memory_id: args.memory_id,
+            }
+        }
+        _ => return None,
+    })
+}
+
+const ADD: &str = "add_memory";
+const UPDATE: &str = "update_memory";
+const DELETE: &str = "delete_memory";
+
+/// The tools a capture's model is offered.
+fn tools() -> Vec<ToolDefinition> {
+    let topics = json!({
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "A few one- or two-word topics, such as food or work."
+    });
+    let memory = json!({"type": "string", "description": "One short sentence about the user."});
+    let memory_id = json!({"type": "string", "description": "The id of a known memory."});
+    vec![
+        ToolDefinition {
+            name: ADD.to_owned(),
+            description: "Remember something new about the user.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"memory": memory, "topics": topics},
+                "required": ["memory"],
+                "additionalProperties": false
+            }),
+        },
+        ToolDefinition {
+            name: UPDATE.to_owned(),
+            description: "Replace a known memory that has changed.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"memory_id": memory_id, "memory": memory, "topics": topics},
+                "required": ["memory_id", "memory"],
+                "additionalProperties": false
+            }),
+        },
+        ToolDefinition {
+            name: DELETE.to_owned(),
+            description: "Forget a known memory that is no longer true.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"memory_id": memory_id},
+                "required": ["memory_id"],
+                "additionalProperties": false
+            }),
+        },
+    ]
+}
+
+/// Why a capture failed.
+#[derive(Debug, thiserror::Error)]
+enum CaptureError {
+    #[error("the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("the model: {0}")]
+    Model(#[from] crate::model::ModelError),
+    #[error("the model did not answer within {} s", CAPTURE_TIMEOUT.as_secs())]
+    TimedOut,
+}
