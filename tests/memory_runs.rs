@@ -434,3 +434,48 @@ async fn capture_runs_after_the_answer_and_a_failing_capture_leaves_the_run_comp
     let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logged.contains(&run_id), "{logged}");
 }
+
+#[tokio::test]
+async fn an_agent_with_agentic_memory_changes_its_users_memories_during_the_run() {
+    let builder = agentos::AgentOs::builder()
+        .agent(
+            Agent::new("Diary")
+                .with_model(TestModel::new())
+                .with_memory(Memory::agentic()),
+        )
+        .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+    let server = TestServer::with(builder).await;
+    let frank = token("frank", "acme");
+
+    let answer = run(
+        &server,
+        "/agents/diary/runs",
+        &frank,
+        "I have a dog named Rex",
+    )
+    .await;
+    assert_eq!(answer["status"], "COMPLETED", "{answer}");
+    let tools = answer["tools"].as_array().expect("the run's tool calls");
+    let call = tools
+        .iter()
+        .find(|t| t["tool_name"] == "update_user_memory")
+        .expect("the model called the memory tool");
+    assert_eq!(call["tool_args"]["task"], "I have a dog named Rex");
+    assert!(
+        call["result"]
+            .as_str()
+            .unwrap()
+            .contains("Remembered: I have a dog named Rex"),
+        "{call}"
+    );
+    // Written during the run: there when the answer is.
+    let memories = memories_of(&server, &frank).await;
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    assert_eq!(memories[0]["memory"], "I have a dog named Rex");
+    assert_eq!(memories[0]["agent_id"], "diary");
+    assert!(
+        memories_of(&server, &token("frank", "globex"))
+            .await
+            .is_empty()
+    );
+}

@@ -1,10 +1,12 @@
 //! `Memory`: how an agent or a team uses what is remembered of its user across sessions, and
-//! `Recalled`, one memory as a run sees it.
+//! `Recalled`, one memory as a run sees it, and `MemoryEditor`, what changes them mid-run.
 //!
 //! A component opts in with `with_memory(..)`. Its user's memories (newest first, capped by
 //! count and bytes) then go into its system prompt, a team member's included; with capture on,
 //! a model call after the run's answer is stored writes what it learned of the user, off the
 //! answer's latency.
+
+use futures_util::future::BoxFuture;
 
 use crate::model::{IntoModel, ModelHandle};
 
@@ -145,6 +147,21 @@ impl Memory {
         }
         &recalled[..kept]
     }
+}
+
+/// Changes the user's memories during a run, for the `update_user_memory` tool of an agent
+/// whose memory is agentic. The run service gives one to each run that has a user.
+pub trait MemoryEditor: Send + Sync + std::fmt::Debug {
+    /// Carries out `task` (what to remember, change or forget) for the agent `agent_id`, with
+    /// its settings and, unless they name one, its model; answers what was done, or a message
+    /// for the model when nothing could be.
+    fn edit(
+        &self,
+        task: String,
+        agent_id: &str,
+        settings: &Memory,
+        model: Option<&ModelHandle>,
+    ) -> BoxFuture<'static, Result<String, String>>;
 }
 
 /// One of the user's memories as a run sees it.

@@ -112,12 +112,12 @@ impl Team {
         &self.members
     }
 
-    /// Whether the team or any member, at any depth, reads its user's memories into a prompt.
-    pub fn reads_memories(&self) -> bool {
-        self.memory().is_some_and(|m| m.adds_to_context())
+    /// Whether the team or any member, at any depth, remembers its users.
+    pub fn uses_memory(&self) -> bool {
+        self.memory().is_some()
             || self.members.iter().any(|member| match member {
-                Member::Agent(agent) => agent.memory().is_some_and(|m| m.adds_to_context()),
-                Member::Team(team) => team.reads_memories(),
+                Member::Agent(agent) => agent.memory().is_some(),
+                Member::Team(team) => team.uses_memory(),
             })
     }
 

@@ -17,6 +17,7 @@ use super::delegate::TeamDispatcher;
 use super::dispatch::Dispatcher;
 use super::env::RunEnv;
 use super::event::{EventName, EventSource};
+use super::memory_tool;
 use super::output::{Requirement, RunOutput, Suspended};
 use super::pause::Decisions;
 use super::prompt;
@@ -228,7 +229,10 @@ pub(super) fn run_agent_at<'a>(
         if let Some(memory) = agent.memory() {
             prompt::push_memories(&mut system, memory, env.memories());
         }
-        let run_tools = RunTools::connect(agent).await;
+        let mut run_tools = RunTools::connect(agent).await;
+        if let Some(tool) = memory_tool::memory_tool(agent, env.memory_editor()) {
+            run_tools.add(tool);
+        }
         let tools: Arc<[ToolDefinition]> = run_tools
             .tools()
             .iter()

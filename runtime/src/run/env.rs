@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event::RunEvent;
 use super::log::EventLog;
-use crate::memory::Recalled;
+use crate::memory::{MemoryEditor, Recalled};
 use crate::metrics::Metrics;
 
 /// Where a run's events go, as they happen.
@@ -27,6 +27,8 @@ pub struct RunEnv {
     /// The user's memories, newest first, for the prompts of components that use them;
     /// `None` when the run has no user whose memories were read.
     memories: Option<Arc<[Recalled]>>,
+    /// What changes the user's memories mid-run, for agents with agentic memory.
+    memory_editor: Option<Arc<dyn MemoryEditor>>,
 }
 
 impl RunEnv {
@@ -84,6 +86,16 @@ impl RunEnv {
     /// The user's memories, when the run has them.
     pub fn memories(&self) -> Option<&[Recalled]> {
         self.memories.as_deref()
+    }
+
+    /// Lets agents with agentic memory change the user's memories through `editor`.
+    pub fn with_memory_editor(mut self, editor: Arc<dyn MemoryEditor>) -> Self {
+        self.memory_editor = Some(editor);
+        self
+    }
+
+    pub(super) fn memory_editor(&self) -> Option<&Arc<dyn MemoryEditor>> {
+        self.memory_editor.as_ref()
     }
 
     /// The token that cancels this run.

@@ -7,6 +7,7 @@ mod engine;
 mod env;
 mod event;
 mod log;
+mod memory_tool;
 mod output;
 mod pause;
 mod prompt;

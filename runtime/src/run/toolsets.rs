@@ -65,6 +65,15 @@ impl<'a> RunTools<'a> {
         }
     }
 
+    /// Adds a tool the run itself provides, unless the agent has one of its name.
+    pub(super) fn add(&mut self, tool: Tool) {
+        if self.tools.iter().any(|known| known.name() == tool.name()) {
+            tracing::warn!(tool = %tool.name(), "the agent has a tool of this name; the run's own is left out");
+            return;
+        }
+        self.tools.to_mut().push(tool);
+    }
+
     pub(super) fn tools(&self) -> &[Tool] {
         &self.tools
     }

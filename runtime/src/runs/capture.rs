@@ -12,7 +12,7 @@ use super::memories::check_memory;
 use super::{Runnable, quota};
 use crate::component::ComponentKind;
 use crate::memory::MemoryCapture;
-use crate::model::{Message, ModelHandle, ModelRequest, ToolCall, ToolDefinition};
+use crate::model::{Message, ModelHandle, ModelRequest, ToolCall, ToolDefinition, Usage};
 use crate::run::RunRequest;
 use crate::store::{LateUsage, MemoryOwner, NewMemory, Store, StoredMemory};
 
@@ -27,56 +27,71 @@ const DEFAULT_CRITERIA: &str = "facts about the user that will help in later con
     their name, circumstances, preferences, plans, constraints, and anything they ask you to \
     remember. Not the question they are asking, nor small talk.";
 
-/// A capture to make for a finished run.
-pub(super) struct Capture {
-    owner: MemoryOwner,
-    model: ModelHandle,
-    criteria: Option<String>,
-    message: String,
-    run_id: String,
-    kind: ComponentKind,
-    component_id: String,
-    counts_tokens: bool,
+/// One user's memories kept by one component: a model call reads a message and changes the
+/// memories as it asks. After-run captures and the agentic tool both keep memories this way.
+pub(super) struct Keeper {
+    pub(super) owner: MemoryOwner,
+    pub(super) model: ModelHandle,
+    pub(super) criteria: Option<String>,
+    pub(super) kind: ComponentKind,
+    pub(super) component_id: String,
 }
 
-impl Capture {
-    /// The capture a run of `component` asks for: when its settings capture after each run,
-    /// its caller is a user, and it has a model to capture with.
-    pub(super) fn after_run<C: Runnable>(
-        component: &C,
-        owner: Option<&MemoryOwner>,
-        request: &RunRequest,
-        counts_tokens: bool,
-    ) -> Option<Capture> {
-        let memory = component
-            .memory()
-            .filter(|m| m.capture() == MemoryCapture::AfterRun)?;
-        let model = memory.model().or(component.model())?.clone();
-        Some(Capture {
-            owner: owner?.clone(),
-            model,
+/// What one keeping did: the model call's tokens, and the changes, or why they stopped.
+pub(super) struct Kept {
+    pub(super) usage: Usage,
+    pub(super) changes: Result<Changes, CaptureError>,
+}
+
+/// The changes a keeping made.
+#[derive(Default)]
+pub(super) struct Changes {
+    pub(super) added: Vec<String>,
+    pub(super) updated: Vec<String>,
+    pub(super) deleted: usize,
+}
+
+impl Changes {
+    /// What was done, for the model that asked.
+    pub(super) fn describe(&self) -> String {
+        if self.added.is_empty() && self.updated.is_empty() && self.deleted == 0 {
+            return "Nothing changed in the user's memories.".to_owned();
+        }
+        let mut text = String::new();
+        for memory in &self.added {
+            text.push_str(&format!("Remembered: {memory}\n"));
+        }
+        for memory in &self.updated {
+            text.push_str(&format!("Changed to: {memory}\n"));
+        }
+        if self.deleted > 0 {
+            text.push_str(&format!("Forgot {} memories.\n", self.deleted));
+        }
+        text
+    }
+}
+
+impl Keeper {
+    /// The keeper of `component`'s memory settings for `owner`, when it has a model.
+    pub(super) fn of<C: Runnable>(component: &C, owner: &MemoryOwner) -> Option<Keeper> {
+        let memory = component.memory()?;
+        Some(Keeper {
+            owner: owner.clone(),
+            model: memory.model().or(component.model())?.clone(),
             criteria: memory.capture_instructions().map(str::to_owned),
-            message: request.message.clone(),
-            run_id: request.meta.run_id().to_owned(),
             kind: C::KIND,
             component_id: component.id().to_owned(),
-            counts_tokens,
         })
     }
 
-    /// Makes the capture; every failure is logged, none reaches the run.
-    pub(super) async fn run(self, store: Store) {
-        if let Err(error) = self.capture(&store).await {
-            tracing::error!(run_id = %self.run_id, %error, "memory capture failed");
-        }
-    }
-
-    async fn capture(&self, store: &Store) -> Result<(), CaptureError> {
+    /// One model call on `message` and the changes it asks for; `Err` when the model could
+    /// not be asked.
+    pub(super) async fn keep(&self, store: &Store, message: &str) -> Result<Kept, CaptureError> {
         let known = store.recent_memories(&self.owner, SHOWN).await?;
         let request = ModelRequest::new(
             vec![
                 Message::system(self.prompt(&known)),
-                Message::user(self.message.clone()),
+                Message::user(message.to_owned()),
             ],
             tools(),
         );
@@ -85,22 +100,22 @@ impl Capture {
             .map_err(|_| CaptureError::TimedOut)??;
         // Only the tool calls count: text the model writes is not an answer to anyone.
         let mut texts: Vec<String> = known.iter().map(|m| normalized(&m.memory)).collect();
-        let mut applied = Ok(());
+        let mut changes = Changes::default();
         for call in &response.tool_calls {
-            applied = self.apply(store, call, &known, &mut texts).await;
-            if applied.is_err() {
-                break;
+            let applied = self
+                .apply(store, call, message, &known, &mut texts, &mut changes)
+                .await;
+            if let Err(error) = applied {
+                return Ok(Kept {
+                    usage: response.usage,
+                    changes: Err(error),
+                });
             }
         }
-        // The call's cost is the run's whatever came of it; written last, it marks the end.
-        let usage = LateUsage {
+        Ok(Kept {
             usage: response.usage,
-            model_id: self.model.id(),
-            provider: self.model.provider_label(),
-            day: self.counts_tokens.then(quota::today),
-        };
-        store.add_run_usage(&self.run_id, usage).await?;
-        applied
+            changes: Ok(changes),
+        })
     }
 
     fn prompt(&self, known: &[StoredMemory]) -> String {
@@ -128,8 +143,10 @@ impl Capture {
         &self,
         store: &Store,
         call: &ToolCall,
+        message: &str,
         known: &[StoredMemory],
         texts: &mut Vec<String>,
+        changes: &mut Changes,
     ) -> Result<(), CaptureError> {
         let is_known = |id: &str| known.iter().any(|m| m.memory_id == id);
         match parse(call) {
@@ -145,13 +162,14 @@ impl Capture {
                     ComponentKind::Team => (None, Some(self.component_id.clone())),
                 };
                 let new = NewMemory {
-                    memory,
+                    memory: memory.clone(),
                     topics: topics.unwrap_or_default(),
-                    input: Some(self.message.clone()),
+                    input: Some(message.to_owned()),
                     agent_id,
                     team_id,
                 };
                 store.add_memory(&self.owner, new).await?;
+                changes.added.push(memory);
             }
             Some(Change::Update {
                 memory_id,
@@ -159,16 +177,71 @@ impl Capture {
                 topics,
             }) if is_known(&memory_id) && check_memory(&memory, topics.as_deref()).is_ok() => {
                 store
-                    .update_memory(&self.owner, &memory_id, memory, topics)
+                    .update_memory(&self.owner, &memory_id, memory.clone(), topics)
                     .await?;
+                changes.updated.push(memory);
             }
             Some(Change::Delete { memory_id }) if is_known(&memory_id) => {
-                store.delete_memories(&self.owner, &[memory_id]).await?;
+                let deleted = store.delete_memories(&self.owner, &[memory_id]).await?;
+                changes.deleted += deleted as usize;
             }
             // An unknown id, an unknown tool or arguments that do not parse change nothing.
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// A capture to make for a finished run.
+pub(super) struct Capture {
+    keeper: Keeper,
+    message: String,
+    run_id: String,
+    counts_tokens: bool,
+}
+
+impl Capture {
+    /// The capture a run of `component` asks for: when its settings capture after each run
+    /// (a team leader, which has no tools of its own, captures so when agentic too), its
+    /// caller is a user, and it has a model to capture with.
+    pub(super) fn after_run<C: Runnable>(
+        component: &C,
+        owner: Option<&MemoryOwner>,
+        request: &RunRequest,
+        counts_tokens: bool,
+    ) -> Option<Capture> {
+        let capture = component.memory()?.capture();
+        let after_run = capture == MemoryCapture::AfterRun
+            || (capture == MemoryCapture::Agentic && C::KIND == ComponentKind::Team);
+        if !after_run {
+            return None;
+        }
+        Some(Capture {
+            keeper: Keeper::of(component, owner?)?,
+            message: request.message.clone(),
+            run_id: request.meta.run_id().to_owned(),
+            counts_tokens,
+        })
+    }
+
+    /// Makes the capture; every failure is logged, none reaches the run.
+    pub(super) async fn run(self, store: Store) {
+        if let Err(error) = self.capture(&store).await {
+            tracing::error!(run_id = %self.run_id, %error, "memory capture failed");
+        }
+    }
+
+    async fn capture(&self, store: &Store) -> Result<(), CaptureError> {
+        let kept = self.keeper.keep(store, &self.message).await?;
+        // The call's cost is the run's whatever came of it; written last, it marks the end.
+        let usage = LateUsage {
+            usage: kept.usage,
+            model_id: self.keeper.model.id(),
+            provider: self.keeper.model.provider_label(),
+            day: self.counts_tokens.then(quota::today),
+        };
+        store.add_run_usage(&self.run_id, usage).await?;
+        kept.changes.map(drop)
     }
 }
 
@@ -291,7 +364,7 @@ fn tools() -> Vec<ToolDefinition> {
 
 /// Why a capture failed.
 #[derive(Debug, thiserror::Error)]
-enum CaptureError {
+pub(super) enum CaptureError {
     #[error("the store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("the model: {0}")]

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::busy;
 use super::capture::Capture;
+use super::memory_editor::Editor;
 use super::registry::Registered;
 use super::{RunService, Runnable};
 use crate::component::HistorySettings;
@@ -83,11 +84,19 @@ impl RunService {
                             load_history::<C>(&store, &meta, component.id(), settings).await;
                     }
                 }
-                if let Some(owner) = memory_owner.as_ref().filter(|_| component.reads_memories())
-                    && let Some(memories) = super::recall::recall(&store, owner).await
-                {
-                    env = env.with_memories(memories);
-                }
+                // A run with a user, of a component that remembers: its user's memories for
+                // the prompts, and the editor behind agentic memory tools.
+                let editor = match memory_owner.as_ref().filter(|_| component.uses_memory()) {
+                    Some(owner) => {
+                        if let Some(memories) = super::recall::recall(&store, owner).await {
+                            env = env.with_memories(memories);
+                        }
+                        let editor = Arc::new(Editor::new(store.clone(), owner.clone()));
+                        env = env.with_memory_editor(editor.clone());
+                        Some(editor)
+                    }
+                    None => None,
+                };
                 let env = env.with_metrics(metrics);
                 let began = std::time::Instant::now();
                 let run = run_storing_events(&component, &request, &env, &store, resume);
@@ -114,6 +123,9 @@ impl RunService {
                     }
                 };
                 let ran_for = began.elapsed();
+                if let Some(editor) = &editor {
+                    editor.charge(&mut output.metrics);
+                }
                 // Stopped by the end of a shutdown's grace, not by anyone's cancel.
                 let interrupted = hard_stop.is_cancelled() && output.status == RunStatus::Cancelled;
                 if interrupted {

@@ -20,6 +20,7 @@ mod error;
 mod launch;
 pub(crate) mod limits;
 mod memories;
+mod memory_editor;
 mod paused;
 mod quota;
 mod reads;
@@ -72,8 +73,8 @@ pub(crate) trait Runnable: Component {
     fn resolvers(components: &Components) -> &[Resolver<Self>];
     fn history(&self) -> HistorySettings;
     fn model(&self) -> Option<&ModelHandle>;
-    /// Whether the run needs its user's memories: the component or a member reads them.
-    fn reads_memories(&self) -> bool;
+    /// Whether the component or a member, at any depth, has memory settings.
+    fn uses_memory(&self) -> bool;
     fn memory(&self) -> Option<&Memory>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
     fn resume<'a>(
@@ -98,8 +99,8 @@ impl Runnable for Team {
         Team::model(self)
     }
 
-    fn reads_memories(&self) -> bool {
-        Team::reads_memories(self)
+    fn uses_memory(&self) -> bool {
+        Team::uses_memory(self)
     }
 
     fn memory(&self) -> Option<&Memory> {
@@ -134,8 +135,8 @@ impl Runnable for Agent {
         Agent::model(self)
     }
 
-    fn reads_memories(&self) -> bool {
-        self.memory().is_some_and(|m| m.adds_to_context())
+    fn uses_memory(&self) -> bool {
+        self.memory().is_some()
     }
 
     fn memory(&self) -> Option<&Memory> {
