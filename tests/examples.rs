@@ -362,6 +362,87 @@ async fn mcp_tools_sends_the_verified_user_to_the_mcp_server() {
 }
 
 #[tokio::test]
+async fn memory_remembers_a_user_across_sessions_within_their_tenant() {
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let example = Example::start("memory", &[("JWT_VERIFICATION_KEY", secret)]).await;
+    let mint = |sub: &str, tenant: &str| {
+        let minted = Command::new(example_binary("memory"))
+            .args(["mint", sub, tenant])
+            .env("JWT_VERIFICATION_KEY", secret)
+            .output()
+            .unwrap();
+        assert!(minted.status.success());
+        String::from_utf8(minted.stdout).unwrap().trim().to_owned()
+    };
+    let (ada, other_ada) = (mint("ada", "acme"), mint("ada", "globex"));
+    let ask = |token: String, path: &'static str, message: &'static str| {
+        let url = example.url(path);
+        async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(token)
+                .multipart(form(&[("message", message), ("stream", "false")]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    // The README's two sessions: the second run is told what the first one heard.
+    let told = "I am vegetarian and I live in Porto";
+    ask(ada.clone(), "/agents/concierge/runs", told).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page: Value = client()
+            .get(example.url("/memories"))
+            .bearer_auth(&ada)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["meta"]["total_count"] == 1 {
+            assert_eq!(page["data"][0]["memory"], told);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never captured: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = ask(
+        ada.clone(),
+        "/agents/concierge/runs",
+        "What should I cook tonight?",
+    )
+    .await;
+    let content = second["content"].as_str().unwrap();
+    assert!(
+        content.ends_with(&format!("| remembered: {told}")),
+        "{content}"
+    );
+    // The team's planner reads the same memories.
+    let trip = ask(ada, "/teams/travel-desk/runs", "Plan a weekend away").await;
+    assert!(trip["content"].as_str().unwrap().contains(told), "{trip}");
+    // Ada of another tenant is someone else.
+    let stranger = ask(
+        other_ada,
+        "/agents/concierge/runs",
+        "What should I cook tonight?",
+    )
+    .await;
+    assert!(
+        !stranger["content"].as_str().unwrap().contains("remembered"),
+        "{stranger}"
+    );
+    example.stop();
+}
+
+#[tokio::test]
 async fn mcp_server_serves_the_typed_factory_over_mcp_and_rest() {
     use rmcp::ServiceExt;
     use rmcp::model::{CallToolRequestParams, ClientConfig};

@@ -10,6 +10,7 @@
 //! | `async def factory(ctx)` | `async fn` |
 //! | a plain `Team(...)` in `teams=[...]` | a `Team` value given to `.team(...)` |
 //! | `OpenAIResponses(id=...)` / `OpenAIChat(id=...)` | the same names, `with_base_url`, one pooled client |
+//! | `update_memory_on_run=True` | `.with_memory(Memory::after_run())`, memories per user and namespace |
 //!
 //! What agentos does differently: factory ids are checked at compile time, the system prompt
 //! is never returned to clients, and a user's sessions are theirs alone.
@@ -209,6 +210,24 @@ pub fn tenant_agent(ctx: RequestContext<AgentConfig>) -> Agent {
         ])
 }
 
+/// agno: an agent with `db=...` and `update_memory_on_run=True`, whose memories agno keys by
+/// `user_id` alone. Here the memories are the caller's within the token's namespace, captured
+/// after the answer is sent, and in the prompt of the caller's later sessions.
+#[agent_factory(
+    id = "memory-agent",
+    name = "Memory Agent",
+    description = "An assistant that remembers each user across sessions."
+)]
+pub fn memory_agent(ctx: RequestContext) -> Agent {
+    Agent::new("Memory Agent")
+        .with_model(chat_model("gpt-4o-mini"))
+        .with_instructions([format!(
+            "You assist the tenant {}, using what you remember of them.",
+            tenant(ctx.identity())
+        )])
+        .with_memory(Memory::after_run())
+}
+
 /// agno: a plain `Team(...)` in `teams=[...]`. Built once; every request gets a copy, and
 /// discovery describes it in full (members, model, instructions).
 pub fn static_support_team() -> Team {
@@ -228,4 +247,5 @@ pub fn builder() -> AgentOsBuilder {
         .team(async_support_team)
         .team(static_support_team())
         .agent(tenant_agent)
+        .agent(memory_agent)
 }

@@ -27,6 +27,7 @@ USER = "tenant_42"
 TEAM = "support-team"
 AGENT = "tenant-agent"
 STATIC_TEAM = "static-support-team"
+MEMORY_AGENT = "memory-agent"
 
 passed = []
 
@@ -65,14 +66,14 @@ class Driver:
         check(config.os_id == "agno-compat", f"os_id {config.os_id}")
         check(config.databases, "config lists its databases")
         check({t.id for t in config.teams} >= {TEAM, STATIC_TEAM}, "config lists the teams")
-        check(any(a.id == AGENT for a in config.agents), "config lists the agent")
+        check({a.id for a in config.agents} == {AGENT, MEMORY_AGENT}, "config lists the agents")
         check(all(t.db_id for t in config.teams), "every team has a db_id")
         check(config.session and config.session.dbs, "sessions are served from a database")
         check(config.memory is not None and config.memory.dbs, "memories are served from a database")
         self.ok("get_config")
 
         agents = await self.call("list_agents", c.list_agents(headers=h))
-        check([a.id for a in agents] == [AGENT], f"agents {[a.id for a in agents]}")
+        check([a.id for a in agents] == [AGENT, MEMORY_AGENT], f"agents {[a.id for a in agents]}")
         self.ok("list_agents")
         agent = await self.call("get_agent", asyncio.to_thread(c.get_agent, AGENT, headers=h))
         check(agent.id == AGENT and agent.is_factory and agent.factory_input_schema, "agent is a factory with a schema")
@@ -261,6 +262,21 @@ class Driver:
         left = await c.list_memories(user_id=self.user, headers=h)
         check(second.memory_id not in [m.memory_id for m in left.data], "deleted in bulk")
         self.ok("delete_memories")
+
+        # A memory-enabled agent remembers what the user said, after its answer, and uses it in
+        # the user's next session.
+        told = f"I always travel with my bicycle ({self.suffix}, {uuid.uuid4()})"
+        await self.call("run_agent(memory)", c.run_agent(
+            MEMORY_AGENT, told, session_id=f"memory-{uuid.uuid4()}", user_id=self.user, headers=h))
+        for _ in range(100):
+            remembered = await c.list_memories(user_id=self.user, search_content=told, headers=h)
+            if remembered.data:
+                break
+            await asyncio.sleep(0.1)
+        check(remembered.data and remembered.data[0].memory == told, f"captured {remembered.data}")
+        check(remembered.data[0].agent_id == MEMORY_AGENT, f"written by {remembered.data[0].agent_id}")
+        self.ok("memory_agent_captures")
+        await c.delete_memory(remembered.data[0].memory_id, user_id=self.user, headers=h)
 
 
 async def main():

@@ -3,7 +3,8 @@
 //! `TestModel` answers without a network: offered the delegation tool it delegates the task to
 //! every member at once, offered other tools it calls each once with arguments made from the
 //! tool's schema (a `task` or `memory` argument is the user's message, so a memory capture
-//! remembers what the user said), and once every call has a result it answers from the results. The examples
+//! remembers what the user said), and once every call has a result it answers from the results,
+//! adding the user's memories its system prompt holds (`| remembered: ...`). The examples
 //! run on it when no API key is set, and tests use it to exercise delegation and tools.
 
 use std::fmt::Write as _;
@@ -96,6 +97,10 @@ impl TestModel {
             if !results.is_empty() {
                 let _ = write!(content, " | tool results: {}", results.join(" ; "));
             }
+            let remembered = remembered(request);
+            if !remembered.is_empty() {
+                let _ = write!(content, " | remembered: {}", remembered.join(" ; "));
+            }
             content
         } else {
             String::new()
@@ -149,6 +154,27 @@ impl Model for TestModel {
             }),
         }
     }
+}
+
+/// The user's memories the system prompt holds: the `- ` lines of the block the engine writes
+/// (`run/prompt.rs`), so an answer shows what the model was told of the user.
+fn remembered(request: &ModelRequest) -> Vec<&str> {
+    let Some(system) = request.messages.first().filter(|m| m.role == Role::System) else {
+        return Vec::new();
+    };
+    let Some((_, rest)) = system
+        .content
+        .split_once("<memories_from_previous_interactions>\n")
+    else {
+        return Vec::new();
+    };
+    let block = rest
+        .split_once("</memories_from_previous_interactions>")
+        .map_or(rest, |(block, _)| block);
+    block
+        .lines()
+        .filter_map(|line| line.strip_prefix("- "))
+        .collect()
 }
 
 /// The calls made to one tool: every member for the delegation tool, once for any other.
