@@ -117,10 +117,10 @@ pub use agentos_runtime::{
     IntoModel, IntoTool, IntoTools, MAX_INPUT_DEPTH, McpTools, Member, Memory, MemoryCapture,
     Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, PathSegment, PauseFor,
     RawInput, Recalled, Registration, RequestContext, RequestParts, Resolver, Role, RunEnv,
-    RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, Team, TeamFactory,
-    TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction, Toolset,
-    ToolsetError, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id, parse_input,
-    run_agent, run_team, slugify,
+    RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, SessionSummaries, Team,
+    TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction,
+    Toolset, ToolsetError, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id,
+    parse_input, run_agent, run_team, slugify,
 };
 pub use agentos_runtime::{model, run, runs, server, store, tls};
 
@@ -142,7 +142,7 @@ pub mod prelude {
     pub use agentos_macros::{agent_factory, team_factory, tool};
     pub use agentos_runtime::{
         Agent, AgentFactory, AgentOs, Factory, FactoryError, Identity, McpTools, Member, Memory,
-        RequestContext, Team, TeamFactory, TeamMode, Trusted,
+        RequestContext, SessionSummaries, Team, TeamFactory, TeamMode, Trusted,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;

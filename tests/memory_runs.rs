@@ -479,3 +479,93 @@ async fn an_agent_with_agentic_memory_changes_its_users_memories_during_the_run(
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_sessions_summary_is_written_after_its_runs_shown_in_its_json_and_read_in_place_of_old_history()
+ {
+    let coach = Arc::new(Recorder::default());
+    let builder = agentos::AgentOs::builder().agent(
+        Agent::new("Coach")
+            .with_model(recording(&coach))
+            .with_add_history_to_context(true)
+            .with_num_history_runs(10)
+            .with_session_summaries(agentos::SessionSummaries::new().with_recent_runs(1)),
+    );
+    let server = TestServer::with(builder).await;
+    let say = |message: &'static str| {
+        let url = server.url("/agents/coach/runs");
+        async move {
+            let response = client()
+                .post(url)
+                .multipart(form(&[
+                    ("message", message),
+                    ("stream", "false"),
+                    ("user_id", "gina"),
+                    ("session_id", "training"),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    let summary = || async {
+        let session: Value = client()
+            .get(server.url("/sessions/training?user_id=gina"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        session["session_summary"].clone()
+    };
+
+    say("My goal is a marathon in May").await;
+    eventually("the session has a summary", || async {
+        summary().await.is_object()
+    })
+    .await;
+    let written = summary().await;
+    assert!(
+        written["summary"]
+            .as_str()
+            .unwrap()
+            .contains("marathon in May"),
+        "{written}"
+    );
+    assert!(written["updated_at"].as_str().unwrap().ends_with('Z'));
+
+    say("I ran ten kilometres today").await;
+    eventually("the summary covers the second run", || async {
+        summary().await["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("ten kilometres"))
+    })
+    .await;
+    say("How should I train this week?").await;
+    let requests = coach.requests.lock().unwrap();
+    let request = requests
+        .iter()
+        .rev()
+        .find(|r| r.messages.last().unwrap().content == "How should I train this week?")
+        .expect("the third run's request");
+    let roles: Vec<Role> = request.messages.iter().map(|m| m.role).collect();
+    // The system prompt, one earlier exchange (the latest), the message.
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::User],
+        "{:?}",
+        request.messages
+    );
+    assert_eq!(request.messages[1].content, "I ran ten kilometres today");
+    let system = &request.messages[0].content;
+    assert!(
+        system.contains("<summary_of_previous_interactions>"),
+        "{system}"
+    );
+    assert!(
+        system.contains("marathon in May"),
+        "the older run, by its summary: {system}"
+    );
+}

@@ -71,7 +71,7 @@ pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationError
 pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
 pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
 pub use mcp_tools::{DEFAULT_MCP_TIMEOUT, McpTools};
-pub use memory::{Memory, MemoryCapture, Recalled};
+pub use memory::{Memory, MemoryCapture, MemoryEditor, Recalled, SessionSummaries};
 pub use meta::{Identity, new_id};
 pub use model::{
     IntoModel, Message, Model, ModelError, ModelHandle, ModelRequest, ModelResponse, Role,

@@ -149,6 +149,74 @@ impl Memory {
     }
 }
 
+/// A component's session summaries: after each run, a model call in the background rewrites
+/// the session's summary, which agno's session JSON returns as `session_summary` and which
+/// later runs of the session read in place of their older history.
+///
+/// ```
+/// use agentos_runtime::{Agent, SessionSummaries};
+///
+/// let agent = Agent::new("Coach").with_session_summaries(SessionSummaries::new().with_recent_runs(1));
+/// assert_eq!(agent.session_summaries().unwrap().recent_runs(), 1);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionSummaries {
+    model: Option<ModelHandle>,
+    add_to_context: bool,
+    recent_runs: usize,
+}
+
+impl Default for SessionSummaries {
+    fn default() -> Self {
+        SessionSummaries {
+            model: None,
+            add_to_context: true,
+            recent_runs: 2,
+        }
+    }
+}
+
+impl SessionSummaries {
+    /// Summaries made after each run and read by the session's later runs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The model that writes summaries; by default the component's own.
+    pub fn with_model(mut self, model: impl IntoModel) -> Self {
+        self.model = Some(model.into_model());
+        self
+    }
+
+    /// Whether later runs of the session read the summary (on by default).
+    pub fn with_add_to_context(mut self, add: bool) -> Self {
+        self.add_to_context = add;
+        self
+    }
+
+    /// Once a session has a summary, how many of its latest runs a run still reads whole
+    /// (when it reads history at all); the summary stands for the older ones. 2 by default.
+    pub fn with_recent_runs(mut self, runs: usize) -> Self {
+        self.recent_runs = runs;
+        self
+    }
+
+    /// The summary model, when it is not the component's.
+    pub fn model(&self) -> Option<&ModelHandle> {
+        self.model.as_ref()
+    }
+
+    /// Whether later runs read the summary.
+    pub fn adds_to_context(&self) -> bool {
+        self.add_to_context
+    }
+
+    /// How many latest runs a run reads whole once there is a summary.
+    pub fn recent_runs(&self) -> usize {
+        self.recent_runs
+    }
+}
+
 /// Changes the user's memories during a run, for the `update_user_memory` tool of an agent
 /// whose memory is agentic. The run service gives one to each run that has a user.
 pub trait MemoryEditor: Send + Sync + std::fmt::Debug {

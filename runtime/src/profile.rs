@@ -3,7 +3,7 @@
 //! accessors over it, written once for both.
 
 use crate::component::{HistorySettings, MultitaskStrategy, slugify};
-use crate::memory::Memory;
+use crate::memory::{Memory, SessionSummaries};
 use crate::model::ModelHandle;
 
 /// The part of an agent or a team that the two have in common.
@@ -18,6 +18,7 @@ pub(crate) struct Profile {
     pub(crate) history: HistorySettings,
     pub(crate) multitask: Option<MultitaskStrategy>,
     pub(crate) memory: Option<Memory>,
+    pub(crate) summaries: Option<SessionSummaries>,
 }
 
 impl Profile {
@@ -33,6 +34,7 @@ impl Profile {
             history: HistorySettings::default(),
             multitask: None,
             memory: None,
+            summaries: None,
         }
     }
 }
@@ -113,6 +115,21 @@ macro_rules! profile_methods {
         /// The memory settings, if it remembers its users.
         pub fn memory(&self) -> Option<&$crate::memory::Memory> {
             self.profile.memory.as_ref()
+        }
+
+        /// Keeps a summary of each session it runs in (see
+        /// [`SessionSummaries`](crate::SessionSummaries)).
+        pub fn with_session_summaries(
+            mut self,
+            summaries: $crate::memory::SessionSummaries,
+        ) -> Self {
+            self.profile.summaries = Some(summaries);
+            self
+        }
+
+        /// The session summary settings, if it keeps summaries.
+        pub fn session_summaries(&self) -> Option<&$crate::memory::SessionSummaries> {
+            self.profile.summaries.as_ref()
         }
 
         /// The id.

@@ -26,6 +26,7 @@ use super::toolsets::RunTools;
 use super::transcript::{RunInput, RunMetrics};
 use crate::agent::Agent;
 use crate::component::{ComponentKind, ComponentRef};
+use crate::memory::SessionSummaries;
 use crate::meta::RunMeta;
 use crate::model::{Message, ModelHandle};
 use crate::status::RunStatus;
@@ -193,6 +194,9 @@ pub(super) fn run_team_at<'a>(
         if let Some(memory) = team.memory() {
             prompt::push_memories(&mut system, memory, env.memories());
         }
+        if let Some(summary) = session_summary(team.session_summaries(), &meta, env) {
+            prompt::push_summary(&mut system, summary);
+        }
         let tools: Arc<[ToolDefinition]> = Arc::new([prompt::delegation_tool(team)]);
         let dispatcher = TeamDispatcher {
             team,
@@ -229,6 +233,9 @@ pub(super) fn run_agent_at<'a>(
         if let Some(memory) = agent.memory() {
             prompt::push_memories(&mut system, memory, env.memories());
         }
+        if let Some(summary) = session_summary(agent.session_summaries(), &meta, env) {
+            prompt::push_summary(&mut system, summary);
+        }
         let mut run_tools = RunTools::connect(agent).await;
         if let Some(tool) = memory_tool::memory_tool(agent, env.memory_editor()) {
             run_tools.add(tool);
@@ -251,6 +258,19 @@ pub(super) fn run_agent_at<'a>(
         run_tools.close().await;
         output
     })
+}
+
+/// The session's summary, for a top-level run of a component that reads it (a member's run
+/// is part of its team's, whose prompt has it).
+fn session_summary<'a>(
+    settings: Option<&SessionSummaries>,
+    meta: &RunMeta,
+    env: &'a RunEnv,
+) -> Option<&'a str> {
+    let reads = settings.is_some_and(SessionSummaries::adds_to_context);
+    (reads && meta.parent_run_id().is_none())
+        .then(|| env.session_summary())
+        .flatten()
 }
 
 /// A team member's run, for the team's delegation: the same engine, one level down.

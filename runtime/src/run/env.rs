@@ -29,6 +29,8 @@ pub struct RunEnv {
     memories: Option<Arc<[Recalled]>>,
     /// What changes the user's memories mid-run, for agents with agentic memory.
     memory_editor: Option<Arc<dyn MemoryEditor>>,
+    /// The session's summary, for a top-level component that reads it.
+    session_summary: Option<Arc<str>>,
 }
 
 impl RunEnv {
@@ -96,6 +98,17 @@ impl RunEnv {
 
     pub(super) fn memory_editor(&self) -> Option<&Arc<dyn MemoryEditor>> {
         self.memory_editor.as_ref()
+    }
+
+    /// Gives the run its session's summary, which a top-level component keeping summaries
+    /// reads in place of older history.
+    pub fn with_session_summary(mut self, summary: Arc<str>) -> Self {
+        self.session_summary = Some(summary);
+        self
+    }
+
+    pub(super) fn session_summary(&self) -> Option<&str> {
+        self.session_summary.as_deref()
     }
 
     /// The token that cancels this run.

@@ -99,6 +99,14 @@ pub(crate) fn push_memories(prompt: &mut String, settings: &Memory, recalled: Op
     );
 }
 
+/// Adds the session's summary to a top-level component's system prompt.
+pub(crate) fn push_summary(prompt: &mut String, summary: &str) {
+    prompt.push_str("\nA summary of this conversation so far, older messages included:\n");
+    prompt.push_str("<summary_of_previous_interactions>\n");
+    prompt.push_str(summary.trim());
+    prompt.push_str("\n</summary_of_previous_interactions>\n");
+}
+
 fn member_role(member: &Member) -> Option<&str> {
     match member {
         Member::Agent(agent) => agent.role(),

@@ -16,6 +16,7 @@ use super::busy;
 use super::capture::Capture;
 use super::memory_editor::Editor;
 use super::registry::Registered;
+use super::summarize::Summary;
 use super::{RunService, Runnable};
 use crate::component::HistorySettings;
 use crate::run::{
@@ -78,7 +79,12 @@ impl RunService {
                     }
                 }
                 if continues {
-                    let settings = component.history();
+                    let mut settings = component.history();
+                    // A session with a summary: it stands for the older runs.
+                    if let Some(summary) = super::recall::session_summary(&store, &component, &meta).await {
+                        env = env.with_session_summary(summary.text);
+                        settings.num_history_runs = settings.num_history_runs.min(summary.recent_runs);
+                    }
                     if settings.add_history_to_context {
                         request.history =
                             load_history::<C>(&store, &meta, component.id(), settings).await;
@@ -164,6 +170,12 @@ impl RunService {
                     )
                 {
                     tracker.spawn(capture.run(store.clone()));
+                }
+                if matches!(record, Record::Stored)
+                    && output.status == RunStatus::Completed
+                    && let Some(summary) = Summary::after_run(&component, &request, counts_tokens)
+                {
+                    tracker.spawn(summary.run(store.clone()));
                 }
                 if let Some(log) = env.log() {
                     let instead = if !matches!(record, Record::Stored) {

@@ -29,6 +29,7 @@ mod registry;
 mod sessions;
 mod start;
 mod stream;
+mod summarize;
 mod watch;
 
 use std::sync::Arc;
@@ -56,7 +57,7 @@ pub(crate) use watch::watch_runs;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings};
-use crate::memory::Memory;
+use crate::memory::{Memory, SessionSummaries};
 use crate::metrics::Metrics;
 use crate::model::ModelHandle;
 use crate::resolve::Components;
@@ -76,6 +77,7 @@ pub(crate) trait Runnable: Component {
     /// Whether the component or a member, at any depth, has memory settings.
     fn uses_memory(&self) -> bool;
     fn memory(&self) -> Option<&Memory>;
+    fn session_summaries(&self) -> Option<&SessionSummaries>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
     fn resume<'a>(
         &'a self,
@@ -105,6 +107,10 @@ impl Runnable for Team {
 
     fn memory(&self) -> Option<&Memory> {
         Team::memory(self)
+    }
+
+    fn session_summaries(&self) -> Option<&SessionSummaries> {
+        Team::session_summaries(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
@@ -141,6 +147,10 @@ impl Runnable for Agent {
 
     fn memory(&self) -> Option<&Memory> {
         Agent::memory(self)
+    }
+
+    fn session_summaries(&self) -> Option<&SessionSummaries> {
+        Agent::session_summaries(self)
     }
 
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {

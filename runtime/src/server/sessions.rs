@@ -219,8 +219,8 @@ pub(crate) async fn rename_session(
     )))
 }
 
-/// Body of `PATCH /sessions/{id}`. agno's `summary` is accepted and not kept: agentos writes
-/// no session summaries yet.
+/// Body of `PATCH /sessions/{id}`. agno's `summary` is accepted and not kept: a session's
+/// summary is written by its component (`SessionSummaries`), not by clients.
 #[derive(Deserialize, Default)]
 pub(crate) struct UpdateBody {
     session_name: Option<String>,

@@ -7,7 +7,7 @@
 //! The rooms, bottom up: `error`; `entity`, `migration` and `statements` (the tables and the
 //! batched SQL); `house` (what background work shares); `writer` (the write queue); `pool`
 //! (connecting, the `Store` handle); then what the store does: `run_writes`, `in_flight`,
-//! `run_usage`, `events`, `run_reads`, `sessions`, `memories`, `retention`. `connect` below ties
+//! `run_usage`, `events`, `run_reads`, `sessions`, `summaries`, `memories`, `retention`. `connect` below ties
 //! them together.
 
 pub mod entity;
@@ -26,6 +26,7 @@ mod run_usage;
 mod run_writes;
 pub mod sessions;
 mod statements;
+mod summaries;
 mod writer;
 
 use sea_orm::DatabaseBackend;
@@ -44,6 +45,7 @@ pub use run_usage::LateUsage;
 pub(crate) use run_writes::STALE_AFTER;
 pub use run_writes::{DeferredStart, FreshRun, IdempotencyClaim, NewRun, StoredKey};
 pub use sessions::{SessionPage, SessionQuery};
+pub use summaries::StoredSummary;
 
 use crate::time::now_micros;
 

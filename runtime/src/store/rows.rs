@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::entity::{run, session};
 use super::error::StoreError;
+use super::summaries::StoredSummary;
 use crate::component::{ComponentKind, ComponentRef};
 use crate::run::{EventName, RunOutput, RunStatus, Suspended};
 
@@ -28,6 +29,8 @@ pub struct StoredSession {
     pub state: Value,
     /// Free-form metadata.
     pub metadata: Value,
+    /// Its summary, when its component keeps one.
+    pub summary: Option<StoredSummary>,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.
@@ -56,6 +59,7 @@ impl From<session::Model> for StoredSession {
             name: row.session_name,
             state: row.session_state,
             metadata: row.metadata,
+            summary: row.summary.and_then(StoredSummary::from_json),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

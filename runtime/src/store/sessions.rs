@@ -96,6 +96,7 @@ impl Store {
             session_name: Set(new.name),
             session_state: Set(new.state.unwrap_or_else(|| json!({}))),
             metadata: Set(new.metadata.unwrap_or_else(|| json!({}))),
+            summary: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };

@@ -44,6 +44,11 @@ pub(crate) fn session(session: &StoredSession, metrics: Option<&RunMetrics>) -> 
         "metrics": metrics_json,
         "total_tokens": metrics.map_or(0, |m| m.total_tokens),
         "metadata": session.metadata,
+        "session_summary": session.summary.as_ref().map(|summary| json!({
+            "summary": summary.summary,
+            "topics": summary.topics,
+            "updated_at": timestamp_seconds(summary.updated_at),
+        })),
     })
 }
 

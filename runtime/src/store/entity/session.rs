@@ -23,6 +23,8 @@ pub struct Model {
     pub session_state: Json,
     /// Free-form metadata.
     pub metadata: Json,
+    /// The session's summary, `{summary, topics, updated_at}`, when its component keeps one.
+    pub summary: Option<Json>,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.

@@ -1,6 +1,7 @@
 //! Schema migrations, applied at start-up.
 
 mod memories;
+mod summaries;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::prelude::*;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(CompressWithLz4),
             Box::new(AddEventsPromised),
             Box::new(memories::CreateMemories),
+            Box::new(summaries::AddSessionSummaries),
         ]
     }
 
