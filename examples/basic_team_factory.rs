@@ -8,7 +8,8 @@
 //!       -F message='I need help with billing' -F user_id=tenant_42 -F stream=false
 //!
 //! Without `OPENAI_API_KEY` (or `OPENAI_BASE_URL`) the agents run on the offline `TestModel`,
-//! and the log says so.
+//! and the log says so. With `AGENTOS_MEMORY=on` the team remembers each user (captured after
+//! each run, read by the members), as the load benchmark's `--memory` mode measures.
 
 use agentos::model::{ModelHandle, from_env};
 use agentos::prelude::*;
@@ -41,14 +42,28 @@ fn tech_support_agent(model: &ModelHandle, tenant: &str) -> Agent {
 fn support_team(ctx: RequestContext) -> Result<Team, FactoryError> {
     let tenant = ctx.user_id().unwrap_or("anonymous");
     let model = from_env("gpt-5.4")?;
-    Ok(Team::new("Support Team")
+    let members = [
+        billing_agent(&model, tenant),
+        tech_support_agent(&model, tenant),
+    ];
+    let team = Team::new("Support Team")
         .with_model(model.clone())
-        .with_members([billing_agent(&model, tenant), tech_support_agent(&model, tenant)])
         .with_instructions([
             format!("You are the support team leader for tenant {tenant}."),
             "Route billing questions to the Billing Agent and technical issues to the Tech Support Agent.".to_owned(),
         ])
-        .with_markdown(true))
+        .with_markdown(true);
+    if !remembering() {
+        return Ok(team.with_members(members));
+    }
+    Ok(team
+        .with_members(members.map(|member| member.with_memory(Memory::read_only())))
+        .with_memory(Memory::after_run()))
+}
+
+/// `AGENTOS_MEMORY=on`: the team remembers its users.
+fn remembering() -> bool {
+    std::env::var("AGENTOS_MEMORY").is_ok_and(|value| value == "on")
 }
 
 #[tokio::main]

@@ -10,6 +10,7 @@
 //!     cargo run --release --example loadgen -- --model mock --clients 1,8,64
 //!     cargo run --release --example loadgen -- --model anthropic --clients 1,64
 //!     cargo run --release --example loadgen -- --door mcp --clients 1,8,64
+//!     cargo run --release --example loadgen -- --memory --clients 1,64
 //!     cargo run --release --example loadgen -- --sse-streams 1000
 //!     cargo run --release --example loadgen -- --db postgres --clients 64
 //!     cargo run --release --example loadgen -- --soak-minutes 10 --soak-interval 30
@@ -30,7 +31,8 @@
 //! an OpenAI-compatible mock in this process, so each run makes three real HTTP model calls;
 //! `--model anthropic` and `--model gemini` do the same with that provider's mock, the server's
 //! model chosen by `AGENTOS_MODEL`. `--door mcp` sends the runs through `/mcp` instead (the
-//! `run_team__support-team` tool, one MCP session a client).
+//! `run_team__support-team` tool, one MCP session a client). `--memory` starts the server with
+//! `AGENTOS_MEMORY=on`: the team reads its user's memories and captures after each run.
 //! Only 127.0.0.1 is contacted.
 
 use std::path::PathBuf;
@@ -53,6 +55,7 @@ struct Options {
     think_ms: u64,
     clients_given: bool,
     postgres: bool,
+    memory: bool,
 }
 
 fn options() -> Options {
@@ -69,6 +72,7 @@ fn options() -> Options {
         think_ms: 100,
         clients_given: false,
         postgres: false,
+        memory: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,6 +88,7 @@ fn options() -> Options {
             }
             "--seconds" => options.seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10),
             "--stream" => options.stream = true,
+            "--memory" => options.memory = true,
             "--door" => {
                 options.door = match args.next().as_deref() {
                     Some("mcp") => Door::Mcp,
@@ -769,7 +774,18 @@ async fn main() {
     if let Some(database) = &database {
         env.push(("DATABASE_URL", database.url.clone()));
     }
+    if options.memory {
+        env.push(("AGENTOS_MEMORY", "on".to_owned()));
+    }
     let server = Server::start(&env).await;
+    println!(
+        "memory: {}",
+        if options.memory {
+            "on (read before each run, captured after it)"
+        } else {
+            "off"
+        }
+    );
     println!(
         "model: {}; store: {}; idle server: {:.1} MiB resident",
         match &mock {

@@ -362,6 +362,46 @@ async fn mcp_tools_sends_the_verified_user_to_the_mcp_server() {
 }
 
 #[tokio::test]
+async fn basic_team_factory_remembers_its_users_with_agentos_memory_on() {
+    let example = Example::start("basic_team_factory", &[("AGENTOS_MEMORY", "on")]).await;
+    let ask = |message: &'static str| {
+        let example = &example;
+        async move {
+            example
+                .run(
+                    "/teams/support-team/runs",
+                    &[
+                        ("message", message),
+                        ("user_id", "tenant_7"),
+                        ("stream", "false"),
+                    ],
+                )
+                .await
+        }
+    };
+    let (status, _) = ask("My invoices go to accounts@example.com").await;
+    assert_eq!(status, StatusCode::OK);
+    // Captured after the answer: the next run's members are told it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, run) = ask("I need help with billing").await;
+        if run["content"]
+            .as_str()
+            .unwrap()
+            .contains("remembered: My invoices go to")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never remembered: {run}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    example.stop();
+}
+
+#[tokio::test]
 async fn memory_remembers_a_user_across_sessions_within_their_tenant() {
     let secret = "a-test-secret-that-is-long-enough-for-hs256";
     let example = Example::start("memory", &[("JWT_VERIFICATION_KEY", secret)]).await;
