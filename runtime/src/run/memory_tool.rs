@@ -7,7 +7,8 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
-use crate::memory::{MemoryCapture, MemoryEditor};
+use crate::memory::{Memory, MemoryCapture, MemoryEditor};
+use crate::model::ModelHandle;
 use crate::tool::{Tool, ToolDefinition, ToolError, ToolFunction};
 
 /// The tool's name.
@@ -21,14 +22,18 @@ pub(super) fn memory_tool(agent: &Agent, editor: Option<&Arc<dyn MemoryEditor>>)
     }
     Some(Tool::new(UpdateUserMemory {
         editor: Arc::clone(editor?),
-        agent: agent.clone(),
+        agent_id: agent.id().to_owned(),
+        settings: settings.clone(),
+        model: agent.model().cloned(),
     }))
 }
 
+/// The tool of one agent's run: the agent's id, memory settings and model, for the edit.
 struct UpdateUserMemory {
     editor: Arc<dyn MemoryEditor>,
-    /// The agent whose settings and model the edit uses.
-    agent: Agent,
+    agent_id: String,
+    settings: Memory,
+    model: Option<ModelHandle>,
 }
 
 impl ToolFunction for UpdateUserMemory {
@@ -59,14 +64,11 @@ impl ToolFunction for UpdateUserMemory {
                 message: "`task` must be a string".to_owned(),
             })));
         };
-        let Some(settings) = self.agent.memory() else {
-            return Box::pin(std::future::ready(Ok(String::new())));
-        };
         let edit = self.editor.edit(
             task.to_owned(),
-            self.agent.id(),
-            settings,
-            self.agent.model(),
+            &self.agent_id,
+            &self.settings,
+            self.model.as_ref(),
         );
         Box::pin(async move {
             edit.await.map_err(|message| ToolError::Failed {

@@ -234,12 +234,7 @@ impl Capture {
     async fn capture(&self, store: &Store) -> Result<(), CaptureError> {
         let kept = self.keeper.keep(store, &self.message).await?;
         // The call's cost is the run's whatever came of it; written last, it marks the end.
-        let usage = LateUsage {
-            usage: kept.usage,
-            model_id: self.keeper.model.id(),
-            provider: self.keeper.model.provider_label(),
-            day: self.counts_tokens.then(quota::today),
-        };
+        let usage = late_usage(&self.keeper.model, kept.usage, self.counts_tokens);
         store.add_run_usage(&self.run_id, usage).await?;
         kept.changes.map(drop)
     }
@@ -362,13 +357,23 @@ fn tools() -> Vec<ToolDefinition> {
     ]
 }
 
-/// Why a capture failed.
+/// A model call made for a run after its end, as the store adds it to the run.
+pub(super) fn late_usage(model: &ModelHandle, usage: Usage, counts_tokens: bool) -> LateUsage<'_> {
+    LateUsage {
+        usage,
+        model_id: model.id(),
+        provider: model.provider_label(),
+        day: counts_tokens.then(quota::today),
+    }
+}
+
+/// Why work done after a run (a capture, a summary) failed.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum CaptureError {
     #[error("the store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("the model: {0}")]
     Model(#[from] crate::model::ModelError),
-    #[error("the model did not answer within {} s", CAPTURE_TIMEOUT.as_secs())]
+    #[error("the model did not answer in time")]
     TimedOut,
 }

@@ -78,10 +78,6 @@ pub(super) fn check_memory(memory: &str, topics: Option<&[String]>) -> Result<()
         .try_for_each(|topic| limits::check_id("topics", topic))
 }
 
-fn check_write(write: &MemoryWrite) -> Result<(), RunError> {
-    check_memory(&write.memory, write.topics.as_deref())
-}
-
 impl RunService {
     /// Writes a memory about one user: the caller, or the user an admin names. Refused with
     /// [`RunError::UserRequired`] when the request is about no one in particular.
@@ -90,7 +86,7 @@ impl RunService {
         caller: &Caller,
         write: MemoryWrite,
     ) -> Result<StoredMemory, RunError> {
-        check_write(&write)?;
+        check_memory(&write.memory, write.topics.as_deref())?;
         let MemoryScope::User(owner) = scope(caller, write.user_id.as_deref())? else {
             return Err(RunError::UserRequired);
         };
@@ -123,7 +119,7 @@ impl RunService {
         memory_id: &str,
         write: MemoryWrite,
     ) -> Result<StoredMemory, RunError> {
-        check_write(&write)?;
+        check_memory(&write.memory, write.topics.as_deref())?;
         let scope = scope(caller, write.user_id.as_deref())?;
         let topics = write.topics.unwrap_or_default();
         self.store

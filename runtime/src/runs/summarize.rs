@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use super::{Runnable, quota};
+use super::Runnable;
+use super::capture::{CaptureError, late_usage};
 use crate::component::ComponentKind;
 use crate::model::{Message, ModelHandle, ModelRequest, Role};
 use crate::run::RunRequest;
-use crate::store::{LateUsage, Store};
+use crate::store::Store;
 
 /// How long the summary's model call may take.
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -55,7 +56,7 @@ impl Summary {
         }
     }
 
-    async fn summarize(&self, store: &Store) -> Result<(), SummaryError> {
+    async fn summarize(&self, store: &Store) -> Result<(), CaptureError> {
         let previous = store
             .session(&self.session_id)
             .await?
@@ -95,31 +96,15 @@ impl Summary {
         );
         let response = tokio::time::timeout(SUMMARY_TIMEOUT, self.model.complete(request))
             .await
-            .map_err(|_| SummaryError::TimedOut)??;
+            .map_err(|_| CaptureError::TimedOut)??;
         let summary = response.content.trim();
         if !summary.is_empty() {
             store
                 .set_session_summary(&self.session_id, summary, &[])
                 .await?;
         }
-        let usage = LateUsage {
-            usage: response.usage,
-            model_id: self.model.id(),
-            provider: self.model.provider_label(),
-            day: self.counts_tokens.then(quota::today),
-        };
+        let usage = late_usage(&self.model, response.usage, self.counts_tokens);
         store.add_run_usage(&self.run_id, usage).await?;
         Ok(())
     }
-}
-
-/// Why a summary could not be written.
-#[derive(Debug, thiserror::Error)]
-enum SummaryError {
-    #[error("the store: {0}")]
-    Store(#[from] crate::store::StoreError),
-    #[error("the model: {0}")]
-    Model(#[from] crate::model::ModelError),
-    #[error("the model did not answer within {} s", SUMMARY_TIMEOUT.as_secs())]
-    TimedOut,
 }
