@@ -569,3 +569,56 @@ async fn a_sessions_summary_is_written_after_its_runs_shown_in_its_json_and_read
         "the older run, by its summary: {system}"
     );
 }
+
+#[tokio::test]
+async fn a_captures_tokens_count_against_its_users_daily_budget() {
+    let builder = |budget: Option<u64>| {
+        let mut builder = agentos::AgentOs::builder()
+            .agent(
+                Agent::new("Keeper")
+                    .with_model(TestModel::new())
+                    .with_memory(Memory::after_run()),
+            )
+            .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+        if let Some(budget) = budget {
+            builder =
+                builder.user_limits(agentos::runs::UserLimits::default().daily_tokens(budget));
+        }
+        builder
+    };
+    let told = "My name is Dana and I sail on weekends";
+    // Without a budget: what the answer uses, and what the run has used once its capture is in.
+    let measured = TestServer::with(builder(None)).await;
+    let dana = token("dana", "acme");
+    let first = run(&measured, "/agents/keeper/runs", &dana, told).await;
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    let answered = first["metrics"]["total_tokens"].as_u64().unwrap();
+    eventually("the capture's tokens are the run's", || async {
+        stored_tokens(&measured, "keeper", &run_id, &dana).await > answered
+    })
+    .await;
+
+    // A budget one token above the answer: the answer alone leaves room for another run; with
+    // its capture counted, the day's budget is spent.
+    let limited = TestServer::with(builder(Some(answered + 1))).await;
+    let first = run(&limited, "/agents/keeper/runs", &dana, told).await;
+    assert_eq!(first["status"], "COMPLETED", "{first}");
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    eventually("the capture's tokens are the run's", || async {
+        stored_tokens(&limited, "keeper", &run_id, &dana).await > answered
+    })
+    .await;
+    let refused = client()
+        .post(limited.url("/agents/keeper/runs"))
+        .bearer_auth(&dana)
+        .multipart(form(&[("message", "Anything else?"), ("stream", "false")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("daily tokens"),
+        "{body}"
+    );
+}

@@ -204,7 +204,7 @@ impl ModelInstruments {
 /// The store's handles, shared with [`crate::store::Store`].
 #[derive(Debug)]
 pub(crate) struct StoreInstruments {
-    pub(super) writes: [Histogram; 3],
+    pub(super) writes: [Histogram; 4],
     pub(super) retries: [Counter; 2],
 }
 
@@ -214,6 +214,8 @@ pub(crate) enum WriteKind {
     StartRun = 0,
     Events = 1,
     FinishRun = 2,
+    /// Tokens a run used after its end.
+    AddUsage = 3,
 }
 
 /// Why a store write was sent again.

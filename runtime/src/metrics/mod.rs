@@ -172,7 +172,7 @@ impl Metrics {
             retries.clone(),
         );
         let store = Arc::new(StoreInstruments {
-            writes: ["start_run", "events", "finish_run"]
+            writes: ["start_run", "events", "finish_run", "add_usage"]
                 .map(|op| writes.get_or_create_owned(&OpLabels { op })),
             retries: ["batch_refused", "unavailable"]
                 .map(|reason| retries.get_or_create_owned(&ReasonLabels { reason })),

@@ -3,24 +3,23 @@
 //! for it; its tokens go into the run's stored metrics and its user's token budget; a capture
 //! that fails is logged and leaves the run as it ended.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::memories::check_memory;
+use super::recall::read_memories;
 use super::{Runnable, quota};
 use crate::component::ComponentKind;
-use crate::memory::MemoryCapture;
+use crate::memory::{MemoryCapture, Recalled};
 use crate::model::{Message, ModelHandle, ModelRequest, ToolCall, ToolDefinition, Usage};
 use crate::run::RunRequest;
-use crate::store::{LateUsage, MemoryOwner, NewMemory, Store, StoredMemory};
+use crate::store::{LateUsage, MemoryOwner, NewMemory, Store};
 
 /// How long a capture's model call may take.
 const CAPTURE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The most memories a capture is shown (and may change).
-const SHOWN: u64 = 100;
 
 /// What is worth remembering, unless the component says otherwise.
 const DEFAULT_CRITERIA: &str = "facts about the user that will help in later conversations: \
@@ -84,10 +83,19 @@ impl Keeper {
         })
     }
 
-    /// One model call on `message` and the changes it asks for; `Err` when the model could
-    /// not be asked.
-    pub(super) async fn keep(&self, store: &Store, message: &str) -> Result<Kept, CaptureError> {
-        let known = store.recent_memories(&self.owner, SHOWN).await?;
+    /// One model call on `message` and the changes it asks for, shown `known` (the user's
+    /// memories as they stand; read here when `None`); `Err` when the model could not be
+    /// asked.
+    pub(super) async fn keep(
+        &self,
+        store: &Store,
+        message: &str,
+        known: Option<Arc<[Recalled]>>,
+    ) -> Result<Kept, CaptureError> {
+        let known = match known {
+            Some(known) => known,
+            None => read_memories(store, &self.owner).await?,
+        };
         let request = ModelRequest::new(
             vec![
                 Message::system(self.prompt(&known)),
@@ -118,7 +126,7 @@ impl Keeper {
         })
     }
 
-    fn prompt(&self, known: &[StoredMemory]) -> String {
+    fn prompt(&self, known: &[Recalled]) -> String {
         let criteria = self.criteria.as_deref().unwrap_or(DEFAULT_CRITERIA);
         let mut prompt = format!(
             "You keep the long-term memories an assistant has of one user. Read the user's \
@@ -144,7 +152,7 @@ impl Keeper {
         store: &Store,
         call: &ToolCall,
         message: &str,
-        known: &[StoredMemory],
+        known: &[Recalled],
         texts: &mut Vec<String>,
         changes: &mut Changes,
     ) -> Result<(), CaptureError> {
@@ -198,17 +206,22 @@ pub(super) struct Capture {
     message: String,
     run_id: String,
     counts_tokens: bool,
+    /// The user's memories as the run read them, when they have not changed since.
+    known: Option<Arc<[Recalled]>>,
 }
 
 impl Capture {
     /// The capture a run of `component` asks for: when its settings capture after each run
     /// (a team leader, which has no tools of its own, captures so when agentic too), its
-    /// caller is a user, and it has a model to capture with.
+    /// caller is a user, and it has a model to capture with. `known` is the user's memories
+    /// as the run read them, when nothing changed them during the run: the capture then needs
+    /// no reading of its own.
     pub(super) fn after_run<C: Runnable>(
         component: &C,
         owner: Option<&MemoryOwner>,
         request: &RunRequest,
         counts_tokens: bool,
+        known: Option<Arc<[Recalled]>>,
     ) -> Option<Capture> {
         let capture = component.memory()?.capture();
         let after_run = capture == MemoryCapture::AfterRun
@@ -221,6 +234,7 @@ impl Capture {
             message: request.message.clone(),
             run_id: request.meta.run_id().to_owned(),
             counts_tokens,
+            known,
         })
     }
 
@@ -232,7 +246,10 @@ impl Capture {
     }
 
     async fn capture(&self, store: &Store) -> Result<(), CaptureError> {
-        let kept = self.keeper.keep(store, &self.message).await?;
+        let kept = self
+            .keeper
+            .keep(store, &self.message, self.known.clone())
+            .await?;
         // The call's cost is the run's whatever came of it; written last, it marks the end.
         let usage = late_usage(&self.keeper.model, kept.usage, self.counts_tokens);
         store.add_run_usage(&self.run_id, usage).await?;

@@ -92,9 +92,11 @@ impl RunService {
                 }
                 // A run with a user, of a component that remembers: its user's memories for
                 // the prompts, and the editor behind agentic memory tools.
+                let mut recalled = None;
                 let editor = match memory_owner.as_ref().filter(|_| component.uses_memory()) {
                     Some(owner) => {
                         if let Some(memories) = super::recall::recall(&store, owner).await {
+                            recalled = Some(Arc::clone(&memories));
                             env = env.with_memories(memories);
                         }
                         let editor = Arc::new(Editor::new(store.clone(), owner.clone()));
@@ -129,8 +131,11 @@ impl RunService {
                     }
                 };
                 let ran_for = began.elapsed();
-                if let Some(editor) = &editor {
-                    editor.charge(&mut output.metrics);
+                if let Some(editor) = &editor
+                    && editor.charge(&mut output.metrics)
+                {
+                    // The memories the run read may have changed: a capture reads them again.
+                    recalled = None;
                 }
                 // Stopped by the end of a shutdown's grace, not by anyone's cancel.
                 let interrupted = hard_stop.is_cancelled() && output.status == RunStatus::Cancelled;
@@ -167,6 +172,7 @@ impl RunService {
                         memory_owner.as_ref(),
                         &request,
                         counts_tokens,
+                        recalled,
                     )
                 {
                     tracker.spawn(capture.run(store.clone()));

@@ -31,12 +31,15 @@ impl Editor {
         }
     }
 
-    /// Adds the tokens of every edit so far to `metrics`.
-    pub(super) fn charge(&self, metrics: &mut RunMetrics) {
+    /// Adds the tokens of every edit so far to `metrics`; whether there was any (and so the
+    /// user's memories may have changed).
+    pub(super) fn charge(&self, metrics: &mut RunMetrics) -> bool {
         let used = std::mem::take(&mut *self.used.lock().unwrap_or_else(PoisonError::into_inner));
+        let edited = !used.is_empty();
         for (usage, model, provider) in used {
             metrics.add_usage(usage, &model, &provider);
         }
+        edited
     }
 }
 
@@ -63,7 +66,7 @@ impl MemoryEditor for Editor {
         let store = self.store.clone();
         let used = Arc::clone(&self.used);
         Box::pin(async move {
-            let kept = keeper.keep(&store, &task).await.map_err(|error| {
+            let kept = keeper.keep(&store, &task, None).await.map_err(|error| {
                 tracing::error!(%error, "update_user_memory failed");
                 "the memories could not be changed now".to_owned()
             })?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::Runnable;
 use crate::memory::Recalled;
 use crate::meta::RunMeta;
-use crate::store::{MemoryOwner, Store};
+use crate::store::{MemoryOwner, Store, StoreError};
 
 /// The most memories a run reads: more than any prompt holds by default, so each component's
 /// own caps decide.
@@ -15,21 +15,28 @@ pub(super) const MAX_RECALLED: u64 = 100;
 /// `owner`'s memories, newest first; `None` when the store is away (the run goes on without
 /// them rather than failing, and its prompts then say nothing of memories).
 pub(super) async fn recall(store: &Store, owner: &MemoryOwner) -> Option<Arc<[Recalled]>> {
-    match store.recent_memories(owner, MAX_RECALLED).await {
-        Ok(memories) => Some(
-            memories
-                .into_iter()
-                .map(|memory| Recalled {
-                    memory_id: memory.memory_id,
-                    memory: memory.memory,
-                })
-                .collect(),
-        ),
+    match read_memories(store, owner).await {
+        Ok(memories) => Some(memories),
         Err(error) => {
             tracing::warn!(%error, "could not read the user's memories");
             None
         }
     }
+}
+
+/// `owner`'s memories, newest first, at most [`MAX_RECALLED`].
+pub(super) async fn read_memories(
+    store: &Store,
+    owner: &MemoryOwner,
+) -> Result<Arc<[Recalled]>, StoreError> {
+    let memories = store.recent_memories(owner, MAX_RECALLED).await?;
+    Ok(memories
+        .into_iter()
+        .map(|memory| Recalled {
+            memory_id: memory.memory_id,
+            memory: memory.memory,
+        })
+        .collect())
 }
 
 /// A session's summary as a run reads it.

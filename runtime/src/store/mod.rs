@@ -5,16 +5,17 @@
 //! is visible, cancellable from any replica, and recognised as interrupted if its process dies.
 //!
 //! The rooms, bottom up: `error`; `entity`, `migration` and `statements` (the tables and the
-//! batched SQL); `house` (what background work shares); `writer` (the write queue); `pool`
-//! (connecting, the `Store` handle); then what the store does: `run_writes`, `in_flight`,
-//! `run_usage`, `events`, `run_reads`, `sessions`, `summaries`, `memories`, `retention`. `connect` below ties
-//! them together.
+//! batched SQL); `house` (what background work shares); `late_usage` and `writer` (the write
+//! queue); `pool` (connecting, the `Store` handle); then what the store does: `run_writes`,
+//! `in_flight`, `run_usage`, `events`, `run_reads`, `sessions`, `summaries`, `memories`,
+//! `retention`. `connect` below ties them together.
 
 pub mod entity;
 mod error;
 mod events;
 mod house;
 mod in_flight;
+mod late_usage;
 mod memories;
 mod migration;
 mod nodelay;

@@ -230,6 +230,7 @@ impl Store {
             WriteOp::StartRun { .. } => WriteKind::StartRun,
             WriteOp::Events { .. } => WriteKind::Events,
             WriteOp::FinishRun { .. } => WriteKind::FinishRun,
+            WriteOp::AddUsage(_) => WriteKind::AddUsage,
         };
         let began = std::time::Instant::now();
         let (done, committed) = oneshot::channel();

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::entity::{idempotency_key, run, session, token_usage};
 use super::error::StoreError;
 use super::house::House;
+use super::late_usage::{LateUsageRow, add_late_usage};
 use super::statements::{self, EventRow, RunRow, RunWrite, SessionRow};
 use crate::component::ComponentKind;
 use crate::run::RunStatus;
@@ -74,6 +75,8 @@ pub(super) enum WriteOp {
         /// Tokens to add to a user's day: `(user, day, tokens)`.
         tokens: Option<(String, i64, i64)>,
     },
+    /// A model call made for a run after its end (a memory capture, a summary).
+    AddUsage(LateUsageRow),
 }
 
 /// A write, whether it must be committed on its own, and who waits for the outcome.
@@ -194,6 +197,7 @@ async fn commit(
     // PostgreSQL refuses an upsert that touches one row twice: keep each key once.
     let mut finished: HashMap<String, RunRow> = HashMap::new();
     let mut tokens: HashMap<(String, i64), i64> = HashMap::new();
+    let mut late = Vec::new();
     for (index, op) in ops.into_iter().enumerate() {
         results.push(Ok(()));
         match op {
@@ -231,11 +235,13 @@ async fn commit(
                     *tokens.entry((owner, day)).or_insert(0) += count;
                 }
             }
+            WriteOp::AddUsage(row) => late.push(row),
         }
     }
     let backend = writer.get_database_backend();
     let pure_writes = claims.is_empty()
         && tokens.is_empty()
+        && late.is_empty()
         && starts
             .iter()
             .all(|s| s.owner.new_session && s.busy == BusyCheck::None);
@@ -399,6 +405,7 @@ async fn commit(
         statements::runs(backend, finished.into_values().collect(), RunWrite::End),
     )
     .await?;
+    add_late_usage(&txn, late, &mut tokens).await?;
     add_token_usage(&txn, tokens).await?;
     txn.commit().await?;
     Ok(results)
