@@ -1,12 +1,13 @@
 //! The writer's part of late usage ([`super::run_usage`]): each usage added to its run's
-//! metrics and its user's day, in the transaction of the batch it came in.
+//! metrics and its user's day, in the transaction of the batch it came in. Only the metrics
+//! column changes: reads take a run's metrics from it, not from the copy in its output, so the
+//! output (the larger JSON) is neither read nor written again.
 
 use std::collections::HashMap;
 
 use sea_orm::prelude::Json;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use serde_json::Value;
 
 use super::entity::run;
 use crate::model::Usage;
@@ -21,9 +22,6 @@ pub(super) struct LateUsageRow {
     pub(super) day: Option<i64>,
 }
 
-/// What a late usage changes of a stored run: its metrics, its output, and its user.
-type StoredRun = (Option<Json>, Option<Json>, Option<String>);
-
 /// Adds each of `late` to its run within `txn`, reading the runs once, and each one's tokens to
 /// `tokens` (`(user, day)` to count) when it has a day. A run whose stored metrics do not read
 /// keeps them (logged): the other runs of the batch must not fail with it.
@@ -36,25 +34,24 @@ pub(super) async fn add_late_usage(
         return Ok(());
     }
     let ids: Vec<String> = late.iter().map(|row| row.run_id.clone()).collect();
-    let mut runs: HashMap<String, StoredRun> = run::Entity::find()
+    let runs: HashMap<String, (Option<Json>, Option<String>)> = run::Entity::find()
         .select_only()
         .columns([
             run::Column::RunId,
             run::Column::Metrics,
-            run::Column::Output,
             run::Column::UserId,
         ])
         .filter(run::Column::RunId.is_in(ids))
-        .into_tuple::<(String, Option<Json>, Option<Json>, Option<String>)>()
+        .into_tuple::<(String, Option<Json>, Option<String>)>()
         .all(txn)
         .await?
         .into_iter()
-        .map(|(id, metrics, output, user)| (id, (metrics, output, user)))
+        .map(|(id, metrics, user)| (id, (metrics, user)))
         .collect();
     let mut changed: HashMap<String, RunMetrics> = HashMap::new();
     for row in late {
         // A run deleted meanwhile has nothing to add to.
-        let Some((metrics, _, user)) = runs.get(&row.run_id) else {
+        let Some((metrics, user)) = runs.get(&row.run_id) else {
             continue;
         };
         if let Some(day) = row.day {
@@ -77,18 +74,10 @@ pub(super) async fn add_late_usage(
         changed.insert(row.run_id, current);
     }
     for (run_id, metrics) in changed {
-        let Some((_, output, _)) = runs.remove(&run_id) else {
-            continue;
-        };
         let metrics = serde_json::to_value(&metrics)
             .map_err(|error| DbErr::Custom(format!("run metrics: {error}")))?;
-        let mut output = output;
-        if let Some(Value::Object(fields)) = &mut output {
-            fields.insert("metrics".to_owned(), metrics.clone());
-        }
         run::Entity::update_many()
             .col_expr(run::Column::Metrics, Expr::value(metrics))
-            .col_expr(run::Column::Output, Expr::value(output))
             .filter(run::Column::RunId.eq(run_id))
             .exec(txn)
             .await?;

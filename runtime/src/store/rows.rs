@@ -129,10 +129,16 @@ impl TryFrom<run::Model> for StoredRun {
                 .map_err(|error| corrupt(error.to_string()))?,
             None => None,
         };
-        let output = output
+        let mut output = output
             .map(serde_json::from_value::<RunOutput>)
             .transpose()
             .map_err(|error| corrupt(error.to_string()))?;
+        // The metrics column is the run's: tokens used after its end (a memory capture) are
+        // added there alone, and the output's copy is as the run's end wrote it.
+        if let (Some(output), Some(metrics)) = (output.as_mut(), row.metrics) {
+            output.metrics = serde_json::from_value(metrics)
+                .map_err(|error| corrupt(format!("its metrics: {error}")))?;
+        }
         let paused = row
             .paused_state
             .as_deref()
