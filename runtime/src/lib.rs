@@ -16,8 +16,8 @@
 //! 2. Outside services (`model`, `mcp_tools`): the model trait and its providers (OpenAI,
 //!    OpenAI-compatible servers, Anthropic, Gemini), the model strings that choose among them,
 //!    and the tools of MCP servers.
-//! 3. Components (`memory`, `profile`, `agent`, `team`): what a factory builds, the profile agents
-//!    and teams share, and their memory settings (workflows will stand here).
+//! 3. Components (`memory`, `profile`, `agent`, `team`, `workflow`): what a factory builds, the
+//!    profile agents and teams share, their memory settings, and workflows of their steps.
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
 //! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
 //!    and everything above it report to.
@@ -58,6 +58,7 @@ mod time;
 pub mod tls;
 mod tool;
 mod toolset;
+pub mod workflow;
 
 #[doc(hidden)]
 pub mod private;
