@@ -24,10 +24,10 @@ impl Default for HistorySettings {
 // Kept in agentos-core, beside the id rule its output is meant to satisfy.
 pub use agentos_core::slugify;
 
-/// A component a factory can build and the server can serve: [`crate::Agent`] or
-/// [`crate::Team`]. Sealed: nothing else is a component.
+/// A component a factory can build and the server can serve: [`crate::Agent`],
+/// [`crate::Team`] or [`crate::workflow::Workflow`]. Sealed: nothing else is a component.
 pub trait Component: Clone + Send + Sync + 'static + sealed::Sealed {
-    /// `team` or `agent`, as used in routes and stored sessions.
+    /// `team`, `agent` or `workflow`, as used in routes and stored sessions.
     const KIND: ComponentKind;
 
     /// The id the component is served under.
@@ -40,8 +40,9 @@ pub trait Component: Clone + Send + Sync + 'static + sealed::Sealed {
     fn set_id(&mut self, id: &str);
 }
 
-/// The two kinds of component. Every place that tells a team from an agent (routes, stored
-/// rows, events, run outputs) goes through this one type, so nothing can be both or neither.
+/// The kinds of component. Every place that tells a team from an agent or a workflow (routes,
+/// stored rows, events, run outputs) goes through this one type, so nothing can be two of them
+/// or none.
 #[derive(
     Clone,
     Copy,
@@ -63,38 +64,55 @@ pub enum ComponentKind {
     /// An [`crate::Agent`].
     #[sea_orm(string_value = "agent")]
     Agent,
+    /// A [`crate::workflow::Workflow`].
+    #[sea_orm(string_value = "workflow")]
+    Workflow,
 }
 
 impl ComponentKind {
-    /// `team` or `agent`: the stored value and agno's `session_type`.
+    /// `team`, `agent` or `workflow`: the stored value and agno's `session_type`.
     pub const fn as_str(self) -> &'static str {
         match self {
             ComponentKind::Team => "team",
             ComponentKind::Agent => "agent",
+            ComponentKind::Workflow => "workflow",
         }
     }
 
-    /// `teams` or `agents`: the route segment and the scope resource.
+    /// `teams`, `agents` or `workflows`: the route segment and the scope resource.
     pub const fn plural(self) -> &'static str {
         match self {
             ComponentKind::Team => "teams",
             ComponentKind::Agent => "agents",
+            ComponentKind::Workflow => "workflows",
         }
     }
 
-    /// `Team` or `Agent`, as agno's messages name them (`Team not found`).
+    /// `Team`, `Agent` or `Workflow`, as agno's messages name them (`Team not found`).
     pub const fn label(self) -> &'static str {
         match self {
             ComponentKind::Team => "Team",
             ComponentKind::Agent => "Agent",
+            ComponentKind::Workflow => "Workflow",
         }
     }
 
-    /// The kind named `team` or `agent`.
+    /// agno's JSON keys for the component's id and name: `team_id`/`team_name`,
+    /// `agent_id`/`agent_name` or `workflow_id`/`workflow_name`.
+    pub const fn id_and_name_keys(self) -> (&'static str, &'static str) {
+        match self {
+            ComponentKind::Team => ("team_id", "team_name"),
+            ComponentKind::Agent => ("agent_id", "agent_name"),
+            ComponentKind::Workflow => ("workflow_id", "workflow_name"),
+        }
+    }
+
+    /// The kind named `team`, `agent` or `workflow`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "team" => Some(ComponentKind::Team),
             "agent" => Some(ComponentKind::Agent),
+            "workflow" => Some(ComponentKind::Workflow),
             _ => None,
         }
     }
@@ -106,11 +124,12 @@ impl std::fmt::Display for ComponentKind {
     }
 }
 
-/// Which component a run or an event belongs to. agno's JSON spells it `team_id`/`team_name`
-/// or `agent_id`/`agent_name`; this type writes and reads exactly one of the two pairs.
+/// Which component a run or an event belongs to. agno's JSON spells it `team_id`/`team_name`,
+/// `agent_id`/`agent_name` or `workflow_id`/`workflow_name`; this type writes and reads exactly
+/// one of the pairs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ComponentRef {
-    /// Team or agent.
+    /// Team, agent or workflow.
     pub kind: ComponentKind,
     /// The component's id.
     pub id: std::sync::Arc<str>,
@@ -143,10 +162,7 @@ impl Default for ComponentRef {
 impl serde::Serialize for ComponentRef {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let (id_key, name_key) = match self.kind {
-            ComponentKind::Team => ("team_id", "team_name"),
-            ComponentKind::Agent => ("agent_id", "agent_name"),
-        };
+        let (id_key, name_key) = self.kind.id_and_name_keys();
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry(id_key, &*self.id)?;
         map.serialize_entry(name_key, &*self.name)?;
@@ -162,14 +178,17 @@ impl<'de> serde::Deserialize<'de> for ComponentRef {
             team_name: Option<String>,
             agent_id: Option<String>,
             agent_name: Option<String>,
+            workflow_id: Option<String>,
+            workflow_name: Option<String>,
         }
         let pairs = Pairs::deserialize(deserializer)?;
-        let (kind, id, name) = match (pairs.team_id, pairs.agent_id) {
-            (Some(id), None) => (ComponentKind::Team, id, pairs.team_name),
-            (None, Some(id)) => (ComponentKind::Agent, id, pairs.agent_name),
+        let (kind, id, name) = match (pairs.team_id, pairs.agent_id, pairs.workflow_id) {
+            (Some(id), None, None) => (ComponentKind::Team, id, pairs.team_name),
+            (None, Some(id), None) => (ComponentKind::Agent, id, pairs.agent_name),
+            (None, None, Some(id)) => (ComponentKind::Workflow, id, pairs.workflow_name),
             _ => {
                 return Err(serde::de::Error::custom(
-                    "exactly one of team_id and agent_id must be set",
+                    "exactly one of team_id, agent_id and workflow_id must be set",
                 ));
             }
         };
@@ -230,4 +249,31 @@ impl FromStr for MultitaskStrategy {
 /// Implemented by `Agent` and `Team` only, beside their own code.
 pub(crate) mod sealed {
     pub trait Sealed {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_ref_writes_and_reads_exactly_its_kinds_pair() {
+        for (kind, id_key, name_key) in [
+            (ComponentKind::Team, "team_id", "team_name"),
+            (ComponentKind::Agent, "agent_id", "agent_name"),
+            (ComponentKind::Workflow, "workflow_id", "workflow_name"),
+        ] {
+            let component = ComponentRef {
+                kind,
+                id: "blog".into(),
+                name: "Blog".into(),
+            };
+            let json = serde_json::to_value(&component).unwrap();
+            assert_eq!(json, serde_json::json!({id_key: "blog", name_key: "Blog"}));
+            let back: ComponentRef = serde_json::from_value(json).unwrap();
+            assert_eq!(back, component);
+            assert_eq!(ComponentKind::parse(kind.as_str()), Some(kind));
+        }
+        let both = serde_json::json!({"team_id": "a", "workflow_id": "b"});
+        assert!(serde_json::from_value::<ComponentRef>(both).is_err());
+    }
 }

@@ -220,6 +220,8 @@ impl Metrics {
         match kind {
             ComponentKind::Team => self.teams.get(id),
             ComponentKind::Agent => self.agents.get(id),
+            // Workflows are not served yet (issue 29): nothing counts their runs.
+            ComponentKind::Workflow => None,
         }
         .cloned()
     }

@@ -62,6 +62,44 @@ pub enum EventName {
     RunPaused,
     /// A paused agent run goes on.
     RunContinued,
+    /// A workflow run began.
+    WorkflowStarted,
+    /// The workflow run finished.
+    WorkflowCompleted,
+    /// The workflow run failed.
+    WorkflowError,
+    /// The workflow run was cancelled.
+    WorkflowCancelled,
+    /// A workflow step began.
+    StepStarted,
+    /// A workflow step finished.
+    StepCompleted,
+    /// A workflow step failed.
+    StepError,
+    /// A sequence of steps began.
+    StepsExecutionStarted,
+    /// A sequence of steps finished.
+    StepsExecutionCompleted,
+    /// Parallel steps began.
+    ParallelExecutionStarted,
+    /// Parallel steps finished.
+    ParallelExecutionCompleted,
+    /// A condition was tested and its branch began.
+    ConditionExecutionStarted,
+    /// A condition's branch finished.
+    ConditionExecutionCompleted,
+    /// A loop began.
+    LoopExecutionStarted,
+    /// A loop's iteration began.
+    LoopIterationStarted,
+    /// A loop's iteration finished.
+    LoopIterationCompleted,
+    /// A loop finished.
+    LoopExecutionCompleted,
+    /// A router picked its steps and they began.
+    RouterExecutionStarted,
+    /// A router's steps finished.
+    RouterExecutionCompleted,
 }
 
 impl EventName {
@@ -92,6 +130,25 @@ impl EventName {
             EventName::RunCancelled => "RunCancelled",
             EventName::RunPaused => "RunPaused",
             EventName::RunContinued => "RunContinued",
+            EventName::WorkflowStarted => "WorkflowStarted",
+            EventName::WorkflowCompleted => "WorkflowCompleted",
+            EventName::WorkflowError => "WorkflowError",
+            EventName::WorkflowCancelled => "WorkflowCancelled",
+            EventName::StepStarted => "StepStarted",
+            EventName::StepCompleted => "StepCompleted",
+            EventName::StepError => "StepError",
+            EventName::StepsExecutionStarted => "StepsExecutionStarted",
+            EventName::StepsExecutionCompleted => "StepsExecutionCompleted",
+            EventName::ParallelExecutionStarted => "ParallelExecutionStarted",
+            EventName::ParallelExecutionCompleted => "ParallelExecutionCompleted",
+            EventName::ConditionExecutionStarted => "ConditionExecutionStarted",
+            EventName::ConditionExecutionCompleted => "ConditionExecutionCompleted",
+            EventName::LoopExecutionStarted => "LoopExecutionStarted",
+            EventName::LoopIterationStarted => "LoopIterationStarted",
+            EventName::LoopIterationCompleted => "LoopIterationCompleted",
+            EventName::LoopExecutionCompleted => "LoopExecutionCompleted",
+            EventName::RouterExecutionStarted => "RouterExecutionStarted",
+            EventName::RouterExecutionCompleted => "RouterExecutionCompleted",
         }
     }
 
@@ -107,7 +164,19 @@ impl EventName {
                 | EventName::RunError
                 | EventName::RunCancelled
                 | EventName::RunPaused
+                | EventName::WorkflowCompleted
+                | EventName::WorkflowError
+                | EventName::WorkflowCancelled
         )
+    }
+
+    /// The event that ends a failed run of a component of `kind`.
+    pub fn run_error(kind: ComponentKind) -> EventName {
+        match kind {
+            ComponentKind::Team => EventName::TeamRunError,
+            ComponentKind::Agent => EventName::RunError,
+            ComponentKind::Workflow => EventName::WorkflowError,
+        }
     }
 }
 
@@ -284,9 +353,11 @@ impl EventSource {
         RunEvent {
             json: JsonCache::default(),
             created_at: crate::time::now_unix(),
+            // A workflow's own events are the workflow engine's; its steps' agents and teams
+            // are sources of their own.
             event: match self.component.kind {
                 ComponentKind::Team => team_name,
-                ComponentKind::Agent => agent_name,
+                ComponentKind::Agent | ComponentKind::Workflow => agent_name,
             },
             component: self.component.clone(),
             run_id: Arc::clone(self.meta.run_id_arc()),

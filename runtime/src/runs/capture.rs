@@ -165,8 +165,11 @@ impl Keeper {
                     return Ok(());
                 }
                 texts.push(normalized(&memory));
+                // Only agents and teams have memory settings.
                 let (agent_id, team_id) = match self.kind {
-                    ComponentKind::Agent => (Some(self.component_id.clone()), None),
+                    ComponentKind::Agent | ComponentKind::Workflow => {
+                        (Some(self.component_id.clone()), None)
+                    }
                     ComponentKind::Team => (None, Some(self.component_id.clone())),
                 };
                 let new = NewMemory {

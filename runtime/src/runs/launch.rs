@@ -415,10 +415,7 @@ fn interrupt(output: &mut RunOutput) {
 
 /// The last event of a run stopped by the end of a shutdown's grace.
 fn interrupted_event(output: &RunOutput) -> RunEvent {
-    let name = match output.component.kind {
-        crate::component::ComponentKind::Team => crate::run::EventName::TeamRunError,
-        crate::component::ComponentKind::Agent => crate::run::EventName::RunError,
-    };
+    let name = crate::run::EventName::run_error(output.component.kind);
     let mut event = RunEvent::of_output(output, name);
     event.content = Some(INTERRUPTED.to_owned());
     event.error_type = Some("interrupted");
@@ -431,10 +428,7 @@ fn not_recorded_event(output: &RunOutput, tail: &[Arc<RunEvent>]) -> RunEvent {
         .last()
         .map(|last| (**last).clone())
         .unwrap_or_else(|| RunEvent::of_output(output, crate::run::EventName::RunError));
-    event.event = match output.component.kind {
-        crate::component::ComponentKind::Team => crate::run::EventName::TeamRunError,
-        crate::component::ComponentKind::Agent => crate::run::EventName::RunError,
-    };
+    event.event = crate::run::EventName::run_error(output.component.kind);
     event.content = Some(format!(
         "the run finished but could not be recorded; read it back later as run {}",
         output.run_id

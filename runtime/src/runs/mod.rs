@@ -286,6 +286,8 @@ impl RunService {
         match kind {
             ComponentKind::Team => self.resolver::<Team>(id).is_ok(),
             ComponentKind::Agent => self.resolver::<Agent>(id).is_ok(),
+            // Not served yet (issue 29).
+            ComponentKind::Workflow => false,
         }
     }
 }

@@ -145,6 +145,7 @@ pub(crate) struct CreateBody {
     user_id: Option<String>,
     agent_id: Option<String>,
     team_id: Option<String>,
+    workflow_id: Option<String>,
 }
 
 /// Query of `POST /sessions`.
@@ -168,6 +169,7 @@ pub(crate) async fn create_session(
     let component_id = match kind {
         ComponentKind::Team => body.team_id,
         ComponentKind::Agent => body.agent_id,
+        ComponentKind::Workflow => body.workflow_id,
     };
     let create = SessionCreate {
         session_id: body.session_id,

@@ -21,7 +21,6 @@ use super::rows::StoredRun;
 use super::rows::interrupted_output;
 use super::statements::EventRow;
 use super::writer::WriteOp;
-use crate::component::ComponentKind;
 use crate::run::{EventName, RunEvent};
 use crate::time::now_micros;
 
@@ -207,10 +206,7 @@ pub(super) async fn append_interrupted_event(
         .and_then(|events| events.first())
         .map(Value::to_string)
         .unwrap_or_else(|| "{}".to_owned());
-    let name = match row.kind {
-        ComponentKind::Team => EventName::TeamRunError,
-        ComponentKind::Agent => EventName::RunError,
-    };
+    let name = EventName::run_error(row.kind);
     let mut data = String::new();
     push_line(&mut data, name.as_str(), &json);
     let rows = vec![self::row(&row.run_id, seq, 1, data, now_micros())];

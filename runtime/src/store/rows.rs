@@ -199,10 +199,7 @@ pub(super) fn interrupted_output(row: &StoredRun) -> RunOutput {
         name: Arc::from(row.component_id.as_str()),
     };
     let event = json!({
-        "event": match row.kind {
-            ComponentKind::Team => EventName::TeamRunError,
-            ComponentKind::Agent => EventName::RunError,
-        }.as_str(),
+        "event": EventName::run_error(row.kind).as_str(),
         "run_id": row.run_id,
         "session_id": row.session_id,
         "content": MESSAGE,

@@ -414,6 +414,8 @@ impl Call<'_> {
         let answered = match kind {
             ComponentKind::Team => self.state.runs.start::<Team>(&id, &caller, ask).await?,
             ComponentKind::Agent => self.state.runs.start::<Agent>(&id, &caller, ask).await?,
+            // Not served over MCP yet (issue 29); `serves` above said so already.
+            ComponentKind::Workflow => return Err(ApiError::NotFound(kind).into()),
         };
         Ok(run_result(answered.answer))
     }
@@ -441,6 +443,7 @@ impl Call<'_> {
                 runs.continue_run::<Agent>(&id, run_id, &caller, ask)
                     .await?
             }
+            ComponentKind::Workflow => return Err(ApiError::NotFound(kind).into()),
         };
         Ok(run_result(answered.answer))
     }

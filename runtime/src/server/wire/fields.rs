@@ -27,12 +27,9 @@ pub(super) fn page_meta(page: u64, limit: u64, total: u64, search_time_ms: f64) 
     })
 }
 
-/// agno's key for a component id: `team_id` or `agent_id`.
+/// agno's key for a component id: `team_id`, `agent_id` or `workflow_id`.
 pub(super) fn id_key(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::Team => "team_id",
-        ComponentKind::Agent => "agent_id",
-    }
+    kind.id_and_name_keys().0
 }
 
 /// agno's model class name from agentos's provider label: `OpenAI Responses` ->

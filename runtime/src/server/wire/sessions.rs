@@ -123,6 +123,7 @@ pub(crate) fn session_detail(
         let key = match session_row.kind {
             ComponentKind::Team => "team_data",
             ComponentKind::Agent => "agent_data",
+            ComponentKind::Workflow => "workflow_data",
         };
         body[key] = json!({
             "name": output.component.name,
