@@ -21,7 +21,8 @@
 //! 4. Factories (`factory`, `resolve`): factories and the pipeline that calls them per request.
 //! 5. Instruments (`metrics`, `otel`): Prometheus counters and trace export, which the engine
 //!    and everything above it report to.
-//! 6. Run engine (`run`): one run of an agent or team, its events, pauses and output.
+//! 6. Run engine (`run`): one run of an agent, a team or a workflow, its events, pauses and
+//!    output.
 //! 7. Store (`store`): sessions, runs, events and user memories in SQLite or PostgreSQL.
 //! 8. Run service (`runs`): a run's life: ownership, idempotency, limits, streams, cancel, resume.
 //! 9. Front doors (`server`): agno's HTTP API, and MCP at `/mcp` (the A2A and AG-UI doors will

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::output::{Requirement, RunOutput};
+use super::step_output::StepEvent;
 use super::transcript::{RunMetrics, ToolExecution};
 use crate::component::{ComponentKind, ComponentRef};
 use crate::meta::RunMeta;
@@ -256,6 +257,9 @@ pub struct RunEvent {
     /// What kind of failure ended the run, on error events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_type: Option<&'static str>,
+    /// On a workflow's events: the step's fields.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Box<StepEvent>>,
 }
 
 /// An event's JSON text, made on first use. A clone starts empty: it may be changed.
@@ -285,14 +289,42 @@ impl RunEvent {
 
     /// A bare event named `name` about the run of `output`; the caller fills its fields.
     pub(crate) fn of_output(output: &RunOutput, name: EventName) -> RunEvent {
+        RunEvent::blank(
+            name,
+            output.component.clone(),
+            Arc::from(output.run_id.as_str()),
+            output.parent_run_id.as_deref().map(Arc::from),
+            Arc::from(output.session_id.as_str()),
+        )
+    }
+
+    /// A bare event named `name` about the run `meta` of `component`; the caller fills its
+    /// fields.
+    pub(crate) fn of_run(component: &ComponentRef, meta: &RunMeta, name: EventName) -> RunEvent {
+        RunEvent::blank(
+            name,
+            component.clone(),
+            Arc::clone(meta.run_id_arc()),
+            meta.parent_run_id_arc().cloned(),
+            Arc::clone(meta.session_id_arc()),
+        )
+    }
+
+    fn blank(
+        name: EventName,
+        component: ComponentRef,
+        run_id: Arc<str>,
+        parent_run_id: Option<Arc<str>>,
+        session_id: Arc<str>,
+    ) -> RunEvent {
         RunEvent {
             json: JsonCache::default(),
             created_at: crate::time::now_unix(),
             event: name,
-            component: output.component.clone(),
-            run_id: Arc::from(output.run_id.as_str()),
-            parent_run_id: output.parent_run_id.as_deref().map(Arc::from),
-            session_id: Arc::from(output.session_id.as_str()),
+            component,
+            run_id,
+            parent_run_id,
+            session_id,
             nested_depth: 0,
             model: None,
             model_provider: None,
@@ -309,6 +341,7 @@ impl RunEvent {
             workflow_agent: None,
             session_state: None,
             error_type: None,
+            step: None,
         }
     }
 }
@@ -379,6 +412,7 @@ impl EventSource {
             workflow_agent: None,
             session_state: None,
             error_type: None,
+            step: None,
         }
     }
 

@@ -11,9 +11,11 @@ mod memory_tool;
 mod output;
 mod pause;
 mod prompt;
+mod step_output;
 mod tool_calls;
 mod toolsets;
 mod transcript;
+mod workflow;
 
 pub use crate::meta::RunMeta;
 pub use crate::status::RunStatus;
@@ -26,7 +28,9 @@ pub(crate) use log::PROMISED_AT_START;
 pub use output::{CallOutcome, Requirement, RunOutput, Suspended};
 pub use pause::{Decision, Decisions};
 pub(crate) use prompt::delegation_tool;
+pub use step_output::{StepEvent, StepIndex, StepOutput};
 pub use transcript::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
-    RunMessage, RunMetrics, ToolExecution, ToolMetrics, UserInputField,
+    RunMessage, RunMetrics, StepMetrics, ToolExecution, ToolMetrics, UserInputField,
 };
+pub use workflow::run_workflow;

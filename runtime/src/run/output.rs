@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::step_output::StepOutput;
 use super::transcript::{RunInput, RunMessage, RunMetrics, ToolExecution, UserInputField};
-use crate::component::ComponentRef;
+use crate::component::{ComponentKind, ComponentRef};
 use crate::model::{Message, ToolCall};
 use crate::status::RunStatus;
 use crate::tool::PauseFor;
@@ -69,6 +70,23 @@ pub struct RunOutput {
     /// For a paused run: what it needs to go on. Stored with the run, never sent.
     #[serde(skip)]
     pub paused: Option<Box<Suspended>>,
+    /// For a workflow's run: each top-level step's output, with the steps it held.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step_results: Option<Vec<StepOutput>>,
+    /// For a workflow's run: the runs of its agent and team steps, in the order they began.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step_executor_runs: Option<Vec<RunOutput>>,
+}
+
+impl RunOutput {
+    /// The runs this one made that are stored as rows of their own: a team's members', a
+    /// workflow's steps'.
+    pub fn child_runs_mut(&mut self) -> &mut Option<Vec<RunOutput>> {
+        match self.component.kind {
+            ComponentKind::Workflow => &mut self.step_executor_runs,
+            ComponentKind::Team | ComponentKind::Agent => &mut self.member_responses,
+        }
+    }
 }
 
 /// A run stopped in the middle of a turn, waiting for a person.

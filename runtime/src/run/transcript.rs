@@ -45,6 +45,23 @@ pub struct RunMetrics {
     /// Per-model tokens.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub details: Option<MetricsDetails>,
+    /// For a workflow's run: each agent or team step's metrics, by step name (agno's
+    /// `WorkflowMetrics.steps`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steps: Option<std::collections::BTreeMap<String, StepMetrics>>,
+}
+
+/// One workflow step's metrics: the run of its agent or team.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// The step's name.
+    pub step_name: String,
+    /// `agent` or `team`.
+    pub executor_type: String,
+    /// The agent's or team's name.
+    pub executor_name: String,
+    /// Its run's metrics.
+    pub metrics: Option<RunMetrics>,
 }
 
 impl RunMetrics {

@@ -182,7 +182,7 @@ pub(super) fn attach_members(runs: &mut [StoredRun], members: &HashMap<String, R
         let (Some(ids), Some(output)) = (run.member_run_ids.take(), run.output.as_mut()) else {
             continue;
         };
-        output.member_responses = Some(
+        *output.child_runs_mut() = Some(
             ids.iter()
                 .filter_map(|id| members.get(id).cloned())
                 .collect(),

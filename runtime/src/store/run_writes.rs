@@ -402,8 +402,9 @@ fn scrub_nul(value: &mut Value) {
     }
 }
 
-/// A run's output as stored: a team's members are rows of their own, so only their ids go
-/// with it, in order (an agent's run has none, and no `member_run_ids` either).
+/// A run's output as stored: a team's members (a workflow's step runs) are rows of their own,
+/// so only their ids go with it, in order (an agent's run has none, and no `member_run_ids`
+/// either).
 #[derive(serde::Serialize)]
 struct StoredOutput<'a> {
     #[serde(flatten)]
@@ -420,7 +421,7 @@ fn finished_rows(
     owner: &str,
     into: &mut Vec<RunRow>,
 ) -> Result<(), StoreError> {
-    let members = run.member_responses.take();
+    let members = run.child_runs_mut().take();
     let stored = StoredOutput {
         run,
         member_run_ids: members
@@ -428,7 +429,7 @@ fn finished_rows(
             .map(|members| members.iter().map(|m| m.run_id.as_str()).collect()),
     };
     let output = json_text(&stored, scrub);
-    run.member_responses = members;
+    *run.child_runs_mut() = members;
     let input = if scrub {
         run.input.input_content.replace('\0', "\u{fffd}")
     } else {
@@ -454,7 +455,7 @@ fn finished_rows(
         created_at: now,
         updated_at: now,
     });
-    for member in run.member_responses.iter_mut().flatten() {
+    for member in run.child_runs_mut().iter_mut().flatten() {
         finished_rows(member, scrub, now, owner, into)?;
     }
     Ok(())

@@ -48,6 +48,23 @@ impl StepInput {
         }
     }
 
+    /// The same input, also knowing the outputs `other` knows (the branches of a parallel
+    /// step, each of which began from this input).
+    pub(crate) fn knowing(&self, other: &StepInput) -> Self {
+        let mut outputs = (*self.outputs).clone();
+        outputs.extend(
+            other
+                .outputs
+                .iter()
+                .map(|(name, content)| (name.clone(), Arc::clone(content))),
+        );
+        StepInput {
+            message: Arc::clone(&self.message),
+            previous: self.previous.clone(),
+            outputs: Arc::new(outputs),
+        }
+    }
+
     /// The message the workflow was run with.
     pub fn message(&self) -> &str {
         &self.message

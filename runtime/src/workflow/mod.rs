@@ -30,8 +30,8 @@ pub(crate) use function::StepFunction;
 pub use function::{
     Awaited, Blocking, IntoStepFunction, IntoStepResult, Json, StepError, StepInput, StepResult,
 };
+pub(crate) use step::StepKind;
 pub use step::{Condition, DEFAULT_MAX_ITERATIONS, Loop, Parallel, Router, Step, Steps};
-pub(crate) use step::{StepKind, StepPredicate, StepSelector};
 
 use crate::component::slugify;
 
