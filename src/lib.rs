@@ -119,10 +119,10 @@ pub use agentos_runtime::{
     RawInput, Recalled, Registration, RequestContext, RequestParts, Resolver, Role, RunEnv,
     RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, ScriptedModel, SessionSummaries, Team,
     TeamFactory, TeamMode, TestModel, Tool, ToolCall, ToolDefinition, ToolError, ToolFunction,
-    Toolset, ToolsetError, Trusted, Usage, ValidationErrors, input_schema, is_valid_id, new_id,
-    parse_input, run_agent, run_team, slugify,
+    Toolset, ToolsetError, Trusted, Usage, ValidationErrors, WorkflowFactory, input_schema,
+    is_valid_id, new_id, parse_input, run_agent, run_team, slugify,
 };
-pub use agentos_runtime::{model, run, runs, server, store, tls};
+pub use agentos_runtime::{model, run, runs, server, store, tls, workflow};
 
 /// Traces out of the process (the `otel` feature): `agentos::otel::init()` in `main`.
 #[cfg(feature = "otel")]
@@ -140,9 +140,12 @@ pub use agentos_macros::{agent_factory, team_factory, tool};
 pub mod prelude {
     #[cfg(feature = "macros")]
     pub use agentos_macros::{agent_factory, team_factory, tool};
+    pub use agentos_runtime::workflow::{
+        Condition, Loop, Parallel, Router, Step, StepError, StepInput, StepResult, Steps, Workflow,
+    };
     pub use agentos_runtime::{
         Agent, AgentFactory, AgentOs, Factory, FactoryError, Identity, McpTools, Member, Memory,
-        RequestContext, SessionSummaries, Team, TeamFactory, TeamMode, Trusted,
+        RequestContext, SessionSummaries, Team, TeamFactory, TeamMode, Trusted, WorkflowFactory,
     };
     pub use garde::Validate;
     pub use schemars::JsonSchema;
@@ -153,6 +156,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use agentos_runtime::private::*;
+    pub use agentos_runtime::workflow::Workflow;
     pub use agentos_runtime::{
         Agent, Factory, FactoryError, FactoryInfo, PauseFor, Registration, RequestContext, Team,
     };

@@ -390,7 +390,6 @@ async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled()
         ("/learnings", "Learnings"),
         ("/approvals", "Approvals"),
         ("/schedules", "Schedules"),
-        ("/workflows", "Workflows"),
         ("/registry", "Registry"),
         ("/components", "Components"),
     ] {

@@ -15,6 +15,7 @@ use crate::component::MultitaskStrategy;
 use crate::context::RequestContext;
 use crate::error::FactoryError;
 use crate::team::Team;
+use crate::workflow::Workflow;
 
 /// What discovery says about a factory, fixed when it is registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +132,10 @@ impl<F: Factory<Output = Team>> TeamFactory for F {}
 pub trait AgentFactory: Factory<Output = Agent> {}
 impl<F: Factory<Output = Agent>> AgentFactory for F {}
 
+/// A [`Factory`] that builds a [`Workflow`].
+pub trait WorkflowFactory: Factory<Output = Workflow> {}
+impl<F: Factory<Output = Workflow>> WorkflowFactory for F {}
+
 /// A static component is its own factory: each request gets a fresh copy of the prototype.
 macro_rules! prototype_factory {
     ($component:ty) => {
@@ -169,3 +174,4 @@ macro_rules! prototype_factory {
 
 prototype_factory!(Team);
 prototype_factory!(Agent);
+prototype_factory!(Workflow);

@@ -70,7 +70,7 @@ pub use component::{
 };
 pub use context::{RequestContext, RequestParts, Trusted};
 pub use error::{BoxError, FactoryError, FieldError, PathSegment, ValidationErrors};
-pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory};
+pub use factory::{AgentFactory, Factory, FactoryInfo, TeamFactory, WorkflowFactory};
 pub use input::{MAX_INPUT_DEPTH, input_schema, parse_input};
 pub use mcp_tools::{DEFAULT_MCP_TIMEOUT, McpTools};
 pub use memory::{Memory, MemoryCapture, MemoryEditor, Recalled, SessionSummaries};

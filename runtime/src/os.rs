@@ -10,13 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, MultitaskStrategy};
-use crate::factory::{AgentFactory, Factory, TeamFactory};
+use crate::factory::{AgentFactory, Factory, TeamFactory, WorkflowFactory};
 use crate::metrics::Metrics;
 use crate::resolve::{Components, Resolver};
 use crate::runs::{RunService, RunSettings, UserLimits, watch_runs};
 use crate::server::{self, JwtAuth, OsState, ServerConfig};
 use crate::store::{Db, Retention, Store, housekeeping};
 use crate::team::Team;
+use crate::workflow::Workflow;
 
 /// Why [`AgentOsBuilder::build`] refused the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,14 @@ pub enum BuildError {
         /// The Rust type that declared it.
         factory: &'static str,
     },
+    /// Two steps of a workflow share a name: their outputs, kept by name, would clash.
+    #[error("workflow '{workflow}' has two steps named '{step}': step names must be unique")]
+    DuplicateStepName {
+        /// The workflow's id.
+        workflow: String,
+        /// The name used twice.
+        step: String,
+    },
 }
 
 /// A factory found by [`AgentOsBuilder::discover`]. The factory macros submit one per
@@ -55,6 +64,8 @@ pub enum Discovered {
     Team(fn() -> Registration<Team>),
     /// An agent factory.
     Agent(fn() -> Registration<Agent>),
+    /// A workflow factory.
+    Workflow(fn() -> Registration<Workflow>),
 }
 
 inventory::collect!(Discovered);
@@ -97,6 +108,7 @@ impl<C: Component> Registration<C> {
 pub struct AgentOsBuilder {
     teams: Vec<Registration<Team>>,
     agents: Vec<Registration<Agent>>,
+    workflows: Vec<Registration<Workflow>>,
     config: ServerConfig,
     auth: Option<JwtAuth>,
     db: Option<Db>,
@@ -119,8 +131,14 @@ impl AgentOsBuilder {
         self
     }
 
-    /// Adds every factory annotated with `#[team_factory]` or `#[agent_factory]` in the
-    /// binary. Factories already added explicitly are not added twice.
+    /// Serves a workflow factory, or a static [`Workflow`].
+    pub fn workflow(mut self, factory: impl WorkflowFactory) -> Self {
+        self.workflows.push(Registration::new(factory));
+        self
+    }
+
+    /// Adds every factory annotated with `#[team_factory]`, `#[agent_factory]` or
+    /// `#[workflow_factory]` in the binary. Factories already added explicitly are not added twice.
     ///
     /// Registrations live in the crate that defines the factory; when that crate is linked
     /// but none of its items is used, the linker drops them. Keep such a crate with
@@ -130,6 +148,7 @@ impl AgentOsBuilder {
             match discovered {
                 Discovered::Team(make) => push_new(&mut self.teams, make()),
                 Discovered::Agent(make) => push_new(&mut self.agents, make()),
+                Discovered::Workflow(make) => push_new(&mut self.workflows, make()),
             }
         }
         self
@@ -262,6 +281,15 @@ impl AgentOsBuilder {
     pub async fn build(self) -> Result<AgentOs, BuildError> {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
+        let workflows = check_ids(self.workflows)?;
+        for prototype in workflows.iter().filter_map(Resolver::prototype) {
+            if let Some(step) = prototype.duplicate_step_name() {
+                return Err(BuildError::DuplicateStepName {
+                    workflow: prototype.id().to_owned(),
+                    step: step.to_owned(),
+                });
+            }
+        }
         let metrics = Arc::new(Metrics::new(
             teams.iter().map(|r| r.info().id.as_str()),
             agents.iter().map(|r| r.info().id.as_str()),
@@ -273,7 +301,11 @@ impl AgentOsBuilder {
         if retention.is_some() {
             store.prepare_to_shrink(64 << 20).await?;
         }
-        let components = Arc::new(Components { teams, agents });
+        let components = Arc::new(Components {
+            teams,
+            agents,
+            workflows,
+        });
         let runs = RunService::new(
             components,
             store.clone(),
@@ -381,6 +413,16 @@ impl AgentOs {
     /// Every agent, in registration order.
     pub fn agents(&self) -> &[Resolver<Agent>] {
         &self.state.runs.components().agents
+    }
+
+    /// The workflow (factory or static) served under `id`.
+    pub fn workflow(&self, id: &str) -> Option<&Resolver<Workflow>> {
+        self.workflows().iter().find(|r| r.info().id == id)
+    }
+
+    /// Every workflow, in registration order.
+    pub fn workflows(&self) -> &[Resolver<Workflow>] {
+        &self.state.runs.components().workflows
     }
 
     /// The session store.

@@ -220,4 +220,5 @@ pub(crate) fn factory_panicked(panic: Box<dyn Any + Send>) -> FactoryError {
 pub(crate) struct Components {
     pub(crate) teams: Vec<Resolver<crate::team::Team>>,
     pub(crate) agents: Vec<Resolver<crate::agent::Agent>>,
+    pub(crate) workflows: Vec<Resolver<crate::workflow::Workflow>>,
 }

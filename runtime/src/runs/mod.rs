@@ -63,11 +63,12 @@ use crate::model::ModelHandle;
 use crate::resolve::Components;
 use crate::resolve::Resolver;
 use crate::run::{
-    Decisions, RunEnv, RunOutput, RunRequest, Suspended, continue_agent, continue_team, run_agent,
-    run_team,
+    Decisions, RunEnv, RunOutput, RunRequest, Suspended, continue_agent, continue_team, failed_run,
+    run_agent, run_team, run_workflow,
 };
 use crate::store::Store;
 use crate::team::Team;
+use crate::workflow::Workflow;
 
 /// What the service needs of a component kind: where its resolvers are, and how to run it.
 pub(crate) trait Runnable: Component {
@@ -165,6 +166,53 @@ impl Runnable for Agent {
         env: &'a RunEnv,
     ) -> BoxFuture<'a, RunOutput> {
         Box::pin(continue_agent(self, request, suspended, decisions, env))
+    }
+}
+
+impl Runnable for Workflow {
+    fn resolvers(components: &Components) -> &[Resolver<Self>] {
+        &components.workflows
+    }
+
+    /// A workflow's steps start from its message alone; they read no session history.
+    fn history(&self) -> HistorySettings {
+        HistorySettings::default()
+    }
+
+    fn model(&self) -> Option<&ModelHandle> {
+        None
+    }
+
+    /// Its agents' memory settings are not read yet: a workflow's steps run without the
+    /// user's memories.
+    fn uses_memory(&self) -> bool {
+        false
+    }
+
+    fn memory(&self) -> Option<&Memory> {
+        None
+    }
+
+    fn session_summaries(&self) -> Option<&SessionSummaries> {
+        None
+    }
+
+    fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput> {
+        Box::pin(run_workflow(self, request, env))
+    }
+
+    /// Never called: a workflow's run does not end paused (a step that waits for a person
+    /// fails it), so there is nothing to continue. Should it be, the run fails rather than
+    /// starting again.
+    fn resume<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        _suspended: Suspended,
+        _decisions: &'a Decisions,
+        env: &'a RunEnv,
+    ) -> BoxFuture<'a, RunOutput> {
+        let output = failed_run(Self::KIND, self.id(), self.name(), None, request, env);
+        Box::pin(std::future::ready(output))
     }
 }
 
@@ -286,8 +334,7 @@ impl RunService {
         match kind {
             ComponentKind::Team => self.resolver::<Team>(id).is_ok(),
             ComponentKind::Agent => self.resolver::<Agent>(id).is_ok(),
-            // Not served yet (issue 29).
-            ComponentKind::Workflow => false,
+            ComponentKind::Workflow => self.resolver::<Workflow>(id).is_ok(),
         }
     }
 }

@@ -80,6 +80,11 @@ pub(crate) fn config_json(state: &OsState) -> Value {
             .iter()
             .map(|r| wire::config_entry(r, db_id))
             .collect(),
+        components
+            .workflows
+            .iter()
+            .map(|r| wire::config_entry(r, db_id))
+            .collect(),
     )
 }
 
@@ -149,5 +154,7 @@ pub(crate) fn components(
             .map(|r| (C::KIND, r.info().id.as_str(), r.input_schema()))
     }
     let components = state.runs.components();
-    entries(&components.teams).chain(entries(&components.agents))
+    entries(&components.teams)
+        .chain(entries(&components.agents))
+        .chain(entries(&components.workflows))
 }

@@ -40,6 +40,7 @@ pub use wire::event_frame;
 use crate::agent::Agent;
 use crate::component::ComponentKind;
 use crate::team::Team;
+use crate::workflow::Workflow;
 use auth::RouteScope;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -66,7 +67,11 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         )),
         None => route,
     };
-    let (team, agent) = (ComponentKind::Team, ComponentKind::Agent);
+    let (team, agent, workflow) = (
+        ComponentKind::Team,
+        ComponentKind::Agent,
+        ComponentKind::Workflow,
+    );
     let counted = Arc::clone(state.runs.metrics());
     let metrics_route = metrics::route(&state);
     let playground = if state.config.playground {
@@ -99,6 +104,13 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/agents/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Agent>), RouteScope::of(agent, "run")))
         .route("/agents/{id}/runs/{run_id}/resume", guard(get(runs::resume_run::<Agent>).post(runs::resume_run_form::<Agent>), RouteScope::of(agent, "run")))
         .route("/agents/{id}/runs/{run_id}/continue", guard(post(runs::continue_run::<Agent>), RouteScope::of(agent, "run")))
+        .route("/workflows", guard(get(discovery::list_components::<Workflow>), RouteScope::of(workflow, "read")))
+        .route("/workflows/{id}", guard(get(discovery::get_component::<Workflow>), RouteScope::of(workflow, "read")))
+        .route("/workflows/{id}/runs", guard(post(runs::create_run::<Workflow>), RouteScope::of(workflow, "run")))
+        .route("/workflows/{id}/runs", guard(get(runs::list_runs::<Workflow>), RouteScope::new("sessions", "read")))
+        .route("/workflows/{id}/runs/{run_id}", guard(get(runs::get_run::<Workflow>), RouteScope::new("sessions", "read")))
+        .route("/workflows/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Workflow>), RouteScope::of(workflow, "run")))
+        .route("/workflows/{id}/runs/{run_id}/resume", guard(get(runs::resume_run::<Workflow>).post(runs::resume_run_form::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/sessions", guard(get(sessions::list_sessions), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(get(sessions::get_session), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(axum::routing::delete(sessions::delete_session), RouteScope::new("sessions", "delete")))

@@ -349,7 +349,9 @@ impl Store {
                 page_size: pragma(&self.conn, "page_size").await?,
                 page_count: pragma(&self.conn, "page_count").await?,
                 freelist_pages: pragma(&self.conn, "freelist_count").await?,
-                auto_vacuum: match pragma(&self.conn, "auto_vacuum").await? {
+                // Asked of the writer, which applied it: a reader's view was seen, under load,
+                // to predate the rebuild.
+                auto_vacuum: match pragma(&self.writer, "auto_vacuum").await? {
                     1 => "full",
                     2 => "incremental",
                     _ => "none",

@@ -33,7 +33,7 @@ pub use function::{
 pub(crate) use step::StepKind;
 pub use step::{Condition, DEFAULT_MAX_ITERATIONS, Loop, Parallel, Router, Step, Steps};
 
-use crate::component::slugify;
+use crate::component::{Component, ComponentKind, MultitaskStrategy, slugify};
 
 /// A workflow: named steps run in order, each given what the ones before it produced.
 #[derive(Clone, Debug)]
@@ -42,6 +42,7 @@ pub struct Workflow {
     name: String,
     description: Option<String>,
     steps: Vec<Step>,
+    multitask: Option<MultitaskStrategy>,
 }
 
 impl Workflow {
@@ -54,6 +55,7 @@ impl Workflow {
             name,
             description: None,
             steps: Vec::new(),
+            multitask: None,
         }
     }
 
@@ -73,6 +75,18 @@ impl Workflow {
     pub fn with_steps<S: Into<Step>>(mut self, steps: impl IntoIterator<Item = S>) -> Self {
         self.steps = steps.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// What a run does when another run of its session is in progress, unless the request
+    /// says (the server's default otherwise).
+    pub fn with_multitask(mut self, strategy: MultitaskStrategy) -> Self {
+        self.multitask = Some(strategy);
+        self
+    }
+
+    /// What a run does on a busy session, when the workflow says.
+    pub fn multitask_strategy(&self) -> Option<MultitaskStrategy> {
+        self.multitask
     }
 
     /// Adds one step at the end.
@@ -110,6 +124,24 @@ impl Workflow {
             .flat_map(Step::walk)
             .map(Step::name)
             .find(|name| !seen.insert(*name))
+    }
+}
+
+impl crate::component::sealed::Sealed for Workflow {}
+
+impl Component for Workflow {
+    const KIND: ComponentKind = ComponentKind::Workflow;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_id(&mut self, id: &str) {
+        id.clone_into(&mut self.id);
     }
 }
 

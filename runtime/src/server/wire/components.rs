@@ -1,5 +1,5 @@
-//! Agents and teams as agno's `/agents`, `/teams` and `/config` describe them, and the health
-//! and readiness answers.
+//! Agents, teams and workflows as agno's `/agents`, `/teams`, `/workflows` and `/config`
+//! describe them, and the health and readiness answers.
 
 use serde_json::{Map, Value, json};
 
@@ -9,6 +9,7 @@ use crate::component::{Component, ComponentKind};
 use crate::resolve::Resolver;
 use crate::run::delegation_tool;
 use crate::team::{Member, Team, TeamMode};
+use crate::workflow::{Step, StepKind, Workflow};
 
 /// How discovery describes a component kind in full, and briefly for `/config`.
 pub(crate) trait Described: Component {
@@ -138,6 +139,48 @@ impl Described for Team {
     }
 }
 
+impl Described for Workflow {
+    fn describe(&self, db_id: &str) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("id".into(), json!(self.id()));
+        out.insert("name".into(), json!(self.name()));
+        out.insert("db_id".into(), json!(db_id));
+        if let Some(description) = self.description() {
+            out.insert("description".into(), json!(description));
+        }
+        let steps: Vec<Value> = self.steps().iter().map(|s| step(s, db_id)).collect();
+        out.insert("steps".into(), json!(steps));
+        out.insert("is_factory".into(), json!(false));
+        out.insert("workflow_agent".into(), json!(false));
+        out
+    }
+
+    fn summarize(&self, _out: &mut Map<String, Value>) {}
+}
+
+/// A workflow's step as agno's `WorkflowResponse.steps` lists it: its name and type, the
+/// agent or team it runs, and the steps it holds.
+fn step(step: &Step, db_id: &str) -> Value {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(step.name()));
+    out.insert("type".into(), json!(step.step_type()));
+    match step.kind() {
+        StepKind::Agent(agent) => {
+            out.insert("agent".into(), Value::Object(agent.describe(db_id)));
+        }
+        StepKind::Team(team) => {
+            out.insert("team".into(), Value::Object(team.describe(db_id)));
+        }
+        _ => {}
+    }
+    let children = step.children();
+    if !children.is_empty() {
+        let steps: Vec<Value> = children.into_iter().map(|s| self::step(s, db_id)).collect();
+        out.insert("steps".into(), json!(steps));
+    }
+    Value::Object(out)
+}
+
 /// How discovery describes one component: a static one in full, a factory from its info,
 /// never by building it.
 pub(crate) fn component<C: Described>(resolver: &Resolver<C>, db_id: &str) -> Value {
@@ -213,7 +256,6 @@ pub(crate) const UNBUILT_FEATURES: &[(&str, &[&str], Option<&str>)] = &[
     ("Learnings", &["learnings"], Some("learning")),
     ("Approvals", &["approvals"], None),
     ("Schedules", &["schedules"], None),
-    ("Workflows", &["workflows"], None),
     ("Registry", &["registry"], None),
     ("Components", &["components"], None),
 ];
@@ -233,6 +275,7 @@ pub(crate) fn config(
     models: Vec<(String, String)>,
     agents: Vec<Value>,
     teams: Vec<Value>,
+    workflows: Vec<Value>,
 ) -> Value {
     let domain = |display_name: &str, table: &str| {
         json!({"dbs": [{
@@ -257,7 +300,7 @@ pub(crate) fn config(
         "queue": {"durable": false, "queue_per_session": false},
         "agents": agents,
         "teams": teams,
-        "workflows": [],
+        "workflows": workflows,
         "interfaces": [],
         "company": null,
     });

@@ -1,0 +1,277 @@
+//! Workflows over agno's HTTP routes: discovery, runs whole and streamed, the stored run with
+//! each step's output and its agents' runs, the session it makes, a cancel, and a panicking
+//! step. On SQLite, and on PostgreSQL with `AGENTOS_TEST_DB=postgres`.
+
+mod support;
+
+use std::time::Duration;
+
+use agentos::TestModel;
+use agentos::prelude::*;
+use agentos::workflow::Json;
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{TestServer, client, form, parse_sse};
+
+#[derive(Serialize)]
+struct Count {
+    words: usize,
+}
+
+fn pipeline() -> Workflow {
+    let writer = Agent::new("Writer").with_model(TestModel::new());
+    Workflow::new("Pipeline")
+        .with_description("Counts, drafts and signs")
+        .with_steps([
+            Step::function("count", |input: StepInput| {
+                Json(Count {
+                    words: input.message().split_whitespace().count(),
+                })
+            }),
+            Step::agent("draft", writer),
+            Parallel::new(
+                "review",
+                [
+                    Step::function("spelling", |_: StepInput| "fine"),
+                    Step::function("tone", |_: StepInput| async { "calm" }),
+                ],
+            ),
+            Condition::new("if long", |input: &StepInput| {
+                input
+                    .content_of("count")
+                    .is_some_and(|c| c.contains("\"words\":3"))
+            })
+            .then([Step::function("sign", |input: StepInput| {
+                format!("signed: {}", input.content_of("draft").unwrap_or_default())
+            })])
+            .into_step(),
+        ])
+}
+
+fn slow() -> Workflow {
+    Workflow::new("Slow").with_steps([
+        Step::function("wait", |_: StepInput| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+        Step::function("after", |_: StepInput| "never"),
+    ])
+}
+
+fn broken() -> Workflow {
+    Workflow::new("Broken").with_steps([Step::function("boom", |_: StepInput| -> String {
+        panic!("a secret the caller must not see")
+    })])
+}
+
+async fn server() -> TestServer {
+    TestServer::with(
+        AgentOs::builder()
+            .workflow(pipeline())
+            .workflow(slow())
+            .workflow(broken()),
+    )
+    .await
+}
+
+async fn run(server: &TestServer, id: &str, message: &str, stream: bool) -> reqwest::Response {
+    let stream = if stream { "true" } else { "false" };
+    client()
+        .post(server.url(&format!("/workflows/{id}/runs")))
+        .multipart(form(&[
+            ("message", message),
+            ("stream", stream),
+            ("user_id", "ada"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn workflows_are_listed_and_described_with_their_steps() {
+    let server = server().await;
+    let listed: Value = client()
+        .get(server.url("/workflows"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["pipeline", "slow", "broken"]);
+    let pipeline: Value = client()
+        .get(server.url("/workflows/pipeline"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pipeline["description"], "Counts, drafts and signs");
+    assert_eq!(pipeline["workflow_agent"], false);
+    let steps = pipeline["steps"].as_array().unwrap();
+    assert_eq!(steps[1]["type"], "Step");
+    assert_eq!(steps[1]["agent"]["id"], "writer");
+    assert_eq!(steps[2]["type"], "Parallel");
+    assert_eq!(steps[2]["steps"][1]["name"], "tone");
+    let missing = client()
+        .get(server.url("/workflows/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let config: Value = client()
+        .get(server.url("/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["workflows"][0]["id"], "pipeline");
+}
+
+#[tokio::test]
+async fn a_workflow_runs_whole_and_is_read_back_with_its_steps_and_session() {
+    let server = server().await;
+    let answer = run(&server, "pipeline", "three little words", false).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let output: Value = answer.json().await.unwrap();
+    assert_eq!(output["status"], "COMPLETED", "{output}");
+    assert_eq!(output["workflow_id"], "pipeline");
+    let content = output["content"].as_str().unwrap();
+    assert!(content.starts_with("signed: "), "{content}");
+    assert!(content.contains("reply to: {\"words\":3}"), "{content}");
+    let names: Vec<&str> = output["step_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["count", "draft", "review", "if long"]);
+
+    let run_id = output["run_id"].as_str().unwrap();
+    let session_id = output["session_id"].as_str().unwrap();
+    let stored: Value = client()
+        .get(server.url(&format!("/workflows/pipeline/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["status"], "COMPLETED");
+    assert_eq!(stored["content"], output["content"]);
+    assert_eq!(stored["step_results"], output["step_results"]);
+    let executors = stored["step_executor_runs"].as_array().unwrap();
+    assert_eq!(executors.len(), 1);
+    assert_eq!(executors[0]["agent_id"], "writer");
+    assert_eq!(executors[0]["parent_run_id"], run_id);
+
+    let sessions: Value = client()
+        .get(server.url("/sessions?type=workflow&user_id=ada"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = sessions["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{sessions}");
+    assert_eq!(listed[0]["session_id"], session_id);
+}
+
+#[tokio::test]
+async fn a_streamed_workflow_sends_agnos_events_in_order() {
+    let server = server().await;
+    let answer = run(&server, "pipeline", "three little words", true).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let frames = parse_sse(&answer.text().await.unwrap());
+    let names: Vec<&str> = frames.iter().map(|f| f.event.as_str()).collect();
+    assert_eq!(names.first(), Some(&"WorkflowStarted"), "{names:?}");
+    assert_eq!(names.last(), Some(&"WorkflowCompleted"), "{names:?}");
+    for expected in [
+        "StepStarted",
+        "RunStarted",
+        "RunCompleted",
+        "StepCompleted",
+        "ParallelExecutionStarted",
+        "ParallelExecutionCompleted",
+        "ConditionExecutionStarted",
+        "ConditionExecutionCompleted",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let completed = &frames.last().unwrap().data;
+    assert_eq!(completed["workflow_id"], "pipeline");
+    assert!(
+        completed["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("signed: ")
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_workflow_stops_and_a_panicking_step_fails_it_without_saying_why() {
+    let server = server().await;
+    let started = client()
+        .post(server.url("/workflows/slow/runs"))
+        .multipart(form(&[
+            ("message", "x"),
+            ("stream", "false"),
+            ("background", "true"),
+            ("user_id", "ada"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let started: Value = started.json().await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cancel = client()
+        .post(server.url(&format!("/workflows/slow/runs/{run_id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let stored: Value = client()
+            .get(server.url(&format!("/workflows/slow/runs/{run_id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = stored["status"].clone();
+        if status == "CANCELLED" {
+            assert_eq!(stored["step_results"].as_array().unwrap().len(), 1);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "CANCELLED");
+
+    let output: Value = run(&server, "broken", "x", false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(output["status"], "ERROR");
+    let text = output.to_string();
+    assert!(!text.contains("secret"), "{text}");
+    assert_eq!(
+        output["content"],
+        "step 'boom' failed because of an internal error"
+    );
+}
