@@ -134,12 +134,12 @@ pub use agentos_runtime::otel;
 pub use agentos_testing as testing;
 
 #[cfg(feature = "macros")]
-pub use agentos_macros::{agent_factory, team_factory, tool};
+pub use agentos_macros::{agent_factory, team_factory, tool, workflow_factory};
 
 /// Everything a factory author needs, in one `use`.
 pub mod prelude {
     #[cfg(feature = "macros")]
-    pub use agentos_macros::{agent_factory, team_factory, tool};
+    pub use agentos_macros::{agent_factory, team_factory, tool, workflow_factory};
     pub use agentos_runtime::workflow::{
         Condition, Loop, Parallel, Router, Step, StepError, StepInput, StepResult, Steps, Workflow,
     };

@@ -64,12 +64,47 @@ fn broken() -> Workflow {
     })])
 }
 
+/// How many review passes a post gets.
+#[derive(Deserialize, Validate, JsonSchema)]
+struct Tier {
+    #[garde(range(min = 1, max = 3))]
+    passes: u8,
+}
+
+/// A workflow built per request: as many review steps as the input asks, then the agent that
+/// writes, told who is asking.
+#[workflow_factory(id = "tiered", input = Tier)]
+fn tiered(ctx: RequestContext<Tier>) -> Workflow {
+    let writer = Agent::new("Writer")
+        .with_model(TestModel::new())
+        .with_instruction(format!("Write for {}.", ctx.user_id().unwrap_or("anyone")));
+    let passes = (1..=ctx.input.passes).map(|pass| {
+        Step::function(format!("pass {pass}"), move |input: StepInput| {
+            format!("{} +{pass}", input.previous_or_message())
+        })
+    });
+    Workflow::new("Tiered")
+        .with_steps(passes)
+        .with_step(Step::agent("write", writer))
+}
+
+/// A factory whose workflow names two steps alike: it is refused, not run.
+#[workflow_factory(id = "twice")]
+fn twice() -> Workflow {
+    Workflow::new("Twice").with_steps([
+        Step::function("same", |_: StepInput| "one"),
+        Step::function("same", |_: StepInput| "two"),
+    ])
+}
+
 async fn server() -> TestServer {
     TestServer::with(
         AgentOs::builder()
             .workflow(pipeline())
             .workflow(slow())
-            .workflow(broken()),
+            .workflow(broken())
+            .workflow(tiered)
+            .workflow(twice),
     )
     .await
 }
@@ -105,7 +140,20 @@ async fn workflows_are_listed_and_described_with_their_steps() {
         .iter()
         .map(|w| w["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["pipeline", "slow", "broken"]);
+    assert_eq!(ids, ["pipeline", "slow", "broken", "tiered", "twice"]);
+    let described: Value = client()
+        .get(server.url("/workflows/tiered"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(described["is_factory"], true);
+    assert_eq!(
+        described["factory_input_schema"]["required"],
+        serde_json::json!(["passes"])
+    );
     let pipeline: Value = client()
         .get(server.url("/workflows/pipeline"))
         .send()
@@ -274,4 +322,92 @@ async fn a_cancelled_workflow_stops_and_a_panicking_step_fails_it_without_saying
         output["content"],
         "step 'boom' failed because of an internal error"
     );
+}
+
+#[tokio::test]
+async fn a_factory_builds_each_run_its_workflow_from_typed_input_and_bad_input_starts_nothing() {
+    let server = server().await;
+    let post = |input: &'static str| {
+        client()
+            .post(server.url("/workflows/tiered/runs"))
+            .multipart(form(&[
+                ("message", "draft"),
+                ("stream", "false"),
+                ("user_id", "grace"),
+                ("factory_input", input),
+            ]))
+            .send()
+    };
+    let output: Value = post(r#"{"passes": 2}"#)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(output["status"], "COMPLETED", "{output}");
+    let names: Vec<&str> = output["step_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pass 1", "pass 2", "write"]);
+    assert!(
+        output["content"]
+            .as_str()
+            .unwrap()
+            .contains("reply to: draft +1 +2"),
+        "{output}"
+    );
+
+    for bad in [r#"{"passes": 7}"#, r#"{"passes": "two"}"#, "{}"] {
+        let refused = post(bad).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error_code"], "invalid_factory_input", "{bad}: {body}");
+        // A field that is there but wrong is named by its path; a missing one, by the message.
+        let named = body["errors"][0]["loc"] == serde_json::json!(["passes"])
+            || body["detail"].as_str().unwrap().contains("`passes`");
+        assert!(named, "{bad}: {body}");
+    }
+    let sessions: Value = client()
+        .get(server.url("/sessions?type=workflow&user_id=grace"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions["data"].as_array().unwrap().len(),
+        1,
+        "only the good run started"
+    );
+
+    // A workflow whose steps share a name is refused before it runs, and the answer says
+    // nothing of why (the log does).
+    let refused = client()
+        .post(server.url("/workflows/twice/runs"))
+        .multipart(form(&[("message", "x"), ("stream", "false")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!refused.text().await.unwrap().contains("same"));
+}
+
+#[tokio::test]
+async fn a_static_workflow_with_two_steps_of_one_name_is_refused_at_build() {
+    let repeated = Workflow::new("Twice").with_steps([
+        Step::function("same", |_: StepInput| "one"),
+        Steps::new("inner", [Step::function("same", |_: StepInput| "two")]),
+    ]);
+    let refused = AgentOs::builder().workflow(repeated).build().await;
+    match refused {
+        Err(agentos::BuildError::DuplicateStepName { workflow, step }) => {
+            assert_eq!((workflow.as_str(), step.as_str()), ("twice", "same"));
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("a workflow with two steps named 'same' was accepted"),
+    }
 }

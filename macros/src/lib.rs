@@ -6,7 +6,7 @@
 //!
 //! 1. Reporting (`errors`, `respan`, `suggest`): errors gathered with the user's spans,
 //!    generated code placed at the user's tokens, and the names a misspelt one likely meant.
-//! 2. Grammar (`attr`): the `key = value` attribute grammar both macros read.
+//! 2. Grammar (`attr`): the `key = value` attribute grammar the macros read.
 //! 3. Macros (`factory`, `tool`): each parses its attribute, validates, then expands.
 
 #![warn(missing_docs)]
@@ -162,6 +162,39 @@ pub fn team_factory(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn agent_factory(args: TokenStream, item: TokenStream) -> TokenStream {
     factory::expand(factory::Kind::Agent, args.into(), item.into()).into()
+}
+
+/// Turns a function into a **workflow factory**: a value the server calls on every request to
+/// build the [`Workflow`] that runs it, served under `/workflows/{id}/runs`.
+///
+/// Everything about [`macro@team_factory`] applies, with `Workflow` in place of `Team`: the
+/// same keys, the same accepted functions (returning `Workflow` or `Result<Workflow, E>`), the
+/// same generated items (implementing `Factory<Output = Workflow>`, so `WorkflowFactory`), the
+/// same errors.
+///
+/// ```ignore
+/// use agentos::prelude::*;
+///
+/// #[derive(Deserialize, Validate, JsonSchema)]
+/// struct PostConfig {
+///     #[garde(length(min = 1))]
+///     audience: String,
+/// }
+///
+/// #[workflow_factory(id = "blog-post", input = PostConfig)]
+/// fn blog_post(ctx: RequestContext<PostConfig>) -> Workflow {
+///     let writer = Agent::new("Writer")
+///         .with_instruction(format!("Write for {}.", ctx.input.audience));
+///     Workflow::new("Blog Post").with_steps([Step::agent("draft", writer)])
+/// }
+///
+/// let os = AgentOs::builder().workflow(blog_post).build().await?;
+/// ```
+///
+/// [`Workflow`]: https://docs.rs/agentos/latest/agentos/workflow/struct.Workflow.html
+#[proc_macro_attribute]
+pub fn workflow_factory(args: TokenStream, item: TokenStream) -> TokenStream {
+    factory::expand(factory::Kind::Workflow, args.into(), item.into()).into()
 }
 
 /// Turns a function into a **tool** an agent's model can call.

@@ -38,6 +38,12 @@ pub trait Component: Clone + Send + Sync + 'static + sealed::Sealed {
 
     /// Replaces the id: a factory's component always carries the factory's id.
     fn set_id(&mut self, id: &str);
+
+    /// What is wrong with the component as built, if anything (a workflow with two steps of
+    /// one name): the server refuses to run it.
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The kinds of component. Every place that tells a team from an agent or a workflow (routes,

@@ -282,6 +282,7 @@ impl AgentOsBuilder {
         let teams = check_ids(self.teams)?;
         let agents = check_ids(self.agents)?;
         let workflows = check_ids(self.workflows)?;
+        // A static workflow's steps are known now; a factory's are checked as it builds.
         for prototype in workflows.iter().filter_map(Resolver::prototype) {
             if let Some(step) = prototype.duplicate_step_name() {
                 return Err(BuildError::DuplicateStepName {

@@ -5,7 +5,8 @@
 //! 2. deserialize and validate it (`Factory::parse_input`, garde for typed inputs),
 //! 3. check the scopes the factory declared,
 //! 4. call the factory, turning a panic into an internal error,
-//! 5. post-resolve: the component carries the factory's id.
+//! 5. post-resolve: the component carries the factory's id, and is refused (an internal
+//!    error) if it is not sound, such as a workflow with two steps of one name.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -171,6 +172,9 @@ impl<C: Component> Resolver<C> {
             .parse_and_build(object, parts, missing.cloned())
             .await?;
         component.set_id(&self.info.id);
+        if let Some(problem) = component.problem() {
+            return Err(FactoryError::internal(problem));
+        }
         Ok((component, kept))
     }
 }

@@ -5,6 +5,7 @@
 pub enum Kind {
     Team,
     Agent,
+    Workflow,
 }
 
 impl Kind {
@@ -12,6 +13,7 @@ impl Kind {
         match self {
             Kind::Team => "team_factory",
             Kind::Agent => "agent_factory",
+            Kind::Workflow => "workflow_factory",
         }
     }
 
@@ -19,6 +21,7 @@ impl Kind {
         match self {
             Kind::Team => "team",
             Kind::Agent => "agent",
+            Kind::Workflow => "workflow",
         }
     }
 
@@ -26,6 +29,7 @@ impl Kind {
         match self {
             Kind::Team => "Team",
             Kind::Agent => "Agent",
+            Kind::Workflow => "Workflow",
         }
     }
 }

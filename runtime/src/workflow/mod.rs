@@ -143,6 +143,15 @@ impl Component for Workflow {
     fn set_id(&mut self, id: &str) {
         id.clone_into(&mut self.id);
     }
+
+    fn problem(&self) -> Option<String> {
+        self.duplicate_step_name().map(|step| {
+            format!(
+                "workflow '{}' has two steps named '{step}': step names must be unique",
+                self.id
+            )
+        })
+    }
 }
 
 #[cfg(test)]
