@@ -161,6 +161,95 @@ async fn team_factory_input_adds_a_reviewer_and_rejects_bad_values() {
 }
 
 #[tokio::test]
+async fn workflow_factory_runs_each_kind_of_step_from_its_typed_input() {
+    let example = Example::start("workflow_factory", &[]).await;
+    let (status, run) = example
+        .run(
+            "/workflows/blog-post/runs",
+            &[
+                ("message", "Rust for data teams"),
+                ("stream", "false"),
+                (
+                    "factory_input",
+                    r#"{"audience": "engineering managers", "formal": true}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let steps: Vec<(&str, &str)> = run["step_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step_name"].as_str().unwrap(),
+                s["step_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("measure", "Function"),
+            ("research", "Parallel"),
+            ("draft", "Step"),
+            ("review", "Step"),
+            ("if formal", "Condition"),
+        ]
+    );
+    let executors: Vec<&str> = run["step_executor_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["agent_id"].as_str().or(r["team_id"].as_str()).unwrap())
+        .collect();
+    assert_eq!(executors.len(), 4, "{executors:?}");
+    assert!(executors.contains(&"editorial-team"), "{executors:?}");
+    assert!(
+        run["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("The Editorial Team"),
+        "{run}"
+    );
+
+    let (status, informal) = example
+        .run(
+            "/workflows/blog-post/runs",
+            &[
+                ("message", "Rust for data teams"),
+                ("stream", "false"),
+                ("factory_input", r#"{"audience": "students"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{informal}");
+    assert!(
+        !informal["content"]
+            .as_str()
+            .unwrap()
+            .contains("kind regards")
+    );
+
+    for bad in [r#"{"audience": ""}"#, "{}"] {
+        let (status, error) = example
+            .run(
+                "/workflows/blog-post/runs",
+                &[
+                    ("message", "x"),
+                    ("stream", "false"),
+                    ("factory_input", bad),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {error}");
+    }
+    example.stop();
+}
+
+#[tokio::test]
 async fn static_and_factory_serve_side_by_side() {
     let example = Example::start("static_and_factory", &[]).await;
     let teams: Value = client()
