@@ -153,7 +153,7 @@ fn drive(python: &Path, base: &str, token: Option<&str>) {
         "drive.py",
         base,
         token,
-        "agno client: 29 passed, 0 failed",
+        "agno client: 33 passed, 0 failed",
     );
 }
 

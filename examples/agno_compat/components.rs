@@ -11,6 +11,7 @@
 //! | a plain `Team(...)` in `teams=[...]` | a `Team` value given to `.team(...)` |
 //! | `OpenAIResponses(id=...)` / `OpenAIChat(id=...)` | the same names, `with_base_url`, one pooled client |
 //! | `update_memory_on_run=True` | `.with_memory(Memory::after_run())`, memories per user and namespace |
+//! | `WorkflowFactory(id=..., factory=fn)` with `Step(agent=...)` | `#[workflow_factory(id = ...)] fn` returning a `Workflow` of `Step::agent(...)` |
 //!
 //! What agentos does differently: factory ids are checked at compile time, the system prompt
 //! is never returned to clients, and a user's sessions are theirs alone.
@@ -228,6 +229,31 @@ pub fn memory_agent(ctx: RequestContext) -> Agent {
         .with_memory(Memory::after_run())
 }
 
+/// agno: `WorkflowFactory(id="draft-and-edit", factory=fn)`, the draft-and-edit pipeline of
+/// agno's factory cookbook: a writer drafts for the caller's tenant, an editor tightens it,
+/// and a function signs it.
+#[workflow_factory(
+    id = "draft-and-edit",
+    name = "Draft and Edit",
+    description = "Drafts an answer for the tenant, then edits it."
+)]
+pub fn draft_and_edit(ctx: RequestContext) -> Workflow {
+    let tenant = tenant(ctx.identity());
+    let drafter = Agent::new("Drafter")
+        .with_model(chat_model("gpt-4o-mini"))
+        .with_instruction(format!("Draft a reply for the tenant {tenant}."));
+    let editor = Agent::new("Editor")
+        .with_model(chat_model("gpt-4o-mini"))
+        .with_instruction("Tighten the draft you are given.");
+    Workflow::new("Draft and Edit").with_steps([
+        Step::agent("draft", drafter),
+        Step::agent("edit", editor),
+        Step::function("sign", move |input: StepInput| {
+            format!("{} -- for {tenant}", input.previous_or_message())
+        }),
+    ])
+}
+
 /// agno: a plain `Team(...)` in `teams=[...]`. Built once; every request gets a copy, and
 /// discovery describes it in full (members, model, instructions).
 pub fn static_support_team() -> Team {
@@ -248,4 +274,5 @@ pub fn builder() -> AgentOsBuilder {
         .team(static_support_team())
         .agent(tenant_agent)
         .agent(memory_agent)
+        .workflow(draft_and_edit)
 }

@@ -28,6 +28,7 @@ TEAM = "support-team"
 AGENT = "tenant-agent"
 STATIC_TEAM = "static-support-team"
 MEMORY_AGENT = "memory-agent"
+WORKFLOW = "draft-and-edit"
 
 passed = []
 
@@ -212,6 +213,42 @@ class Driver:
         self.ok("delete_sessions")
 
         await self.memories()
+        await self.workflows()
+
+    async def workflows(self):
+        """A workflow factory: listed, described, run whole and streamed, its run cancelled."""
+        c, h = self.client, self.headers
+        listed = await self.call("list_workflows", c.list_workflows(headers=h))
+        check([w.id for w in listed] == [WORKFLOW], f"workflows {[w.id for w in listed]}")
+        described = await self.call("get_workflow", c.aget_workflow(WORKFLOW, headers=h))
+        check(described.id == WORKFLOW and described.name == "Draft and Edit", f"{described}")
+        self.ok("list_and_get_workflow")
+
+        session_id = f"workflow-{uuid.uuid4()}"
+        run = await self.call("run_workflow", c.run_workflow(
+            WORKFLOW, "Our invoice is late", session_id=session_id, user_id=self.user, headers=h))
+        status = run.status.value if hasattr(run.status, "value") else run.status
+        check(status == "COMPLETED", f"status {run.status}: {run.content}")
+        check(run.workflow_id == WORKFLOW and run.session_id == session_id, f"ids {run.workflow_id} {run.session_id}")
+        check([s.step_name for s in run.step_results] == ["draft", "edit", "sign"],
+              f"steps {[s.step_name for s in run.step_results]}")
+        check(run.content.startswith("[fake-openai") and " -- for " in run.content, f"content {run.content}")
+        check(len(run.step_executor_runs) == 2 and all(r.agent_id for r in run.step_executor_runs),
+              "the agents' runs come with the workflow's")
+        self.ok("run_workflow")
+
+        events = []
+        async for event in c.run_workflow_stream(WORKFLOW, "Stream the draft", user_id=self.user, headers=h):
+            events.append(event)
+        names = [e.event for e in events]
+        check(names[0] == "WorkflowStarted" and names[-1] == "WorkflowCompleted", f"workflow events {names}")
+        check(names.count("StepStarted") == 3 and names.count("StepCompleted") == 3, f"steps {names}")
+        check(events[-1].content and " -- for " in events[-1].content, f"final {events[-1].content}")
+        self.ok("run_workflow_stream")
+
+        # Cancelling a run that has ended changes nothing; the run stays as it ended.
+        await self.call("cancel_workflow_run", c.cancel_workflow_run(WORKFLOW, run.run_id, headers=h))
+        self.ok("cancel_workflow_run")
 
     async def memories(self):
         """The control plane's Memory page: create, read, list, change and delete memories."""
