@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the per-request work: factory resolution, JWT verification, SSE
-//! encoding, a whole team run in process on the offline TestModel, and a tool call as a
-//! `#[tool]` function and as an MCP server's tool (rmcp's server on loopback, in process).
+//! encoding, a whole team run in process on the offline TestModel, a tool call as a
+//! `#[tool]` function and as an MCP server's tool (rmcp's server on loopback, in process), and
+//! a five-step workflow beside the five agent runs it makes.
 //!
 //! Run with: `cargo bench --bench agentos`
 
@@ -8,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use agentos::prelude::*;
-use agentos::run::{EventName, RunEnv, RunRequest, run_team};
+use agentos::run::{EventName, RunEnv, RunRequest, run_agent, run_team, run_workflow};
 use agentos::server::{JwtAuth, event_frame};
 use agentos::{RawInput, RequestParts, Resolver, RunMeta, TestModel};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -143,6 +144,46 @@ fn team_run(c: &mut Criterion) {
     });
 }
 
+/// A workflow of five agent steps, and the same five agents run one after the other on what
+/// the one before answered: the difference is what the workflow adds (its events, step
+/// outputs, child runs' ids), per step.
+fn workflow(c: &mut Criterion) {
+    let rt = runtime();
+    let model: agentos::ModelHandle = Arc::new(TestModel::with_id("gpt-5.4"));
+    let agents: Vec<Agent> = (1..=5)
+        .map(|i| Agent::new(format!("Step Agent {i}")).with_model(model.clone()))
+        .collect();
+    let workflow = Workflow::new("Five Steps").with_steps(
+        agents
+            .iter()
+            .enumerate()
+            .map(|(i, agent)| Step::agent(format!("step {i}"), agent.clone())),
+    );
+    let request = RunRequest {
+        message: "Draft a note about the release".into(),
+        meta: RunMeta::new(None, Identity::Asserted("tenant_42".into())),
+        history: Vec::new(),
+    };
+    c.bench_function("workflow: five agent steps, TestModel, no HTTP", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(run_workflow(&workflow, &request, &RunEnv::new()).await) })
+    });
+    c.bench_function("workflow: the same five agent runs, called in turn", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut message = request.message.clone();
+            for agent in &agents {
+                let step = RunRequest {
+                    message,
+                    meta: request.meta.clone(),
+                    history: Vec::new(),
+                };
+                message = run_agent(agent, &step, &RunEnv::new()).await.content;
+            }
+            black_box(message)
+        })
+    });
+}
+
 /// Looks up an order (the same answer as the MCP server's `lookup_order`).
 #[tool]
 fn lookup_order(
@@ -192,5 +233,7 @@ fn tool_calls(c: &mut Criterion) {
     rt.block_on(connected.close());
 }
 
-criterion_group!(benches, resolution, jwt, sse, team_run, tool_calls);
+criterion_group!(
+    benches, resolution, jwt, sse, team_run, tool_calls, workflow
+);
 criterion_main!(benches);

@@ -622,3 +622,35 @@ async fn a_captures_tokens_count_against_its_users_daily_budget() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_workflows_agent_step_that_reads_memories_sees_its_users() {
+    let step_model: Arc<Recorder> = Arc::default();
+    let workflow = agentos::workflow::Workflow::new("Planner Flow").with_steps([
+        agentos::workflow::Step::function("restate", |input: agentos::workflow::StepInput| {
+            format!("Plan: {}", input.message())
+        }),
+        agentos::workflow::Step::agent(
+            "plan",
+            Agent::new("Planner")
+                .with_model(recording(&step_model))
+                .with_memory(Memory::read_only()),
+        ),
+    ]);
+    let builder = agentos::AgentOs::builder()
+        .workflow(workflow)
+        .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+    let server = TestServer::with(builder).await;
+    let alice = token("alice", "acme");
+    remember(&server, &alice, "Alice is training for a marathon").await;
+    remember(&server, &token("bob", "acme"), "Bob hates running").await;
+
+    let output = run(&server, "/workflows/planner-flow/runs", &alice, "my week").await;
+    assert_eq!(output["status"], "COMPLETED", "{output}");
+    let prompt = last_system_prompt(&step_model);
+    assert!(
+        prompt.contains("Alice is training for a marathon"),
+        "{prompt}"
+    );
+    assert!(!prompt.contains("Bob"), "{prompt}");
+}

@@ -183,10 +183,10 @@ impl Runnable for Workflow {
         None
     }
 
-    /// Its agents' memory settings are not read yet: a workflow's steps run without the
-    /// user's memories.
+    /// The user's memories are read for its steps' agents and teams that use them; a
+    /// workflow itself captures none after its run.
     fn uses_memory(&self) -> bool {
-        false
+        Workflow::uses_memory(self)
     }
 
     fn memory(&self) -> Option<&Memory> {

@@ -115,6 +115,19 @@ impl Workflow {
         &self.steps
     }
 
+    /// Whether an agent or team of its steps, at any depth, has memory settings: its runs
+    /// then read their user's memories for those steps' prompts.
+    pub fn uses_memory(&self) -> bool {
+        self.steps
+            .iter()
+            .flat_map(Step::walk)
+            .any(|step| match step.kind() {
+                StepKind::Agent(agent) => agent.memory().is_some(),
+                StepKind::Team(team) => team.uses_memory(),
+                _ => false,
+            })
+    }
+
     /// A name two of its steps share, at any depth: outputs are kept by step name, so each
     /// must be unique. Checked when a workflow is registered or built by its factory.
     pub fn duplicate_step_name(&self) -> Option<&str> {
