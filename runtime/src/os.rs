@@ -294,6 +294,7 @@ impl AgentOsBuilder {
         let metrics = Arc::new(Metrics::new(
             teams.iter().map(|r| r.info().id.as_str()),
             agents.iter().map(|r| r.info().id.as_str()),
+            workflows.iter().map(|r| r.info().id.as_str()),
         ));
         let store = Store::connect(&self.db.unwrap_or(Db::Memory))
             .await?

@@ -45,6 +45,7 @@ pub(crate) struct Metrics {
     registry: Registry,
     teams: HashMap<String, Arc<ComponentInstruments>>,
     agents: HashMap<String, Arc<ComponentInstruments>>,
+    workflows: HashMap<String, Arc<ComponentInstruments>>,
     model_calls: Family<ModelLabels, Counter>,
     model_tokens: Family<TokenLabels, Counter>,
     model_errors: Family<ModelErrorLabels, Counter>,
@@ -68,10 +69,11 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// The registry of an OS serving these teams and agents.
+    /// The registry of an OS serving these teams, agents and workflows.
     pub(crate) fn new<'a>(
         teams: impl IntoIterator<Item = &'a str>,
         agents: impl IntoIterator<Item = &'a str>,
+        workflows: impl IntoIterator<Item = &'a str>,
     ) -> Self {
         let mut registry = Registry::with_prefix("agentos");
 
@@ -124,6 +126,10 @@ impl Metrics {
         let agents = agents
             .into_iter()
             .map(|id| (id.to_owned(), instruments(ComponentKind::Agent, id)))
+            .collect();
+        let workflows = workflows
+            .into_iter()
+            .map(|id| (id.to_owned(), instruments(ComponentKind::Workflow, id)))
             .collect();
 
         let model_calls = Family::<ModelLabels, Counter>::default();
@@ -195,6 +201,7 @@ impl Metrics {
             registry,
             teams,
             agents,
+            workflows,
             model_calls,
             model_tokens,
             model_errors,
@@ -220,8 +227,7 @@ impl Metrics {
         match kind {
             ComponentKind::Team => self.teams.get(id),
             ComponentKind::Agent => self.agents.get(id),
-            // Workflows are not served yet (issue 29): nothing counts their runs.
-            ComponentKind::Workflow => None,
+            ComponentKind::Workflow => self.workflows.get(id),
         }
         .cloned()
     }
@@ -374,8 +380,17 @@ mod tests {
 
     #[test]
     fn a_component_counts_its_runs_by_status() {
-        let metrics = Metrics::new(["support"], ["helper"]);
+        let metrics = Metrics::new(["support"], ["helper"], ["pipeline"]);
         let team = metrics.component(ComponentKind::Team, "support").unwrap();
+        let workflow = metrics
+            .component(ComponentKind::Workflow, "pipeline")
+            .unwrap();
+        workflow.started();
+        assert!(
+            metrics
+                .component(ComponentKind::Workflow, "support")
+                .is_none()
+        );
         team.started();
         team.finished(RunStatus::Completed, Duration::from_millis(20), Some(0.004));
         team.finished(RunStatus::Error, Duration::from_millis(5), None);
@@ -383,6 +398,10 @@ mod tests {
         let text = metrics.encode();
         assert!(
             text.contains(r#"agentos_runs_started_total{kind="team",component="support"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"agentos_runs_started_total{kind="workflow",component="pipeline"} 1"#),
             "{text}"
         );
         assert!(text.contains(
@@ -401,7 +420,7 @@ mod tests {
 
     #[test]
     fn models_past_the_bound_share_one_label() {
-        let metrics = Metrics::new([], []);
+        let metrics = Metrics::new([], [], []);
         for n in 0..MAX_MODELS + 10 {
             metrics.model(&format!("m{n}"), "Test").answered(Usage {
                 input_tokens: 1,
