@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use sea_orm::prelude::Json;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use serde::Deserialize;
 
 use super::entity::run;
 use crate::model::Usage;
@@ -62,7 +63,7 @@ pub(super) async fn add_late_usage(
         }
         let mut current = match changed.remove(&row.run_id) {
             Some(current) => current,
-            None => match metrics.clone().map(serde_json::from_value).transpose() {
+            None => match metrics.as_ref().map(RunMetrics::deserialize).transpose() {
                 Ok(current) => current.unwrap_or_default(),
                 Err(error) => {
                     tracing::warn!(run_id = %row.run_id, %error, "a run's stored metrics do not read; its late tokens go to its user's budget only");

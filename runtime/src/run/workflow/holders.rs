@@ -4,7 +4,7 @@
 use futures_util::future::join_all;
 
 use super::super::event::EventName;
-use super::super::step_output::{StepIndex, StepOutput};
+use super::super::step_output::{StepEvent, StepIndex, StepOutput};
 use super::steps::{At, Stepped, bare_output, guarded};
 use super::{Flow, Halt, WorkflowRun};
 use crate::meta::new_id;
@@ -63,6 +63,48 @@ impl WorkflowRun<'_> {
         }
     }
 
+    /// Runs `steps` one after the other under the holder `step`, between its `started` and
+    /// `completed` events (the latter only when they ended well, with how many ran and their
+    /// outputs); `fill` adds the kind's own fields to both.
+    #[allow(clippy::too_many_arguments)]
+    async fn in_sequence(
+        &self,
+        step: &Step,
+        step_id: String,
+        steps: &[&Step],
+        input: StepInput,
+        at: At<'_>,
+        [started, completed]: [EventName; 2],
+        fill: impl Fn(&mut StepEvent),
+    ) -> Stepped {
+        self.env.emit(|| {
+            let mut fields = self.fields(step, &step_id, at);
+            fill(&mut fields);
+            self.event(started, fields)
+        });
+        let mut children = Vec::new();
+        let ended = self
+            .sequence(
+                steps,
+                input.clone(),
+                at.index,
+                Some(&step_id),
+                &mut children,
+            )
+            .await;
+        let (stepped, flow) = self.holder(step, step_id.clone(), children, ended, input);
+        if let Some(flow) = flow {
+            self.env.emit(|| {
+                let mut fields = self.fields(step, &step_id, at);
+                fill(&mut fields);
+                fields.executed_steps = Some(flow.executed);
+                fields.step_results = stepped.output.steps.clone();
+                self.event(completed, fields)
+            });
+        }
+        stepped
+    }
+
     pub(super) async fn steps(
         &self,
         step: &Step,
@@ -70,29 +112,16 @@ impl WorkflowRun<'_> {
         input: StepInput,
         at: At<'_>,
     ) -> Stepped {
-        let step_id = new_id();
-        let count = steps.len();
-        self.env.emit(|| {
-            let mut fields = self.fields(step, &step_id, at);
-            fields.steps_count = Some(count);
-            self.event(EventName::StepsExecutionStarted, fields)
-        });
         let all: Vec<&Step> = steps.iter().collect();
-        let mut children = Vec::new();
-        let ended = self
-            .sequence(&all, input.clone(), at.index, Some(&step_id), &mut children)
-            .await;
-        let (stepped, flow) = self.holder(step, step_id.clone(), children, ended, input);
-        if let Some(flow) = flow {
-            self.env.emit(|| {
-                let mut fields = self.fields(step, &step_id, at);
-                fields.steps_count = Some(count);
-                fields.executed_steps = Some(flow.executed);
-                fields.step_results = stepped.output.steps.clone();
-                self.event(EventName::StepsExecutionCompleted, fields)
-            });
-        }
-        stepped
+        let names = [
+            EventName::StepsExecutionStarted,
+            EventName::StepsExecutionCompleted,
+        ];
+        let count = steps.len();
+        self.in_sequence(step, new_id(), &all, input, at, names, |fields| {
+            fields.steps_count = Some(count)
+        })
+        .await
     }
 
     pub(super) async fn parallel(
@@ -168,28 +197,15 @@ impl WorkflowRun<'_> {
         input: StepInput,
         at: At<'_>,
     ) -> Stepped {
-        let step_id = new_id();
-        self.env.emit(|| {
-            let mut fields = self.fields(step, &step_id, at);
-            fields.condition_result = Some(holds);
-            self.event(EventName::ConditionExecutionStarted, fields)
-        });
         let all: Vec<&Step> = branch.iter().collect();
-        let mut children = Vec::new();
-        let ended = self
-            .sequence(&all, input.clone(), at.index, Some(&step_id), &mut children)
-            .await;
-        let (stepped, flow) = self.holder(step, step_id.clone(), children, ended, input);
-        if let Some(flow) = flow {
-            self.env.emit(|| {
-                let mut fields = self.fields(step, &step_id, at);
-                fields.condition_result = Some(holds);
-                fields.executed_steps = Some(flow.executed);
-                fields.step_results = stepped.output.steps.clone();
-                self.event(EventName::ConditionExecutionCompleted, fields)
-            });
-        }
-        stepped
+        let names = [
+            EventName::ConditionExecutionStarted,
+            EventName::ConditionExecutionCompleted,
+        ];
+        self.in_sequence(step, new_id(), &all, input, at, names, |fields| {
+            fields.condition_result = Some(holds)
+        })
+        .await
     }
 
     pub(super) async fn looped(
@@ -311,31 +327,13 @@ impl WorkflowRun<'_> {
                 return self.halted(step, &step_id, at, input, Halt::Failed(message));
             }
         };
-        self.env.emit(|| {
-            let mut fields = self.fields(step, &step_id, at);
-            fields.selected_steps = Some(names.clone());
-            self.event(EventName::RouterExecutionStarted, fields)
-        });
-        let mut children = Vec::new();
-        let ended = self
-            .sequence(
-                &chosen,
-                input.clone(),
-                at.index,
-                Some(&step_id),
-                &mut children,
-            )
-            .await;
-        let (stepped, flow) = self.holder(step, step_id.clone(), children, ended, input);
-        if let Some(flow) = flow {
-            self.env.emit(|| {
-                let mut fields = self.fields(step, &step_id, at);
-                fields.selected_steps = Some(names);
-                fields.executed_steps = Some(flow.executed);
-                fields.step_results = stepped.output.steps.clone();
-                self.event(EventName::RouterExecutionCompleted, fields)
-            });
-        }
-        stepped
+        let events = [
+            EventName::RouterExecutionStarted,
+            EventName::RouterExecutionCompleted,
+        ];
+        self.in_sequence(step, step_id, &chosen, input, at, events, |fields| {
+            fields.selected_steps = Some(names.clone())
+        })
+        .await
     }
 }
