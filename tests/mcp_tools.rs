@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use agentos::model::ScriptedModel;
 use agentos::prelude::*;
 use agentos::run::{
-    Decision, Decisions, RunEnv, RunOutput, RunRequest, RunStatus, continue_agent, run_agent,
+    Decision, Decisions, Paused, RunEnv, RunOutput, RunRequest, RunStatus, continue_agent,
+    run_agent,
 };
 use agentos::testing::McpOrders;
 use agentos::{McpTools, ModelHandle, RawInput, RequestParts, Resolver, RunMeta, TestModel};
@@ -290,7 +291,9 @@ async fn a_tool_named_for_confirmation_pauses_the_run_until_a_person_answers() {
         server.users_seen().is_empty(),
         "nothing ran before the answer"
     );
-    let suspended = *paused.paused.clone().expect("a paused run keeps its turn");
+    let Some(Paused::Turn(suspended)) = paused.paused.clone() else {
+        panic!("a paused run keeps its turn");
+    };
     let call_id = suspended.calls[0].id.clone();
     let decisions = Decisions(HashMap::from([(
         call_id,
@@ -300,7 +303,7 @@ async fn a_tool_named_for_confirmation_pauses_the_run_until_a_person_answers() {
         },
     )]));
     // The continued run connects again and runs the call the person allowed.
-    let output = continue_agent(&agent, &request, suspended, &decisions, &RunEnv::new()).await;
+    let output = continue_agent(&agent, &request, *suspended, &decisions, &RunEnv::new()).await;
     assert_eq!(output.status, RunStatus::Completed, "{}", output.content);
     assert_eq!(
         output.tools[0].result.as_deref(),

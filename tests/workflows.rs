@@ -1,16 +1,19 @@
 //! Workflows over agno's HTTP routes: discovery, runs whole and streamed, the stored run with
-//! each step's output and its agents' runs, the session it makes, a cancel, and a panicking
-//! step. On SQLite, and on PostgreSQL with `AGENTOS_TEST_DB=postgres`.
+//! each step's output and its agents' runs, the session it makes, a cancel, a panicking step,
+//! and a step whose agent waits for a person. On SQLite, and on PostgreSQL with
+//! `AGENTOS_TEST_DB=postgres`.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentos::TestModel;
 use agentos::prelude::*;
 use agentos::workflow::Json;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
+use support::db::TestDb;
 use support::{TestServer, client, form, parse_sse};
 
 #[derive(Serialize)]
@@ -97,16 +100,53 @@ fn twice() -> Workflow {
     ])
 }
 
+/// Publishes a post: a person approves each call first.
+#[tool(requires_confirmation)]
+fn publish(
+    /// What to publish.
+    post: String,
+) -> String {
+    format!("published: {post}")
+}
+
+/// Which desk a post goes out from: required, so going on after a restart needs the stored
+/// input.
+#[derive(Deserialize, Validate, JsonSchema)]
+struct Desk {
+    #[garde(length(min = 1))]
+    desk: String,
+}
+
+/// A workflow whose middle step's agent waits for a person before it publishes.
+#[workflow_factory(id = "approved-post", input = Desk)]
+fn approved_post(ctx: RequestContext<Desk>) -> Workflow {
+    let desk = ctx.input.desk.clone();
+    let publisher = Agent::new("Publisher")
+        .with_model(TestModel::new())
+        .with_tool(publish);
+    Workflow::new("Approved Post").with_steps([
+        Step::function("head", move |input: StepInput| {
+            format!("[{desk}] {}", input.message())
+        }),
+        Step::agent("publish", publisher),
+        Step::function("log", |input: StepInput| {
+            format!("logged: {}", input.previous_or_message())
+        }),
+    ])
+}
+
+fn os() -> agentos::AgentOsBuilder {
+    AgentOs::builder()
+        .workflow(pipeline())
+        .workflow(slow())
+        .workflow(broken())
+        .workflow(tiered)
+        .workflow(twice)
+        .workflow(approved_post)
+}
+
 async fn server() -> TestServer {
-    TestServer::with(
-        AgentOs::builder()
-            .workflow(pipeline())
-            .workflow(slow())
-            .workflow(broken())
-            .workflow(tiered)
-            .workflow(twice),
-    )
-    .await
+    TestServer::with(os()).await
 }
 
 async fn run(server: &TestServer, id: &str, message: &str, stream: bool) -> reqwest::Response {
@@ -140,7 +180,17 @@ async fn workflows_are_listed_and_described_with_their_steps() {
         .iter()
         .map(|w| w["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["pipeline", "slow", "broken", "tiered", "twice"]);
+    assert_eq!(
+        ids,
+        [
+            "pipeline",
+            "slow",
+            "broken",
+            "tiered",
+            "twice",
+            "approved-post"
+        ]
+    );
     let described: Value = client()
         .get(server.url("/workflows/tiered"))
         .send()
@@ -410,4 +460,119 @@ async fn a_static_workflow_with_two_steps_of_one_name_is_refused_at_build() {
         Err(other) => panic!("another error: {other}"),
         Ok(_) => panic!("a workflow with two steps named 'same' was accepted"),
     }
+}
+
+/// The step requirements of a paused workflow's run, each call approved, as agno's client
+/// sends them back.
+fn approve_all(paused: &Value) -> String {
+    let mut requirements = paused["step_requirements"].clone();
+    for step in requirements.as_array_mut().unwrap() {
+        for requirement in step["executor_requirements"].as_array_mut().unwrap() {
+            requirement["confirmation"] = json!(true);
+            requirement["tool_execution"]["confirmed"] = json!(true);
+        }
+    }
+    requirements.to_string()
+}
+
+async fn get_json(server: &TestServer, path: &str) -> (StatusCode, Value) {
+    let answer = client().get(server.url(path)).send().await.unwrap();
+    let status = answer.status();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_step_whose_agent_waits_pauses_the_workflow_and_it_goes_on_after_a_restart() {
+    let db = Arc::new(TestDb::new().await);
+    let paused: Value = {
+        let server = TestServer::on(os(), db.clone()).await;
+        client()
+            .post(server.url("/workflows/approved-post/runs"))
+            .multipart(form(&[
+                ("message", "spring sale"),
+                ("stream", "false"),
+                ("user_id", "ada"),
+                ("factory_input", r#"{"desk": "news"}"#),
+            ]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    assert_eq!(paused["paused_step_index"], 1);
+    assert_eq!(paused["paused_step_name"], "publish");
+    assert_eq!(paused["pause_kind"], "executor");
+    let step = &paused["step_requirements"][0];
+    assert_eq!(step["requires_executor_input"], true);
+    assert_eq!(step["executor_type"], "agent");
+    assert_eq!(
+        step["executor_requirements"][0]["tool_execution"]["tool_name"],
+        "publish"
+    );
+    assert_eq!(paused["step_executor_runs"][0]["status"], "PAUSED");
+    let run_id = paused["run_id"].as_str().unwrap().to_owned();
+    let session_id = paused["session_id"].as_str().unwrap().to_owned();
+
+    // A new server on the same database: the run is read back paused, and goes on there, its
+    // workflow built again from the stored input.
+    let server = TestServer::on(os(), db.clone()).await;
+    let run_path = format!("/workflows/approved-post/runs/{run_id}");
+    let (status, stored) = get_json(&server, &format!("{run_path}?user_id=ada")).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["status"], "PAUSED");
+    assert_eq!(stored["step_requirements"], paused["step_requirements"]);
+
+    let answers = approve_all(&paused);
+    let continue_as = |user: &'static str, stream: &'static str| {
+        client()
+            .post(server.url(&format!("{run_path}/continue")))
+            .multipart(form(&[
+                ("step_requirements", answers.as_str()),
+                ("session_id", session_id.as_str()),
+                ("user_id", user),
+                ("stream", stream),
+            ]))
+            .send()
+    };
+    let someone_else = continue_as("bob", "false").await.unwrap();
+    assert_eq!(someone_else.status(), StatusCode::NOT_FOUND);
+
+    let streamed = continue_as("ada", "true").await.unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK);
+    let frames = parse_sse(&streamed.text().await.unwrap());
+    let names: Vec<&str> = frames.iter().map(|f| f.event.as_str()).collect();
+    assert_eq!(names.first(), Some(&"StepExecutorContinued"), "{names:?}");
+    assert!(names.contains(&"RunContinued"), "{names:?}");
+    assert_eq!(names.last(), Some(&"WorkflowCompleted"), "{names:?}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.data["run_id"] == run_id.as_str()
+                || f.data["parent_run_id"] == run_id.as_str()),
+        "every event is the workflow's or its step's"
+    );
+
+    let (_, done) = get_json(&server, &format!("{run_path}?user_id=ada")).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let content = done["content"].as_str().unwrap();
+    assert!(content.starts_with("logged: "), "{content}");
+    assert!(
+        content.contains("published: "),
+        "the approved call ran: {content}"
+    );
+    assert!(content.contains("[news] spring sale"), "{content}");
+    let runs = done["step_executor_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "the agent's run went on as the same run");
+    assert_eq!(runs[0]["status"], "COMPLETED");
+    assert_eq!(runs[0]["run_id"], paused["step_executor_runs"][0]["run_id"]);
+    let steps = done["step_results"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    assert!(steps.iter().all(|step| step["success"] == true));
+
+    // Continued once: a second continue finds it no longer paused.
+    let again = continue_as("ada", "false").await.unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
 }

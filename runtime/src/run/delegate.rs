@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::converse::Resume;
 use super::dispatch::{Dispatched, Dispatcher};
 use super::env::RunEnv;
-use super::output::{CallOutcome, RunOutput};
+use super::output::{CallOutcome, Paused, RunOutput};
 use super::pause::Decisions;
 use super::prompt::{DELEGATE_ALL, DELEGATE_ONE};
 use crate::meta::RunMeta;
@@ -169,7 +169,7 @@ impl TeamDispatcher<'_> {
     /// paused (the team's run then pauses too).
     fn delegated(&self, member: &Member, mut child: RunOutput) -> Dispatched {
         if child.status == RunStatus::Paused
-            && let Some(suspended) = child.paused.take()
+            && let Some(Paused::Turn(suspended)) = child.paused.take()
         {
             return Dispatched::still(CallOutcome::Member {
                 member_id: member.id().to_owned(),

@@ -18,7 +18,7 @@ use super::dispatch::Dispatcher;
 use super::env::RunEnv;
 use super::event::{EventName, EventSource};
 use super::memory_tool;
-use super::output::{Requirement, RunOutput, Suspended};
+use super::output::{Paused, Requirement, RunOutput, Suspended};
 use super::pause::Decisions;
 use super::prompt;
 use super::tool_calls::AgentDispatcher;
@@ -446,7 +446,7 @@ fn finish(
                 event
             });
             output.requirements = Some(requirements);
-            output.paused = Some(suspended);
+            output.paused = Some(Paused::Turn(suspended));
         }
         Ending::Cancelled => {
             output.status = RunStatus::Cancelled;

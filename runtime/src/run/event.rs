@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::output::{Requirement, RunOutput};
-use super::step_output::StepEvent;
+use super::step_event::StepEvent;
 use super::transcript::{RunMetrics, ToolExecution};
 use crate::component::{ComponentKind, ComponentRef};
 use crate::meta::RunMeta;
@@ -71,6 +71,8 @@ pub enum EventName {
     WorkflowError,
     /// The workflow run was cancelled.
     WorkflowCancelled,
+    /// The workflow run stopped to wait for a person.
+    WorkflowPaused,
     /// A workflow step began.
     StepStarted,
     /// A workflow step finished.
@@ -101,6 +103,10 @@ pub enum EventName {
     RouterExecutionStarted,
     /// A router's steps finished.
     RouterExecutionCompleted,
+    /// A step's agent or team stopped to wait for a person.
+    StepExecutorPaused,
+    /// A step's agent or team that waited goes on.
+    StepExecutorContinued,
 }
 
 impl EventName {
@@ -135,6 +141,7 @@ impl EventName {
             EventName::WorkflowCompleted => "WorkflowCompleted",
             EventName::WorkflowError => "WorkflowError",
             EventName::WorkflowCancelled => "WorkflowCancelled",
+            EventName::WorkflowPaused => "WorkflowPaused",
             EventName::StepStarted => "StepStarted",
             EventName::StepCompleted => "StepCompleted",
             EventName::StepError => "StepError",
@@ -150,6 +157,8 @@ impl EventName {
             EventName::LoopExecutionCompleted => "LoopExecutionCompleted",
             EventName::RouterExecutionStarted => "RouterExecutionStarted",
             EventName::RouterExecutionCompleted => "RouterExecutionCompleted",
+            EventName::StepExecutorPaused => "StepExecutorPaused",
+            EventName::StepExecutorContinued => "StepExecutorContinued",
         }
     }
 
@@ -168,6 +177,7 @@ impl EventName {
                 | EventName::WorkflowCompleted
                 | EventName::WorkflowError
                 | EventName::WorkflowCancelled
+                | EventName::WorkflowPaused
         )
     }
 

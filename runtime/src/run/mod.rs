@@ -11,6 +11,7 @@ mod memory_tool;
 mod output;
 mod pause;
 mod prompt;
+mod step_event;
 mod step_output;
 mod tool_calls;
 mod toolsets;
@@ -25,12 +26,15 @@ pub use env::{EventSink, RunEnv};
 pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
 pub(crate) use log::PROMISED_AT_START;
-pub use output::{CallOutcome, Requirement, RunOutput, Suspended};
+pub use output::{
+    CallOutcome, Paused, Requirement, RunOutput, StepRequirement, Suspended, WorkflowPause,
+};
 pub use pause::{Decision, Decisions};
 pub(crate) use prompt::delegation_tool;
-pub use step_output::{StepEvent, StepIndex, StepOutput};
+pub use step_event::StepEvent;
+pub use step_output::{StepIndex, StepOutput};
 pub use transcript::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,
     RunMessage, RunMetrics, StepMetrics, ToolExecution, ToolMetrics, UserInputField,
 };
-pub use workflow::run_workflow;
+pub use workflow::{continue_workflow, run_workflow};

@@ -1,6 +1,8 @@
 //! What a run produces: its output (agno's run JSON) and, for a run that paused, what it
 //! waits for: the suspended turn it goes on from and the requirements a person answers.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -69,13 +71,25 @@ pub struct RunOutput {
     pub requirements: Option<Vec<Requirement>>,
     /// For a paused run: what it needs to go on. Stored with the run, never sent.
     #[serde(skip)]
-    pub paused: Option<Box<Suspended>>,
+    pub paused: Option<Paused>,
     /// For a workflow's run: each top-level step's output, with the steps it held.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub step_results: Option<Vec<StepOutput>>,
-    /// For a workflow's run: the runs of its agent and team steps, in the order they began.
+    /// For a workflow's run: the runs of its agent and team steps, in the order they ended.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub step_executor_runs: Option<Vec<RunOutput>>,
+    /// For a paused workflow's run: what it asks of a person, one per step that waits.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step_requirements: Option<Vec<StepRequirement>>,
+    /// For a paused workflow's run: the top-level step that waits.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub paused_step_index: Option<usize>,
+    /// For a paused workflow's run: that step's name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub paused_step_name: Option<String>,
+    /// For a paused workflow's run: `executor` (a step's agent or team waits).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pause_kind: Option<String>,
 }
 
 impl RunOutput {
@@ -87,6 +101,56 @@ impl RunOutput {
             ComponentKind::Team | ComponentKind::Agent => &mut self.member_responses,
         }
     }
+}
+
+/// What a paused run needs to go on: for an agent or a team, the turn that waits; for a
+/// workflow, what its steps did and the step runs that wait. Stored as the inner value's JSON;
+/// the run's kind says which to read ([`Paused::read`]).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Paused {
+    /// An agent's or a team's turn.
+    Turn(Box<Suspended>),
+    /// A workflow's place.
+    Workflow(Box<WorkflowPause>),
+}
+
+impl Paused {
+    /// Reads the stored state of a paused run of `kind`.
+    pub fn read(kind: ComponentKind, json: &str) -> serde_json::Result<Paused> {
+        Ok(match kind {
+            ComponentKind::Workflow => Paused::Workflow(serde_json::from_str(json)?),
+            ComponentKind::Team | ComponentKind::Agent => Paused::Turn(serde_json::from_str(json)?),
+        })
+    }
+}
+
+/// What a paused workflow's run keeps to go on: what its steps did, by their keys (see
+/// `workflow::pause`), and the step runs that wait. Stored with the run, never sent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkflowPause {
+    /// The steps with an agent, a team or a function that ended, by key.
+    pub(crate) ended: BTreeMap<String, StepOutput>,
+    /// What the conditions and loop ends said, by key.
+    pub(crate) tests: BTreeMap<String, bool>,
+    /// What the routers chose, by key.
+    pub(crate) routes: BTreeMap<String, Vec<String>>,
+    /// The steps whose run waits for a person, by key.
+    pub(crate) waiting: BTreeMap<String, WaitingStep>,
+    /// The runs of agent and team steps so far, with their steps' names.
+    pub(crate) executors: Vec<(String, RunOutput)>,
+}
+
+/// A step whose agent's or team's run waits for a person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct WaitingStep {
+    pub(crate) step_name: String,
+    pub(crate) step_id: String,
+    pub(crate) index: Vec<usize>,
+    /// The run as it paused.
+    pub(crate) run: RunOutput,
+    /// What the run needs to go on.
+    pub(crate) suspended: Suspended,
 }
 
 /// A run stopped in the middle of a turn, waiting for a person.
@@ -223,4 +287,41 @@ impl Requirement {
         }
         requirements
     }
+}
+
+/// What a paused workflow asks of a person about one step (agno's `StepRequirement`): the
+/// step's agent or team waits, and its run's requirements say for what. agno's clients send
+/// these back, answered, to `POST /workflows/{id}/runs/{run_id}/continue`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRequirement {
+    /// The execution of the step that waits.
+    pub step_id: String,
+    /// Its name.
+    pub step_name: String,
+    /// The index of the top-level step it is in.
+    pub step_index: usize,
+    /// Always `Step`: only steps with an agent or a team wait.
+    pub step_type: String,
+    /// Always false: agentos's steps do not ask for confirmation themselves.
+    pub requires_confirmation: bool,
+    /// Always false, as above.
+    pub requires_user_input: bool,
+    /// Always false: routers choose in code.
+    pub requires_route_selection: bool,
+    /// Always false: no step asks for its output to be reviewed.
+    pub requires_output_review: bool,
+    /// Always true: the step's agent or team waits.
+    pub requires_executor_input: bool,
+    /// What its run asks of a person.
+    pub executor_requirements: Vec<Requirement>,
+    /// The agent or team.
+    pub executor_id: String,
+    /// Its name.
+    pub executor_name: String,
+    /// The run that waits.
+    pub executor_run_id: String,
+    /// `agent` or `team`.
+    pub executor_type: String,
+    /// The run's session (the workflow's).
+    pub executor_session_id: String,
 }

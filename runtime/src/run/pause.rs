@@ -38,11 +38,22 @@ impl Decisions {
         self.0.get(tool_call_id)
     }
 
-    /// Reads agno's continue forms: a list of tool executions (`tools`, the agent route) or of
-    /// requirements (`requirements`, the team route), keeping the answers they carry.
+    /// Reads agno's continue forms: a list of tool executions (`tools`, the agent route), of
+    /// requirements (`requirements`, the team route) or of step requirements
+    /// (`step_requirements`, the workflow route, each holding its agent's or team's
+    /// requirements), keeping the answers they carry.
     pub fn from_agno(items: &[Value]) -> Decisions {
         let mut decisions = HashMap::new();
+        Decisions::read_into(items, &mut decisions);
+        Decisions(decisions)
+    }
+
+    fn read_into(items: &[Value], decisions: &mut HashMap<String, Decision>) {
         for item in items {
+            if let Some(inner) = item.get("executor_requirements").and_then(Value::as_array) {
+                Decisions::read_into(inner, decisions);
+                continue;
+            }
             // A requirement wraps the tool execution; a tool execution is one.
             let tool = item.get("tool_execution").unwrap_or(item);
             let Some(call_id) = tool.get("tool_call_id").and_then(Value::as_str) else {
@@ -90,7 +101,6 @@ impl Decisions {
             };
             decisions.insert(call_id.to_owned(), decision);
         }
-        Decisions(decisions)
     }
 }
 
@@ -107,6 +117,9 @@ mod tests {
             json!({"tool_call_id": "c", "external_execution_required": true, "result": "done"}),
             json!({"tool_call_id": "d", "user_input_schema": [{"name": "to", "value": "ada@example.com"}, {"name": "cc", "value": null}]}),
             json!({"tool_call_id": "e", "requires_confirmation": true}),
+            json!({"step_id": "s", "requires_executor_input": true, "executor_requirements": [
+                {"tool_execution": {"tool_call_id": "f"}, "confirmation": true}
+            ]}),
         ];
         let decisions = Decisions::from_agno(&items);
         assert_eq!(
@@ -130,5 +143,13 @@ mod tests {
         assert_eq!(values.len(), 1);
         assert_eq!(values["to"], "ada@example.com");
         assert_eq!(decisions.get("e"), None, "undecided stays undecided");
+        assert_eq!(
+            decisions.get("f"),
+            Some(&Decision::Confirm {
+                confirmed: true,
+                note: None
+            }),
+            "a workflow step's requirements are read inside it"
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::summarize::Summary;
 use super::{RunService, Runnable};
 use crate::component::HistorySettings;
 use crate::run::{
-    Decisions, EventLog, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus, Suspended,
+    Decisions, EventLog, Paused, RunEnv, RunEvent, RunMeta, RunOutput, RunRequest, RunStatus,
     failed_run,
 };
 use crate::store::{DeferredStart, Store, StoreError};
@@ -211,7 +211,7 @@ pub(super) struct Launch<C> {
     /// It continues a session, whose history it may read.
     pub(super) continues: bool,
     /// It is a paused run going on: the turn it stopped in, and the person's answers.
-    pub(super) resume: Option<(Suspended, Decisions)>,
+    pub(super) resume: Option<(Paused, Decisions)>,
     /// Its start, when that is not written before the run begins (see [`FreshRun`]).
     pub(super) deferred_start: Option<DeferredStart>,
     /// Its place among its user's runs in flight, when that is limited.
@@ -291,13 +291,11 @@ async fn run_storing_events<C: Runnable>(
     request: &RunRequest,
     env: &RunEnv,
     store: &Store,
-    resume: Option<(Suspended, Decisions)>,
+    resume: Option<(Paused, Decisions)>,
 ) -> RunOutput {
     let run = match &resume {
         None => component.run(request, env),
-        Some((suspended, decisions)) => {
-            component.resume(request, suspended.clone(), decisions, env)
-        }
+        Some((paused, decisions)) => component.resume(request, paused.clone(), decisions, env),
     };
     let run = AssertUnwindSafe(run).catch_unwind();
     let ran = match env.log() {

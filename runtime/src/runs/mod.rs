@@ -63,8 +63,8 @@ use crate::model::ModelHandle;
 use crate::resolve::Components;
 use crate::resolve::Resolver;
 use crate::run::{
-    Decisions, RunEnv, RunOutput, RunRequest, Suspended, continue_agent, continue_team, failed_run,
-    run_agent, run_team, run_workflow,
+    Decisions, Paused, RunEnv, RunOutput, RunRequest, continue_agent, continue_team,
+    continue_workflow, failed_run, run_agent, run_team, run_workflow,
 };
 use crate::store::Store;
 use crate::team::Team;
@@ -80,13 +80,33 @@ pub(crate) trait Runnable: Component {
     fn memory(&self) -> Option<&Memory>;
     fn session_summaries(&self) -> Option<&SessionSummaries>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
+    /// Goes on from where a run of this component paused. `paused` was read as this kind's
+    /// ([`Paused::read`]).
     fn resume<'a>(
         &'a self,
         request: &'a RunRequest,
-        suspended: Suspended,
+        paused: Paused,
         decisions: &'a Decisions,
         env: &'a RunEnv,
     ) -> BoxFuture<'a, RunOutput>;
+}
+
+/// A paused state of another kind than the component's, which the store never gives: the
+/// run fails rather than starting again.
+fn not_its_pause<'a, C: Runnable>(
+    component: &C,
+    request: &'a RunRequest,
+    env: &'a RunEnv,
+) -> BoxFuture<'a, RunOutput> {
+    let output = failed_run(
+        C::KIND,
+        component.id(),
+        component.name(),
+        component.model(),
+        request,
+        env,
+    );
+    Box::pin(std::future::ready(output))
 }
 
 impl Runnable for Team {
@@ -121,11 +141,14 @@ impl Runnable for Team {
     fn resume<'a>(
         &'a self,
         request: &'a RunRequest,
-        suspended: Suspended,
+        paused: Paused,
         decisions: &'a Decisions,
         env: &'a RunEnv,
     ) -> BoxFuture<'a, RunOutput> {
-        Box::pin(continue_team(self, request, suspended, decisions, env))
+        match paused {
+            Paused::Turn(turn) => Box::pin(continue_team(self, request, *turn, decisions, env)),
+            Paused::Workflow(_) => not_its_pause(self, request, env),
+        }
     }
 }
 
@@ -161,11 +184,14 @@ impl Runnable for Agent {
     fn resume<'a>(
         &'a self,
         request: &'a RunRequest,
-        suspended: Suspended,
+        paused: Paused,
         decisions: &'a Decisions,
         env: &'a RunEnv,
     ) -> BoxFuture<'a, RunOutput> {
-        Box::pin(continue_agent(self, request, suspended, decisions, env))
+        match paused {
+            Paused::Turn(turn) => Box::pin(continue_agent(self, request, *turn, decisions, env)),
+            Paused::Workflow(_) => not_its_pause(self, request, env),
+        }
     }
 }
 
@@ -201,18 +227,19 @@ impl Runnable for Workflow {
         Box::pin(run_workflow(self, request, env))
     }
 
-    /// Never called: a workflow's run does not end paused (a step that waits for a person
-    /// fails it), so there is nothing to continue. Should it be, the run fails rather than
-    /// starting again.
     fn resume<'a>(
         &'a self,
         request: &'a RunRequest,
-        _suspended: Suspended,
-        _decisions: &'a Decisions,
+        paused: Paused,
+        decisions: &'a Decisions,
         env: &'a RunEnv,
     ) -> BoxFuture<'a, RunOutput> {
-        let output = failed_run(Self::KIND, self.id(), self.name(), None, request, env);
-        Box::pin(std::future::ready(output))
+        match paused {
+            Paused::Workflow(progress) => {
+                Box::pin(continue_workflow(self, request, *progress, decisions, env))
+            }
+            Paused::Turn(_) => not_its_pause(self, request, env),
+        }
     }
 }
 

@@ -154,7 +154,8 @@ impl RunService {
     }
 }
 
-/// Reads agno's continue form field (`tools` or `requirements`): a JSON array.
+/// Reads agno's continue form field (`tools`, `requirements` or `step_requirements`): a JSON
+/// array.
 pub(crate) fn decisions_from_form(text: &str) -> Result<Decisions, RunError> {
     if text.trim().is_empty() {
         return Ok(Decisions::default());
@@ -162,10 +163,10 @@ pub(crate) fn decisions_from_form(text: &str) -> Result<Decisions, RunError> {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(items)) => Ok(Decisions::from_agno(&items)),
         Ok(_) => Err(RunError::Invalid(
-            "the tools or requirements field must be a JSON array".into(),
+            "the tools, requirements or step_requirements field must be a JSON array".into(),
         )),
         Err(_) => Err(RunError::Invalid(
-            "the tools or requirements field is not valid JSON".into(),
+            "the tools, requirements or step_requirements field is not valid JSON".into(),
         )),
     }
 }

@@ -196,7 +196,8 @@ impl<S: Send + Sync> FromRequest<S> for RunBody {
 }
 
 /// agno's `POST .../continue` form: the person's answers (`tools` on the agent route,
-/// `requirements` on the team route; either is read on both), and how to answer.
+/// `requirements` on the team route, `step_requirements` on the workflow route; any is read
+/// on all), and how to answer.
 #[derive(Debug)]
 pub(crate) struct ContinueBody {
     /// The JSON array of tool executions or requirements, as sent.
@@ -215,6 +216,7 @@ impl<S: Send + Sync> FromRequest<S> for ContinueBody {
         let answers = fields
             .text("tools")
             .or_else(|| fields.text("requirements"))
+            .or_else(|| fields.text("step_requirements"))
             .unwrap_or_default();
         Ok(ContinueBody {
             answers,

@@ -111,6 +111,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/workflows/{id}/runs/{run_id}", guard(get(runs::get_run::<Workflow>), RouteScope::new("sessions", "read")))
         .route("/workflows/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/workflows/{id}/runs/{run_id}/resume", guard(get(runs::resume_run::<Workflow>).post(runs::resume_run_form::<Workflow>), RouteScope::of(workflow, "run")))
+        .route("/workflows/{id}/runs/{run_id}/continue", guard(post(runs::continue_run::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/sessions", guard(get(sessions::list_sessions), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(get(sessions::get_session), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(axum::routing::delete(sessions::delete_session), RouteScope::new("sessions", "delete")))

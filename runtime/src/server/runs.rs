@@ -180,8 +180,8 @@ pub(crate) async fn resume_run_form<C: Runnable>(
     Ok(sse(&state, events))
 }
 
-/// `POST /{teams,agents}/{id}/runs/{run_id}/continue`: a paused run goes on with the person's
-/// answers, rebuilt through its factory with the input it was started with.
+/// `POST /{teams,agents,workflows}/{id}/runs/{run_id}/continue`: a paused run goes on with
+/// the person's answers, rebuilt through its factory with the input it was started with.
 pub(crate) async fn continue_run<C: Runnable>(
     State(state): State<Arc<OsState>>,
     Path((id, run_id)): Path<(String, String)>,

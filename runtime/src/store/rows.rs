@@ -10,7 +10,7 @@ use super::entity::{run, session};
 use super::error::StoreError;
 use super::summaries::StoredSummary;
 use crate::component::{ComponentKind, ComponentRef};
-use crate::run::{EventName, RunOutput, RunStatus, Suspended};
+use crate::run::{EventName, Paused, RunOutput, RunStatus};
 
 /// A stored session.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,7 +93,7 @@ pub struct StoredRun {
     /// [`Store::run`]: super::Store::run
     pub output: Option<RunOutput>,
     /// For a paused run: what it needs to go on.
-    pub paused: Option<Suspended>,
+    pub paused: Option<Paused>,
     /// Unix microseconds.
     pub created_at: i64,
     /// Unix microseconds.
@@ -142,7 +142,7 @@ impl TryFrom<run::Model> for StoredRun {
         let paused = row
             .paused_state
             .as_deref()
-            .map(serde_json::from_str::<Suspended>)
+            .map(|json| Paused::read(row.component_type, json))
             .transpose()
             .map_err(|error| {
                 StoreError::Corrupt(format!("the paused state of run {}: {error}", row.run_id))

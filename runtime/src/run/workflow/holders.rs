@@ -4,7 +4,9 @@
 use futures_util::future::join_all;
 
 use super::super::event::EventName;
-use super::super::step_output::{StepEvent, StepIndex, StepOutput};
+use super::super::step_event::StepEvent;
+use super::super::step_output::{StepIndex, StepOutput};
+use super::pause::{child_key, iteration_key};
 use super::steps::{At, Stepped, bare_output, guarded};
 use super::{Flow, Halt, WorkflowRun};
 use crate::meta::new_id;
@@ -50,8 +52,10 @@ impl WorkflowRun<'_> {
             }
             Err(halt) => {
                 output.success = false;
-                if let Halt::Failed(message) = &halt {
-                    output.error = Some(message.clone());
+                match &halt {
+                    Halt::Failed(message) => output.error = Some(message.clone()),
+                    Halt::Paused => output.is_paused = true,
+                    Halt::Cancelled => {}
                 }
                 let stepped = Stepped {
                     output,
@@ -87,7 +91,7 @@ impl WorkflowRun<'_> {
             .sequence(
                 steps,
                 input.clone(),
-                at.index,
+                (at.index, at.key),
                 Some(&step_id),
                 &mut children,
             )
@@ -138,10 +142,13 @@ impl WorkflowRun<'_> {
             fields.parallel_step_count = Some(count);
             self.event(EventName::ParallelExecutionStarted, fields)
         });
-        let indexes: Vec<StepIndex> = (0..count).map(|i| at.index.child(i)).collect();
-        let branches = steps.iter().zip(&indexes).map(|(branch, index)| {
+        let places: Vec<(StepIndex, String)> = (0..count)
+            .map(|i| (at.index.child(i), child_key(at.key, i)))
+            .collect();
+        let branches = steps.iter().zip(&places).map(|(branch, (index, key))| {
             let at = At {
                 index,
+                key,
                 parent: Some(&step_id),
             };
             self.step(branch, input.clone(), at)
@@ -151,7 +158,7 @@ impl WorkflowRun<'_> {
         // and the parallel step's own output joins their contents under their names.
         let mut after = input.clone();
         let mut joined = Vec::new();
-        let mut halt = None;
+        let mut halt: Option<Halt> = None;
         let mut stop = false;
         let mut children = Vec::with_capacity(done.len());
         for branch in done {
@@ -160,11 +167,9 @@ impl WorkflowRun<'_> {
                 joined.push(format!("## {}\n\n{content}", branch.output.step_name));
             }
             stop |= branch.output.stop;
-            // A cancel is the first reason that holds; otherwise the first failure.
             halt = match (halt, branch.halt) {
-                (Some(Halt::Cancelled), _) | (None, Some(Halt::Cancelled)) => Some(Halt::Cancelled),
-                (None, other) => other,
-                (first, _) => first,
+                (Some(first), Some(other)) => Some(first.worse(other)),
+                (first, other) => first.or(other),
             };
             children.push(branch.output);
         }
@@ -239,11 +244,12 @@ impl WorkflowRun<'_> {
                 self.event(EventName::LoopIterationStarted, fields)
             });
             let mut results = Vec::new();
+            let key = iteration_key(at.key, iteration);
             let flow = self
                 .sequence(
                     &all,
                     current.clone(),
-                    at.index,
+                    (at.index, &key),
                     Some(&step_id),
                     &mut results,
                 )
@@ -256,7 +262,9 @@ impl WorkflowRun<'_> {
                     break;
                 }
             };
-            let done = match until.map(|until| guarded(step, || until(&flow.input))) {
+            let ends =
+                until.map(|until| self.tested(&key, || guarded(step, || until(&flow.input))));
+            let done = match ends {
                 Some(Err(halt)) => {
                     iterations.push(results);
                     ended = Err(halt);

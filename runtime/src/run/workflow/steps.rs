@@ -7,12 +7,16 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::super::converse::Resume;
 use super::super::engine::{run_agent_at, run_team_at};
 use super::super::event::EventName;
-use super::super::output::RunOutput;
-use super::super::step_output::{StepEvent, StepIndex, StepOutput};
+use super::super::output::{Paused, RunOutput, WaitingStep};
+use super::super::step_event::StepEvent;
+use super::super::step_output::{StepIndex, StepOutput};
+use super::pause::child_key;
 use super::{Flow, Halt, WorkflowRun};
-use crate::meta::new_id;
+use crate::component::ComponentKind;
+use crate::meta::{RunMeta, new_id};
 use crate::status::RunStatus;
 use crate::workflow::{Step, StepFunction, StepInput, StepKind, StepResult};
 
@@ -24,20 +28,23 @@ pub(super) struct Stepped {
     pub(super) halt: Option<Halt>,
 }
 
-/// Where a step runs: its place, and the step that holds it.
+/// Where a step runs: its place (as events show it, and as a paused run keys what it did
+/// there), and the step that holds it.
 #[derive(Clone, Copy)]
 pub(super) struct At<'p> {
     pub(super) index: &'p StepIndex,
+    pub(super) key: &'p str,
     pub(super) parent: Option<&'p str>,
 }
 
 impl WorkflowRun<'_> {
-    /// Runs `steps` one after the other from `input`, adding each one's output to `results`.
+    /// Runs `steps` one after the other from `input`, under the place `index`/`key`, adding
+    /// each one's output to `results`.
     pub(super) async fn sequence(
         &self,
         steps: &[&Step],
         mut input: StepInput,
-        index: &StepIndex,
+        (index, key): (&StepIndex, &str),
         parent: Option<&str>,
         results: &mut Vec<StepOutput>,
     ) -> Result<Flow, Halt> {
@@ -47,8 +54,10 @@ impl WorkflowRun<'_> {
                 return Err(Halt::Cancelled);
             }
             let index = index.child(position);
+            let key = child_key(key, position);
             let at = At {
                 index: &index,
+                key: &key,
                 parent,
             };
             let stepped = self.step(step, input, at).await;
@@ -91,7 +100,7 @@ impl WorkflowRun<'_> {
                     test,
                     then,
                     otherwise,
-                } => match guarded(step, || test(&input)) {
+                } => match self.tested(at.key, || guarded(step, || test(&input))) {
                     Ok(holds) => {
                         let branch = if holds { then } else { otherwise };
                         self.condition(step, holds, branch, input, at).await
@@ -102,10 +111,12 @@ impl WorkflowRun<'_> {
                     self.looped(step, steps, until.as_deref(), *max, input, at)
                         .await
                 }
-                StepKind::Router { select, choices } => match guarded(step, || select(&input)) {
-                    Ok(names) => self.routed(step, names, choices, input, at).await,
-                    Err(halt) => self.halted(step, &new_id(), at, input, halt),
-                },
+                StepKind::Router { select, choices } => {
+                    match self.chosen(at.key, || guarded(step, || select(&input))) {
+                        Ok(names) => self.routed(step, names, choices, input, at).await,
+                        Err(halt) => self.halted(step, &new_id(), at, input, halt),
+                    }
+                }
             }
         })
     }
@@ -121,24 +132,45 @@ impl WorkflowRun<'_> {
         }
     }
 
-    /// An agent, a team or a function.
+    /// An agent, a team or a function. On a paused run going on, a step that had ended gives
+    /// what it gave then, and a step whose run waited goes on in that run.
     async fn leaf(&self, step: &Step, input: StepInput, at: At<'_>) -> Stepped {
-        let step_id = new_id();
-        self.env
-            .emit(|| self.event(EventName::StepStarted, self.fields(step, &step_id, at)));
+        if let Some(output) = self.ended_before(at.key) {
+            let content = output.content.clone().unwrap_or_default();
+            self.progress()
+                .ended
+                .insert(at.key.to_owned(), output.clone());
+            return Stepped {
+                input: input.after(step.name(), content),
+                output,
+                halt: None,
+            };
+        }
+        let waited = match step.kind() {
+            StepKind::Agent(_) => self.waited_before(at.key, ComponentKind::Agent),
+            StepKind::Team(_) => self.waited_before(at.key, ComponentKind::Team),
+            _ => None,
+        };
+        let step_id = waited.map_or_else(new_id, |waited| waited.step_id.clone());
+        self.env.emit(|| match waited {
+            None => self.event(EventName::StepStarted, self.fields(step, &step_id, at)),
+            Some(waited) => {
+                let mut fields = self.fields(step, &step_id, at);
+                executor_fields(&mut fields, &waited.run);
+                self.event(EventName::StepExecutorContinued, fields)
+            }
+        });
         let mut output = bare_output(step, &step_id);
         let result = match step.kind() {
             StepKind::Agent(agent) => {
-                let meta = self.meta.child(self.meta.depth() + 1);
-                let message = input.previous_or_message().to_owned();
-                let run = run_agent_at(agent, message, meta, Vec::new(), self.env, None).await;
-                self.executor(step, &mut output, run)
+                let (message, meta, resume) = self.executor_start(&input, waited);
+                let run = run_agent_at(agent, message, meta, Vec::new(), self.env, resume).await;
+                self.executor(step, &step_id, at, &mut output, run)
             }
             StepKind::Team(team) => {
-                let meta = self.meta.child(self.meta.depth() + 1);
-                let message = input.previous_or_message().to_owned();
-                let run = run_team_at(team, message, meta, Vec::new(), self.env, None).await;
-                self.executor(step, &mut output, run)
+                let (message, meta, resume) = self.executor_start(&input, waited);
+                let run = run_team_at(team, message, meta, Vec::new(), self.env, resume).await;
+                self.executor(step, &step_id, at, &mut output, run)
             }
             StepKind::Function(function) => {
                 output.executor_type = Some("function".to_owned());
@@ -152,6 +184,9 @@ impl WorkflowRun<'_> {
                 output.success = true;
                 output.stop = result.stop;
                 output.content = Some(result.content.clone());
+                self.progress()
+                    .ended
+                    .insert(at.key.to_owned(), output.clone());
                 self.env.emit(|| {
                     let mut fields = self.fields(step, &step_id, at);
                     fields.step_response = Some(output.clone());
@@ -166,6 +201,14 @@ impl WorkflowRun<'_> {
                     halt: None,
                 }
             }
+            Err(Halt::Paused) => {
+                output.is_paused = true;
+                Stepped {
+                    output,
+                    input,
+                    halt: Some(Halt::Paused),
+                }
+            }
             Err(halt) => {
                 let mut stepped = self.halted(step, &step_id, at, input, halt);
                 output.error = stepped.output.error.take();
@@ -175,12 +218,40 @@ impl WorkflowRun<'_> {
         }
     }
 
-    /// How the run of an agent or team step ended, kept with the workflow's run.
+    /// What an agent or team step's run starts from: the previous step's output in a run of
+    /// its own, or, for the run that waited, its own message and ids and the person's answers.
+    fn executor_start(
+        &self,
+        input: &StepInput,
+        waited: Option<&WaitingStep>,
+    ) -> (String, RunMeta, Option<Resume<'_>>) {
+        let depth = self.meta.depth() + 1;
+        match (waited, &self.replay) {
+            (Some(waited), Some(replay)) => (
+                waited.run.input.input_content.clone(),
+                self.meta.child_with_id(&waited.run.run_id, depth),
+                Some(Resume {
+                    suspended: waited.suspended.clone(),
+                    decisions: replay.decisions,
+                }),
+            ),
+            _ => (
+                input.previous_or_message().to_owned(),
+                self.meta.child(depth),
+                None,
+            ),
+        }
+    }
+
+    /// How the run of an agent or team step ended, kept with the workflow's run. A run that
+    /// waits for a person is kept to go on from, and the workflow waits with it.
     fn executor(
         &self,
         step: &Step,
+        step_id: &str,
+        at: At<'_>,
         output: &mut StepOutput,
-        run: RunOutput,
+        mut run: RunOutput,
     ) -> Result<StepResult, Halt> {
         output.executor_type = Some(run.component.kind.as_str().to_owned());
         output.executor_name = Some(run.component.name.to_string());
@@ -194,11 +265,29 @@ impl WorkflowRun<'_> {
                 step.name(),
                 run.content
             ))),
-            // Pausing a workflow for a person is issue 29's next part.
-            RunStatus::Paused => Err(Halt::Failed(format!(
-                "step '{}' waits for a person, and workflows cannot pause yet",
-                step.name()
-            ))),
+            RunStatus::Paused => match run.paused.take() {
+                Some(Paused::Turn(suspended)) => {
+                    self.env.emit(|| {
+                        let mut fields = self.fields(step, step_id, at);
+                        executor_fields(&mut fields, &run);
+                        fields.executor_requirements = run.requirements.clone();
+                        self.event(EventName::StepExecutorPaused, fields)
+                    });
+                    let waiting = WaitingStep {
+                        step_name: step.name().to_owned(),
+                        step_id: step_id.to_owned(),
+                        index: at.index.0.clone(),
+                        run: run.clone(),
+                        suspended: *suspended,
+                    };
+                    self.progress().waiting.insert(at.key.to_owned(), waiting);
+                    Err(Halt::Paused)
+                }
+                _ => Err(Halt::Failed(format!(
+                    "step '{}' did not finish",
+                    step.name()
+                ))),
+            },
             RunStatus::Running | RunStatus::Pending => Err(Halt::Failed(format!(
                 "step '{}' did not finish",
                 step.name()
@@ -252,6 +341,14 @@ impl WorkflowRun<'_> {
             halt: Some(halt),
         }
     }
+}
+
+/// The fields of an event about a step's agent or team run.
+fn executor_fields(fields: &mut StepEvent, run: &RunOutput) {
+    fields.executor_id = Some(run.component.id.to_string());
+    fields.executor_name = Some(run.component.name.to_string());
+    fields.executor_type = Some(run.component.kind.as_str().to_owned());
+    fields.executor_run_id = Some(run.run_id.clone());
 }
 
 /// A step's output before anything is known of how it went.

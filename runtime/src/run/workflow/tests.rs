@@ -2,24 +2,65 @@
 //! cancel, read from the output and the events.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::run_workflow;
+use super::{continue_workflow, run_workflow};
 use crate::TestModel;
 use crate::agent::Agent;
-use crate::run::{RunEnv, RunEvent, RunRequest, RunStatus};
+use crate::run::{Decision, Decisions, Paused, RunEnv, RunEvent, RunOutput, RunRequest, RunStatus};
 use crate::team::Team;
+use crate::tool::{PauseFor, ToolDefinition, ToolError, ToolFunction};
 use crate::workflow::{
     Condition, Loop, Parallel, Router, Step, StepError, StepInput, StepResult, Steps, Workflow,
 };
 
 /// Runs `workflow` on `message`, with the events it sent.
-async fn run(workflow: &Workflow, message: &str) -> (crate::run::RunOutput, Vec<Arc<RunEvent>>) {
+async fn run(workflow: &Workflow, message: &str) -> (RunOutput, Vec<Arc<RunEvent>>) {
+    run_request(workflow, &RunRequest::new(message)).await
+}
+
+/// Runs `workflow` for `request`, with the events it sent.
+async fn run_request(workflow: &Workflow, request: &RunRequest) -> (RunOutput, Vec<Arc<RunEvent>>) {
     let (sink, mut events) = mpsc::unbounded_channel();
     let env = RunEnv::new().with_events(sink);
-    let output = run_workflow(workflow, &RunRequest::new(message), &env).await;
+    let output = run_workflow(workflow, request, &env).await;
+    drop(env);
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        seen.push(event);
+    }
+    (output, seen)
+}
+
+/// Continues the paused run `paused` of `workflow` (started by `request`), approving every
+/// call it waits on, with the events it sent.
+async fn approve_all(
+    workflow: &Workflow,
+    request: &RunRequest,
+    paused: RunOutput,
+) -> (RunOutput, Vec<Arc<RunEvent>>) {
+    let decisions = Decisions(
+        (paused.step_requirements.iter().flatten())
+            .flat_map(|step| &step.executor_requirements)
+            .map(|requirement| {
+                let decision = Decision::Confirm {
+                    confirmed: true,
+                    note: None,
+                };
+                (requirement.id.clone(), decision)
+            })
+            .collect(),
+    );
+    let Some(Paused::Workflow(progress)) = paused.paused else {
+        panic!("the run keeps where it paused: {}", paused.content);
+    };
+    let progress = *progress;
+    let (sink, mut events) = mpsc::unbounded_channel();
+    let env = RunEnv::new().with_events(sink);
+    let output = continue_workflow(workflow, request, progress, &decisions, &env).await;
     drop(env);
     let mut seen = Vec::new();
     while let Some(event) = events.recv().await {
@@ -343,4 +384,146 @@ async fn a_cancel_stops_the_running_step_and_the_ones_after_it() {
     assert_eq!(output.status, RunStatus::Cancelled);
     let runs = output.step_executor_runs.unwrap();
     assert_eq!(runs[0].status, RunStatus::Cancelled);
+}
+
+/// A tool that waits for a person's approval, counting the calls that ran.
+struct Approve(Arc<AtomicUsize>);
+
+impl ToolFunction for Approve {
+    fn definition(&self) -> ToolDefinition {
+        ToolDefinition {
+            name: "approve".into(),
+            description: "Approves the plan.".into(),
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": {"plan": {"type": "string"}},
+                "required": ["plan"],
+            }),
+        }
+    }
+
+    fn pause_for(&self) -> Option<PauseFor> {
+        Some(PauseFor::Confirmation)
+    }
+
+    fn call(
+        &self,
+        _arguments: serde_json::Value,
+    ) -> futures_util::future::BoxFuture<'static, Result<String, ToolError>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok("approved".to_owned()) })
+    }
+}
+
+/// A function step that counts its runs.
+fn counted(name: &str, runs: &Arc<AtomicUsize>) -> Step {
+    let runs = Arc::clone(runs);
+    Step::function(name, move |input: StepInput| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        format!("counted {}", input.previous_or_message())
+    })
+}
+
+#[tokio::test]
+async fn a_step_whose_agent_waits_pauses_the_workflow_and_continue_goes_on_from_it() {
+    let (approved, prepared) = (Arc::default(), Arc::default());
+    let asker = Agent::new("Asker")
+        .with_model(TestModel::new())
+        .with_tool(Approve(Arc::clone(&approved)));
+    let workflow = Workflow::new("Approval").with_steps([
+        counted("prepare", &prepared),
+        Step::agent("ask", asker),
+        Step::function("shout", upper),
+    ]);
+    let request = RunRequest::new("the plan");
+    let (paused, seen) = run_request(&workflow, &request).await;
+    assert_eq!(paused.status, RunStatus::Paused, "{}", paused.content);
+    assert_eq!(paused.paused_step_index, Some(1));
+    assert_eq!(paused.paused_step_name.as_deref(), Some("ask"));
+    let requirements = paused.step_requirements.clone().unwrap();
+    assert_eq!(requirements.len(), 1);
+    assert_eq!(requirements[0].step_name, "ask");
+    assert_eq!(requirements[0].executor_type, "agent");
+    let waiting = &requirements[0].executor_requirements;
+    assert_eq!(waiting[0].tool_execution.tool_name, "approve");
+    let asked = paused.step_executor_runs.clone().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].status, RunStatus::Paused);
+    assert_eq!(requirements[0].executor_run_id, asked[0].run_id);
+    let results = paused.step_results.clone().unwrap();
+    assert_eq!(results.len(), 2, "shout has not run");
+    assert!(results[1].is_paused);
+    let sent = names(&seen);
+    assert!(sent.contains(&"StepExecutorPaused"), "{sent:?}");
+    assert_eq!(sent.last(), Some(&"WorkflowPaused"));
+    assert_eq!(approved.load(Ordering::SeqCst), 0, "nothing approved yet");
+
+    let (done, seen) = approve_all(&workflow, &request, paused).await;
+    assert_eq!(done.status, RunStatus::Completed, "{}", done.content);
+    assert_eq!(done.run_id, request.meta.run_id());
+    assert_eq!(approved.load(Ordering::SeqCst), 1, "the approved call ran");
+    assert_eq!(
+        prepared.load(Ordering::SeqCst),
+        1,
+        "the step before ran once"
+    );
+    assert!(
+        done.content
+            .contains("REPLY TO: COUNTED THE PLAN | TOOL RESULTS: APPROVED"),
+        "the agent answered from the approved call, and the last step shouted it: {}",
+        done.content
+    );
+    let runs = done.step_executor_runs.unwrap();
+    assert_eq!(runs.len(), 1, "the agent's run went on as the same run");
+    assert_eq!(runs[0].run_id, asked[0].run_id);
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    let results = done.step_results.unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|step| step.success && !step.is_paused));
+    assert_eq!(results[0].content.as_deref(), Some("counted the plan"));
+    let sent = names(&seen);
+    assert_eq!(sent.first(), Some(&"StepExecutorContinued"), "{sent:?}");
+    assert!(!sent.contains(&"WorkflowStarted"), "{sent:?}");
+    assert_eq!(sent.last(), Some(&"WorkflowCompleted"));
+}
+
+#[tokio::test]
+async fn a_wait_inside_a_loop_and_a_parallel_step_goes_on_at_that_iteration() {
+    let (approved, others) = (Arc::default(), Arc::default());
+    let asker = Agent::new("Asker")
+        .with_model(TestModel::new())
+        .with_tool(Approve(Arc::clone(&approved)));
+    let workflow = Workflow::new("Rounds").with_steps([Loop::new(
+        "rounds",
+        [Parallel::new(
+            "both",
+            [Step::agent("ask", asker), counted("other", &others)],
+        )],
+    )
+    .max_iterations(2)
+    .into_step()]);
+    let request = RunRequest::new("go");
+    let (first, _) = run_request(&workflow, &request).await;
+    assert_eq!(first.status, RunStatus::Paused, "{}", first.content);
+    assert_eq!(others.load(Ordering::SeqCst), 1);
+
+    // The first iteration goes on; the second one's agent waits again.
+    let (second, _) = approve_all(&workflow, &request, first).await;
+    assert_eq!(second.status, RunStatus::Paused, "{}", second.content);
+    assert_eq!(approved.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        others.load(Ordering::SeqCst),
+        2,
+        "the other branch ran once a round"
+    );
+    let runs = second.step_executor_runs.clone().unwrap();
+    assert_eq!(runs.len(), 2, "one run of the agent per round");
+
+    let (done, _) = approve_all(&workflow, &request, second).await;
+    assert_eq!(done.status, RunStatus::Completed, "{}", done.content);
+    assert_eq!(approved.load(Ordering::SeqCst), 2);
+    assert_eq!(others.load(Ordering::SeqCst), 2, "no round ran again");
+    let rounds = &done.step_results.unwrap()[0];
+    assert_eq!(rounds.steps.as_ref().unwrap().len(), 2, "two rounds");
+    assert_eq!(done.step_executor_runs.unwrap().len(), 2);
 }

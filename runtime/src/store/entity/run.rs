@@ -41,7 +41,7 @@ pub struct Model {
     pub owner: String,
     /// Unix microseconds of the owner's last sign of life for this run.
     pub heartbeat_at: i64,
-    /// For a paused run: what it needs to go on (JSON of `run::Suspended`).
+    /// For a paused run: what it needs to go on (JSON of `run::Paused`, read by the run's kind).
     pub paused_state: Option<String>,
     /// The number of event ids that may have reached a client (ids below it); the store
     /// promised them before they were sent.
