@@ -4,8 +4,9 @@
 //! same run) when someone confirms or rejects the call through agno's
 //! `POST .../runs/{run_id}/continue`. `lookup_order` needs nobody and runs at once.
 //!
-//! Two components: the agent factory `refund-agent` (the Billing Agent alone) and the team
-//! factory `approval-team` (a Billing Agent and a Tech Support Agent per tenant). Without
+//! Three components: the agent factory `refund-agent` (the Billing Agent alone), the team
+//! factory `approval-team` (a Billing Agent and a Tech Support Agent per tenant) and the
+//! workflow factory `refund-review` (a ticket, the Billing Agent, a receipt). Without
 //! `OPENAI_API_KEY` or `OPENAI_BASE_URL` they run on the offline `TestModel`, which calls every
 //! tool it is offered, so any message pauses at `issue_refund`.
 //!
@@ -31,6 +32,14 @@
 //!     REQS=$(echo "$RUN" | jq -c '[.requirements[] | .confirmation = true]')
 //!     curl -s http://127.0.0.1:7777/teams/approval-team/runs/$(echo "$RUN" | jq -r .run_id)/continue \
 //!       --form-string requirements="$REQS" -F user_id=tenant_42 -F stream=false | jq '{status, content}'
+//!
+//! The workflow pauses when its `refund` step's agent does; each of its `step_requirements`
+//! holds that run's requirements, answered inside it and sent back as `step_requirements`:
+//!     RUN=$(curl -s http://127.0.0.1:7777/workflows/refund-review/runs \
+//!       -F message='Please refund order 1042' -F user_id=tenant_42 -F stream=false)
+//!     STEPS=$(echo "$RUN" | jq -c '[.step_requirements[] | .executor_requirements |= map(.confirmation = true)]')
+//!     curl -s http://127.0.0.1:7777/workflows/refund-review/runs/$(echo "$RUN" | jq -r .run_id)/continue \
+//!       --form-string step_requirements="$STEPS" -F user_id=tenant_42 -F stream=false | jq '{status, content}'
 //!
 //! With `JWT_VERIFICATION_KEY` set the server verifies HS256 tokens and takes the tenant from
 //! their subject (`user_id` is then ignored); mint one with
@@ -112,6 +121,30 @@ fn approval_team(ctx: RequestContext) -> Result<Team, FactoryError> {
         ]))
 }
 
+/// A refund as a workflow: the ticket is written, the Billing Agent refunds (and waits for a
+/// person there), and the receipt says what was done.
+#[workflow_factory(
+    id = "refund-review",
+    name = "Refund Review",
+    description = "A refund ticket per tenant whose refund step waits for a person's approval."
+)]
+fn refund_review(ctx: RequestContext) -> Result<Workflow, FactoryError> {
+    let tenant = ctx.user_id().unwrap_or("anonymous").to_owned();
+    let model = from_env("gpt-4o-mini")?;
+    Ok(Workflow::new("Refund Review").with_steps([
+        Step::function("ticket", move |input: StepInput| {
+            format!("Ticket for tenant {tenant}: {}", input.message())
+        }),
+        Step::agent(
+            "refund",
+            billing_agent(&model, ctx.user_id().unwrap_or("anonymous")),
+        ),
+        Step::function("receipt", |input: StepInput| {
+            format!("Receipt: {}", input.previous_or_message())
+        }),
+    ]))
+}
+
 /// `mint <sub>`: prints a token for `JWT_VERIFICATION_KEY`, valid for an hour.
 fn mint(args: &[String]) -> anyhow::Result<()> {
     let [sub] = args else {
@@ -148,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
         .os_id("human-approval")
         .agent(refund_agent)
         .team(approval_team)
+        .workflow(refund_review)
         .db(Db::from_env_or_sqlite("agentos.db"))
         .playground(true);
     match std::env::var("JWT_VERIFICATION_KEY") {

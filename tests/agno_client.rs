@@ -204,7 +204,7 @@ fn agnos_own_client_pauses_and_continues_human_approval_with_and_without_a_token
         "approve.py",
         &secured,
         Some(token.trim()),
-        "agno approve: 7 passed, 0 failed",
+        "agno approve: 10 passed, 0 failed",
     );
 
     let open_dir = scratch("approval-open");
@@ -215,6 +215,6 @@ fn agnos_own_client_pauses_and_continues_human_approval_with_and_without_a_token
         "approve.py",
         &open,
         None,
-        "agno approve: 7 passed, 0 failed",
+        "agno approve: 10 passed, 0 failed",
     );
 }

@@ -1,6 +1,7 @@
 """Pauses and continues `examples/human_approval` with agno's own Python client,
-`AgentOSClient`: its `refund-agent` and `approval-team` stop at `issue_refund`, a tool that
-waits for a person's confirmation, and go on through agno's continue calls.
+`AgentOSClient`: its `refund-agent`, `approval-team` and `refund-review` workflow stop at
+`issue_refund`, a tool that waits for a person's confirmation, and go on through agno's
+continue calls.
 
     python approve.py --base http://127.0.0.1:7777 --token <JWT>     # a server verifying JWTs
     python approve.py --base http://127.0.0.1:7778                   # a server without auth
@@ -8,8 +9,9 @@ waits for a person's confirmation, and go on through agno's continue calls.
 Each round starts a run (whole or streamed), checks that agno reads it as paused with one
 requirement for `issue_refund` (the team's naming its Billing Agent), decides it with agno's
 own types (`RunRequirement.confirm()`/`.reject()`, or `ToolExecution.confirmed`), and continues
-it with `continue_agent_run`, `continue_agent_run_stream`, `continue_team_run` or
-`continue_team_run_stream`, which must end the same run COMPLETED. The models must answer like
+it with `continue_agent_run`, `continue_agent_run_stream`, `continue_team_run`,
+`continue_team_run_stream`, `continue_workflow_run` or `continue_workflow_run_stream`, which
+must end the same run COMPLETED. The models must answer like
 the project's OpenAI mock (the first tool is called once, then the results are echoed).
 Prints one line a check and exits non-zero on the first failure.
 """
@@ -27,11 +29,14 @@ from agno.run.agent import RunOutput
 from agno.run.base import RunStatus
 from agno.run.requirement import RunRequirement
 from agno.run.team import TeamRunOutput
+from agno.run.workflow import WorkflowRunOutput
+from agno.workflow.types import StepRequirement
 
 USER = "tenant_42"
 AGENT = "refund-agent"
 TEAM = "approval-team"
 MEMBER = "billing-agent"
+WORKFLOW = "refund-review"
 
 passed = []
 
@@ -108,6 +113,8 @@ class Driver:
         await self.agent_streamed()
         await self.team_whole()
         await self.team_streamed()
+        await self.workflow_whole()
+        await self.workflow_streamed()
 
     async def agent_whole(self):
         c, h = self.client, self.headers
@@ -234,6 +241,75 @@ class Driver:
         check(stored.status == "COMPLETED", f"stored {stored.status}")
         check("refunded" in (stored.content or ""), f"stored content {stored.content!r}")
         self.ok("continue_team_run_stream")
+
+    def the_refund_step(self, step_requirements):
+        """The one step waiting, whose agent waits for the refund's confirmation; each of its
+        agent's requirements is approved the way agno's cookbook does it, as a dict."""
+        # The output gives agno's objects; an event's fields are left as the JSON carried them.
+        step_requirements = [StepRequirement.from_dict(r) if isinstance(r, dict) else r
+                             for r in step_requirements or []]
+        check(step_requirements and all(isinstance(r, StepRequirement) for r in step_requirements),
+              f"step requirements {step_requirements!r}")
+        active = [r for r in step_requirements if not r.is_resolved]
+        check(len(active) == 1, f"{len(active)} open step requirements")
+        step = active[0]
+        check(step.requires_executor_input and step.needs_executor_resolution, "its agent waits")
+        check(step.step_name == "refund" and step.step_index == 1, f"step {step.step_name} {step.step_index}")
+        check(step.executor_type == "agent" and step.executor_id == MEMBER, f"executor {step.executor_id}")
+        check(len(step.executor_requirements) == 1, f"{step.executor_requirements!r}")
+        waiting = RunRequirement.from_dict(step.executor_requirements[0])
+        check(waiting.tool_execution.tool_name == "issue_refund" and waiting.needs_confirmation,
+              f"waits on {waiting.tool_execution!r}")
+        for requirement in step.executor_requirements:
+            requirement["confirmation"] = True
+            requirement["tool_execution"]["confirmed"] = True
+        check(step.is_resolved, "decided")
+        return step
+
+    async def workflow_whole(self):
+        c, h = self.client, self.headers
+        session_id = self.session("workflow")
+        run = await c.run_workflow(WORKFLOW, "Please refund order 1047", session_id=session_id,
+                                   user_id=self.user, headers=h)
+        check(isinstance(run, WorkflowRunOutput), type(run))
+        check(run.status == RunStatus.paused and run.is_paused, f"status {run.status}")
+        check(run.workflow_id == WORKFLOW and run.session_id == session_id, "run ids")
+        check(run.paused_step_index == 1 and run.paused_step_name == "refund",
+              f"paused at {run.paused_step_index} {run.paused_step_name}")
+        self.the_refund_step(run.step_requirements)
+        self.ok("run_workflow pauses")
+
+        done = await c.continue_workflow_run(WORKFLOW, run.run_id, requirements=run.step_requirements,
+                                             session_id=session_id, user_id=self.user, headers=h)
+        check(isinstance(done, WorkflowRunOutput), type(done))
+        check(done.status == RunStatus.completed, f"status {done.status}: {done.content}")
+        check(done.run_id == run.run_id, "the same run")
+        check(not done.is_paused, "nothing left to decide")
+        check((done.content or "").startswith("Receipt: ") and "refunded" in done.content,
+              f"content {done.content!r}")
+        check(len(done.step_results) == 3, f"{len(done.step_results)} steps")
+        self.ok("continue_workflow_run")
+
+    async def workflow_streamed(self):
+        c, h = self.client, self.headers
+        session_id = self.session("workflow-stream")
+        events = await self.stream(c.run_workflow_stream(WORKFLOW, "Please refund order 1048",
+                                                         session_id=session_id, user_id=self.user, headers=h))
+        names = [e.event for e in events]
+        check(names[0] == "WorkflowStarted" and names[-1] == "WorkflowPaused", f"events {names}")
+        check("StepExecutorPaused" in names and "RunPaused" in names, f"the step's agent paused: {names}")
+        paused = events[-1]
+        check(paused.paused_step_name == "refund", f"paused at {paused.paused_step_name}")
+        step = self.the_refund_step(paused.step_requirements)
+        events = await self.stream(c.continue_workflow_run_stream(
+            WORKFLOW, paused.run_id, requirements=[step], session_id=session_id,
+            user_id=self.user, headers=h))
+        names = [e.event for e in events]
+        check(names and names[0] == "StepExecutorContinued" and names[-1] == "WorkflowCompleted",
+              f"events {names}")
+        check("RunContinued" in names and "RunCompleted" in names, f"the step's agent went on: {names}")
+        check(events[-1].run_id == paused.run_id, "the same run")
+        self.ok("continue_workflow_run_stream")
 
 
 async def main():
