@@ -4,7 +4,9 @@
 //! Then human in the loop: an agent's run pauses at a tool that needs confirmation and goes on
 //! once Approve is clicked; another is rejected with a note after a reload reopens it paused; a
 //! team pauses with its member, labelled as the one asking; and user input and an external
-//! result are filled in, one at a time, the undecided one keeping the run paused.
+//! result are filled in, one at a time, the undecided one keeping the run paused. Last, a
+//! workflow: its steps' progress shows as they run, it pauses where its agent waits, and goes
+//! on to its last step once the call is approved.
 //!
 //! Outside CI the test passes with a note when Chromium or chromedriver is missing; in CI
 //! (`CI=true`) it always runs. It saves `target/artifacts/playground.png` and, among others,
@@ -90,6 +92,23 @@ fn approval_team() -> Team {
                 .with_tool(issue_refund),
             Agent::new("Tech Support Agent").with_model(TestModel::new()),
         ])
+}
+
+/// A refund as a workflow: a ticket, the refund (which waits for a person), a receipt.
+#[workflow_factory(id = "refund-flow", name = "Refund flow")]
+fn refund_flow() -> Workflow {
+    let refunder = Agent::new("Refund Agent")
+        .with_model(TestModel::new())
+        .with_tool(issue_refund);
+    Workflow::new("Refund flow").with_steps([
+        Step::function("ticket", |input: StepInput| {
+            format!("ticket: {}", input.message())
+        }),
+        Step::agent("refund", refunder),
+        Step::function("receipt", |input: StepInput| {
+            format!("Receipt: {}", input.previous_or_message())
+        }),
+    ])
 }
 
 fn executable(name: &str, fallback: &str) -> Option<PathBuf> {
@@ -311,7 +330,141 @@ async fn drive(client: &Client, base: &str) -> Result<(), String> {
     reject_a_paused_run_after_reopening_it(client).await?;
     approve_for_a_team_member(client).await?;
     fill_in_user_input_then_an_external_result(client).await?;
-    approve_a_run_paused_elsewhere(client).await
+    approve_a_run_paused_elsewhere(client).await?;
+    approve_a_paused_workflow_step(client).await
+}
+
+/// The state a workflow's step shows in its progress list.
+async fn step_state(client: &Client, step: &str) -> Result<Option<String>, String> {
+    attr(
+        client,
+        &format!(r#"[data-testid="workflow-step"][data-step="{step}"]"#),
+        "data-state",
+    )
+    .await
+}
+
+/// A workflow shows its steps as they run, pauses where its agent waits (the card names the
+/// step), and runs its last step once the call is approved.
+async fn approve_a_paused_workflow_step(client: &Client) -> Result<(), String> {
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    click(client, r#"[data-testid="component-workflow-refund-flow"]"#).await?;
+    let refunds = REFUNDS.load(Ordering::SeqCst);
+    send_message(client, "please refund order 11").await?;
+    let card = r#"[data-testid="pause"] [data-testid="requirement"]"#;
+    wait_for(client, card).await?;
+    let tool = attr(client, card, "data-tool").await?;
+    check(tool.as_deref() == Some("issue_refund"), || {
+        format!("the paused call is {tool:?}")
+    })?;
+    let asker = texts(client, r#"[data-testid="requirement-member"]"#).await?;
+    check(
+        asker
+            .last()
+            .is_some_and(|who| who.contains("Refund Agent") && who.contains("step refund")),
+        || format!("who asks: {asker:?}"),
+    )?;
+    let states = (
+        step_state(client, "ticket").await?,
+        step_state(client, "refund").await?,
+    );
+    check(
+        states == (Some("done".into()), Some("waiting".into())),
+        || format!("ticket and refund show {states:?}"),
+    )?;
+    let receipt = client
+        .find_all(Locator::Css(
+            r#"[data-testid="workflow-step"][data-step="receipt"]"#,
+        ))
+        .await
+        .map_err(e)?;
+    check(receipt.is_empty(), || {
+        "the receipt ran before the refund".into()
+    })?;
+    wait_until(
+        client,
+        "the status to be idle",
+        r#"return document.getElementById("status").textContent === "idle";"#,
+    )
+    .await?;
+    no_errors(client, "the workflow paused").await?;
+
+    let approve = client
+        .find_all(Locator::Css(r#"[data-testid="approve"]"#))
+        .await
+        .map_err(e)?;
+    approve
+        .last()
+        .ok_or("no Approve button")?
+        .click()
+        .await
+        .map_err(e)?;
+    let go_on = client
+        .find_all(Locator::Css(r#"[data-testid="continue"]"#))
+        .await
+        .map_err(e)?;
+    go_on
+        .last()
+        .ok_or("no Continue button")?
+        .click()
+        .await
+        .map_err(e)?;
+    wait_until(
+        client,
+        "the workflow's answer",
+        r#"const done = [...document.querySelectorAll('[data-testid="final-answer"][data-done="1"]')];
+           const last = done[done.length - 1];
+           return last && last.textContent.includes("Receipt:") ? last.textContent : null;"#,
+    )
+    .await?;
+    check(REFUNDS.load(Ordering::SeqCst) == refunds + 1, || {
+        "the approved refund ran once".into()
+    })?;
+    let states = (
+        step_state(client, "refund").await?,
+        step_state(client, "receipt").await?,
+    );
+    check(states == (Some("done".into()), Some("done".into())), || {
+        format!("refund and receipt show {states:?}")
+    })?;
+    no_errors(client, "the workflow went on").await?;
+    screenshot(client, "playground-workflow.png").await?;
+
+    // Reopened after a reload, the stored run shows its steps, its answered pause and its end.
+    let session_id = wait_for(client, "#session-id")
+        .await?
+        .text()
+        .await
+        .map_err(e)?;
+    client.refresh().await.map_err(e)?;
+    wait_for(
+        client,
+        &format!(r#"[data-testid="session-item"][data-session-id="{session_id}"]"#),
+    )
+    .await?
+    .click()
+    .await
+    .map_err(e)?;
+    wait_for(client, r#"[data-testid="final-answer"][data-done="1"]"#).await?;
+    let states = (
+        step_state(client, "ticket").await?,
+        step_state(client, "refund").await?,
+        step_state(client, "receipt").await?,
+    );
+    check(
+        states
+            == (
+                Some("done".into()),
+                Some("done".into()),
+                Some("done".into()),
+            ),
+        || format!("the reopened run's steps show {states:?}"),
+    )?;
+    let paused = attr(client, r#"[data-testid="pause"]"#, "data-state").await?;
+    check(paused.as_deref() == Some("answered"), || {
+        format!("the reopened run's pause is {paused:?}")
+    })?;
+    no_errors(client, "the workflow reopened").await
 }
 
 /// A factory's form, a streamed team run, the session reopened after a reload, an agent's
@@ -889,6 +1042,7 @@ async fn playground_streams_a_factory_run_and_reopens_the_session() {
         .agent(refund_agent)
         .agent(errand_agent)
         .team(approval_team)
+        .workflow(refund_flow)
         .playground(true)
         .build()
         .await
