@@ -261,6 +261,7 @@ fn finished_output(meta: &RunMeta, message: &str, answer: &str) -> agentos::run:
         status: RunStatus::Completed,
         content: answer.to_owned(),
         input: agentos::run::RunInput {
+            bare: false,
             input_content: message.to_owned(),
         },
         ..Default::default()

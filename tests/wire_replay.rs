@@ -22,8 +22,21 @@ use serde_json::{Map, Value};
 
 const SECRET: &str = "oracle-hs256-secret-with-at-least-32-bytes!";
 const WRONG_SECRET: &str = "some-other-secret-that-is-long-enough-123";
-const RECURSE: &[&str] = &["member_responses", "tools", "metrics", "data", "meta"];
-const ID_KEYS: &[&str] = &["run_id", "session_id", "parent_run_id"];
+const RECURSE: &[&str] = &[
+    "member_responses",
+    "tools",
+    "metrics",
+    "data",
+    "meta",
+    "step_results",
+    "step_executor_runs",
+    "step_requirements",
+    "executor_requirements",
+    "tool_execution",
+    "step_response",
+    "step_output",
+];
+const ID_KEYS: &[&str] = &["run_id", "session_id", "parent_run_id", "tool_call_id"];
 const MAX_DEPTH: usize = 4;
 
 /// One recorded exchange.

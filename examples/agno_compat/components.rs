@@ -254,6 +254,41 @@ pub fn draft_and_edit(ctx: RequestContext) -> Workflow {
     ])
 }
 
+/// Refunds an amount to the card the order was paid with. agno: `@tool(requires_confirmation=True)`.
+#[tool(requires_confirmation)]
+fn issue_refund(
+    /// The order to refund.
+    order_id: String,
+    /// How much to refund, in cents.
+    amount_cents: i64,
+) -> String {
+    format!("refunded {amount_cents} cents on order {order_id}")
+}
+
+/// agno: `WorkflowFactory(id="refund-review", factory=fn)`: a ticket, a Billing Agent whose
+/// refund waits for a person (the workflow pauses there), and a receipt.
+#[workflow_factory(
+    id = "refund-review",
+    name = "Refund Review",
+    description = "A refund ticket per tenant whose refund step waits for a person's approval."
+)]
+pub fn refund_review(ctx: RequestContext) -> Workflow {
+    let tenant = tenant(ctx.identity());
+    let billing = Agent::new("Billing Agent")
+        .with_model(chat_model("gpt-4o-mini"))
+        .with_instruction(format!("You help tenant {tenant} with refunds."))
+        .with_tool(issue_refund);
+    Workflow::new("Refund Review").with_steps([
+        Step::function("ticket", move |input: StepInput| {
+            format!("Ticket for tenant {tenant}: {}", input.message())
+        }),
+        Step::agent("refund", billing),
+        Step::function("receipt", |input: StepInput| {
+            format!("Receipt: {}", input.previous_or_message())
+        }),
+    ])
+}
+
 /// agno: a plain `Team(...)` in `teams=[...]`. Built once; every request gets a copy, and
 /// discovery describes it in full (members, model, instructions).
 pub fn static_support_team() -> Team {
@@ -275,4 +310,5 @@ pub fn builder() -> AgentOsBuilder {
         .agent(tenant_agent)
         .agent(memory_agent)
         .workflow(draft_and_edit)
+        .workflow(refund_review)
 }

@@ -219,7 +219,7 @@ class Driver:
         """A workflow factory: listed, described, run whole and streamed, its run cancelled."""
         c, h = self.client, self.headers
         listed = await self.call("list_workflows", c.list_workflows(headers=h))
-        check([w.id for w in listed] == [WORKFLOW], f"workflows {[w.id for w in listed]}")
+        check([w.id for w in listed] == [WORKFLOW, "refund-review"], f"workflows {[w.id for w in listed]}")
         described = await self.call("get_workflow", c.aget_workflow(WORKFLOW, headers=h))
         check(described.id == WORKFLOW and described.name == "Draft and Edit", f"{described}")
         self.ok("list_and_get_workflow")

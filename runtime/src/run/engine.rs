@@ -312,6 +312,10 @@ async fn run_component(
             env.emit(|| source.model_event(EventName::TeamRunContinued, EventName::RunContinued))
         }
     }
+    // What the person answered stays with the run that went on, as agno keeps it.
+    let answered = resume
+        .as_ref()
+        .map(|resume| Requirement::answered_in(&resume.suspended, resume.decisions));
     let conversation = match model {
         None => Conversation::failed(
             format!(
@@ -342,7 +346,13 @@ async fn run_component(
             .await
         }
     };
-    finish(source, message, conversation, started, env)
+    let mut output = finish(source, message, conversation, started, env);
+    if output.status != RunStatus::Paused
+        && let Some(answered) = answered.filter(|answered| !answered.is_empty())
+    {
+        output.requirements = Some(answered);
+    }
+    output
 }
 
 /// Turns a conversation into the run's output and emits the run's last events.
@@ -370,9 +380,7 @@ fn finish(
         model_provider: source.model_provider.as_ref().map(|p| p.to_string()),
         created_at: now_unix(),
         tools: conversation.tools,
-        input: RunInput {
-            input_content: message,
-        },
+        input: RunInput::new(message),
         messages: conversation.transcript,
         session_state: session_state(source),
         events: Some(Vec::new()),
@@ -430,6 +438,7 @@ fn finish(
         Ending::Paused(suspended) => {
             output.status = RunStatus::Paused;
             output.metrics = metrics;
+            output.model_provider_data = model_provider_data;
             let requirements = Requirement::of(&suspended, None);
             output.content = paused_content(&requirements);
             let waiting: Vec<_> = output

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::event::RunEvent;
+use super::event::{EventName, RunEvent};
 use super::log::EventLog;
+use super::step_event::StepOf;
 use crate::memory::{MemoryEditor, Recalled};
 use crate::metrics::Metrics;
 
@@ -31,6 +32,8 @@ pub struct RunEnv {
     memory_editor: Option<Arc<dyn MemoryEditor>>,
     /// The session's summary, for a top-level component that reads it.
     session_summary: Option<Arc<str>>,
+    /// For the run of a workflow's step: the step, which every event of the run names.
+    step: Option<Arc<StepOf>>,
 }
 
 impl RunEnv {
@@ -111,6 +114,14 @@ impl RunEnv {
         self.session_summary.as_deref()
     }
 
+    /// The same environment for the run of the workflow step `step`.
+    pub(super) fn in_step(&self, step: StepOf) -> RunEnv {
+        RunEnv {
+            step: Some(Arc::new(step)),
+            ..self.clone()
+        }
+    }
+
     /// The token that cancels this run.
     pub fn cancel_token(&self) -> &CancellationToken {
         &self.cancel
@@ -121,7 +132,18 @@ impl RunEnv {
         if self.events.is_none() && self.log.is_none() {
             return;
         }
-        let event = Arc::new(event());
+        let mut event = event();
+        if let Some(step) = &self.step {
+            event.in_step = Some(Arc::clone(step));
+            // agno's runs inside a workflow end with the workflow's (empty) metadata.
+            if matches!(
+                event.event,
+                EventName::RunCompleted | EventName::TeamRunCompleted
+            ) {
+                event.metadata = Some(serde_json::json!({}));
+            }
+        }
+        let event = Arc::new(event);
         if let Some(log) = &self.log {
             log.push(Arc::clone(&event));
         }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::output::{Requirement, RunOutput};
-use super::step_event::StepEvent;
+use super::step_event::{StepEvent, StepOf};
 use super::transcript::{RunMetrics, ToolExecution};
 use crate::component::{ComponentKind, ComponentRef};
 use crate::meta::RunMeta;
@@ -103,6 +103,8 @@ pub enum EventName {
     RouterExecutionStarted,
     /// A router's steps finished.
     RouterExecutionCompleted,
+    /// A function step's output, before its `StepCompleted`.
+    StepOutput,
     /// A step's agent or team stopped to wait for a person.
     StepExecutorPaused,
     /// A step's agent or team that waited goes on.
@@ -157,6 +159,7 @@ impl EventName {
             EventName::LoopExecutionCompleted => "LoopExecutionCompleted",
             EventName::RouterExecutionStarted => "RouterExecutionStarted",
             EventName::RouterExecutionCompleted => "RouterExecutionCompleted",
+            EventName::StepOutput => "StepOutput",
             EventName::StepExecutorPaused => "StepExecutorPaused",
             EventName::StepExecutorContinued => "StepExecutorContinued",
         }
@@ -267,9 +270,15 @@ pub struct RunEvent {
     /// What kind of failure ended the run, on error events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_type: Option<&'static str>,
+    /// On a completed event of a workflow or of a run inside one: its metadata (empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
     /// On a workflow's events: the step's fields.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub step: Option<Box<StepEvent>>,
+    /// On the events of a run that is a workflow's step: the workflow and the step.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub in_step: Option<Arc<StepOf>>,
 }
 
 /// An event's JSON text, made on first use. A clone starts empty: it may be changed.
@@ -351,7 +360,9 @@ impl RunEvent {
             workflow_agent: None,
             session_state: None,
             error_type: None,
+            metadata: None,
             step: None,
+            in_step: None,
         }
     }
 }
@@ -422,7 +433,9 @@ impl EventSource {
             workflow_agent: None,
             session_state: None,
             error_type: None,
+            metadata: None,
             step: None,
+            in_step: None,
         }
     }
 

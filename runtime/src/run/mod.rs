@@ -27,11 +27,12 @@ pub use event::{EventName, EventUsage, RunEvent};
 pub use log::EventLog;
 pub(crate) use log::PROMISED_AT_START;
 pub use output::{
-    CallOutcome, Paused, Requirement, RunOutput, StepRequirement, Suspended, WorkflowPause,
+    CallOutcome, Paused, Requirement, RunOutput, StepRequirement, Suspended, UnsetStepFields,
+    WorkflowPause,
 };
 pub use pause::{Decision, Decisions};
 pub(crate) use prompt::delegation_tool;
-pub use step_event::StepEvent;
+pub use step_event::{StepEvent, StepOf};
 pub use step_output::{StepIndex, StepOutput};
 pub use transcript::{
     CalledFunction, MessageMetrics, MessageToolCall, MetricsDetails, ModelMetrics, RunInput,

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::pause::{Decision, Decisions};
 use super::step_output::StepOutput;
 use super::transcript::{RunInput, RunMessage, RunMetrics, ToolExecution, UserInputField};
 use crate::component::{ComponentKind, ComponentRef};
@@ -90,6 +91,24 @@ pub struct RunOutput {
     /// For a paused workflow's run: `executor` (a step's agent or team waits).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pause_kind: Option<String>,
+    /// For the run of a workflow's agent or team step: the step's execution.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workflow_step_id: Option<String>,
+    /// For a workflow's run and its steps' runs: agno's `metadata`, empty here.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// For a workflow's run: agno's media lists, empty here (agentos's steps make text).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audio: Option<Vec<Value>>,
+    /// As `audio`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub images: Option<Vec<Value>>,
+    /// As `audio`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub videos: Option<Vec<Value>>,
+    /// As `audio`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub files: Option<Vec<Value>>,
 }
 
 impl RunOutput {
@@ -251,6 +270,47 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// The requirement with the person's answer in it, as agno keeps it on the run that went
+    /// on: the confirmation (and note), the filled-in fields, or the client's result, on the
+    /// requirement and on its tool execution alike.
+    pub fn answered(mut self, decision: &Decision) -> Requirement {
+        let tool = &mut self.tool_execution;
+        match decision {
+            Decision::Confirm { confirmed, note } => {
+                self.confirmation = Some(*confirmed);
+                self.confirmation_note = note.clone();
+                tool.confirmed = Some(*confirmed);
+                tool.confirmation_note = note.clone();
+            }
+            Decision::UserInput(values) => {
+                for fields in [&mut self.user_input_schema, &mut tool.user_input_schema] {
+                    for field in fields.iter_mut().flatten() {
+                        if let Some(value) = values.get(&field.name) {
+                            field.value = Some(value.clone());
+                        }
+                    }
+                }
+                tool.answered = Some(true);
+            }
+            Decision::External(result) => {
+                self.external_execution_result = Some(result.clone());
+                tool.result = Some(result.clone());
+            }
+        }
+        self
+    }
+
+    /// The requirements of `suspended` that `decisions` answer, answered.
+    pub fn answered_in(suspended: &Suspended, decisions: &Decisions) -> Vec<Requirement> {
+        Requirement::of(suspended, None)
+            .into_iter()
+            .filter_map(|requirement| {
+                let decision = decisions.get(&requirement.id)?;
+                Some(requirement.answered(decision))
+            })
+            .collect()
+    }
+
     /// The requirements of a suspended turn, a waiting member's included; `member` is the
     /// member run that `suspended` belongs to, if it is a member's.
     pub fn of(suspended: &Suspended, member: Option<&RunOutput>) -> Vec<Requirement> {
@@ -324,4 +384,38 @@ pub struct StepRequirement {
     pub executor_type: String,
     /// The run's session (the workflow's).
     pub executor_session_id: String,
+    /// agno's fields for the kinds of pause agentos's steps do not make, as agno leaves them
+    /// unset.
+    #[serde(flatten)]
+    pub unset: UnsetStepFields,
+}
+
+/// The fields of agno's `StepRequirement` for a step's own confirmation, input, route choice,
+/// review, retries and timeout: a step whose agent waits leaves them as agno does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnsetStepFields {
+    confirmation_message: Option<String>,
+    confirmed: Option<bool>,
+    on_reject: OnUnset,
+    user_input_message: Option<String>,
+    user_input: Option<Value>,
+    available_choices: Option<Vec<String>>,
+    allow_multiple_selections: bool,
+    selected_choices: Option<Vec<String>>,
+    output_review_message: Option<String>,
+    is_post_execution: bool,
+    rejection_feedback: Option<String>,
+    retry_count: u32,
+    max_retries: Option<u32>,
+    timeout_at: Option<String>,
+    on_timeout: OnUnset,
+}
+
+/// agno's default for what a rejected or timed-out step does: `cancel`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OnUnset {
+    #[default]
+    Cancel,
 }

@@ -1,9 +1,11 @@
 //! The fields agno's workflow events add to a run event: the step's place, what it gave,
 //! what the steps that hold steps report, and what a paused workflow asks.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use super::output::{Requirement, StepRequirement};
+use super::output::{Requirement, RunOutput, StepRequirement};
 use super::step_output::{StepIndex, StepOutput};
 use crate::status::RunStatus;
 
@@ -25,6 +27,12 @@ pub struct StepEvent {
     /// On `StepCompleted`: its output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_response: Option<StepOutput>,
+    /// On `StepOutput`: the function step's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_output: Option<StepOutput>,
+    /// On `WorkflowCompleted`: the runs of its agent and team steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_executor_runs: Option<Vec<RunOutput>>,
     /// On a completed event of steps that hold steps, and `WorkflowCompleted`: their outputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_results: Option<Vec<StepOutput>>,
@@ -97,4 +105,19 @@ pub struct StepEvent {
     /// On `WorkflowPaused`: what the workflow asks of a person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_requirements: Option<Vec<StepRequirement>>,
+}
+
+/// The workflow step a run is the work of, as agno adds it to each of that run's events.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepOf {
+    /// The workflow.
+    pub workflow_id: Arc<str>,
+    /// The workflow's run.
+    pub workflow_run_id: Arc<str>,
+    /// The step's execution.
+    pub step_id: String,
+    /// The step's name.
+    pub step_name: String,
+    /// Its place.
+    pub step_index: StepIndex,
 }

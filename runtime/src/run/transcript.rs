@@ -297,11 +297,64 @@ impl RunMessage {
     }
 }
 
-/// What the run was asked.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What the run was asked. agno writes an agent's or a team's as `{"input_content": ...}` and
+/// a workflow's as the message itself; both are read back.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunInput {
     /// The message.
     pub input_content: String,
+    /// Written as the bare message (a workflow's run).
+    pub bare: bool,
+}
+
+impl RunInput {
+    /// The input of an agent's or a team's run.
+    pub fn new(message: impl Into<String>) -> Self {
+        RunInput {
+            input_content: message.into(),
+            bare: false,
+        }
+    }
+
+    /// The input of a workflow's run, written as the message alone.
+    pub fn bare(message: impl Into<String>) -> Self {
+        RunInput {
+            input_content: message.into(),
+            bare: true,
+        }
+    }
+}
+
+/// How agno writes a run's input, either way.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum InputShape<'a> {
+    Bare(std::borrow::Cow<'a, str>),
+    Fields {
+        input_content: std::borrow::Cow<'a, str>,
+    },
+}
+
+impl Serialize for RunInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = std::borrow::Cow::Borrowed(self.input_content.as_str());
+        match self.bare {
+            true => InputShape::Bare(text),
+            false => InputShape::Fields {
+                input_content: text,
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match InputShape::deserialize(deserializer)? {
+            InputShape::Bare(text) => RunInput::bare(text),
+            InputShape::Fields { input_content } => RunInput::new(input_content),
+        })
+    }
 }
 
 /// One field a person fills in for a user-input tool, in agno's shape.

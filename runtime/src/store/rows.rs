@@ -215,8 +215,11 @@ pub(super) fn interrupted_output(row: &StoredRun) -> RunOutput {
         content_type: "str".to_owned(),
         created_at: row.created_at / 1_000_000,
         status: RunStatus::Error,
-        input: crate::run::RunInput {
-            input_content: row.input.clone(),
+        input: match row.kind {
+            ComponentKind::Workflow => crate::run::RunInput::bare(row.input.clone()),
+            ComponentKind::Team | ComponentKind::Agent => {
+                crate::run::RunInput::new(row.input.clone())
+            }
         },
         events: Some(vec![event]),
         ..RunOutput::default()

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use serde_json::{Map, Value};
+
 use super::engine::RunRequest;
 use super::env::RunEnv;
 use super::event::{EventName, RunEvent};
@@ -207,15 +209,24 @@ impl WorkflowRun<'_> {
             user_id: meta.user_id().map(str::to_owned),
             content_type: "str".to_owned(),
             created_at: now_unix(),
-            input: RunInput {
-                input_content: request.message.clone(),
-            },
+            input: RunInput::bare(request.message.clone()),
             metrics,
             events: Some(Vec::new()),
             step_results: Some(results),
             step_executor_runs: Some(executors.into_iter().map(|(_, run)| run).collect()),
+            metadata: Some(Map::new()),
+            audio: Some(Vec::new()),
+            images: Some(Vec::new()),
+            videos: Some(Vec::new()),
+            files: Some(Vec::new()),
             ..RunOutput::default()
         };
+        // A run that went on keeps what it was asked, answered, as agno does.
+        if let Some(replay) = &self.replay
+            && !matches!(ended, Err(Halt::Paused))
+        {
+            output.step_requirements = Some(replay.paused.answered(replay.decisions));
+        }
         match ended {
             Ok(flow) => {
                 output.status = RunStatus::Completed;
@@ -225,11 +236,14 @@ impl WorkflowRun<'_> {
                         EventName::WorkflowCompleted,
                         StepEvent {
                             step_results: output.step_results.clone(),
+                            step_executor_runs: output.step_executor_runs.clone(),
                             ..StepEvent::default()
                         },
                     );
                     event.content = Some(output.content.clone());
                     event.content_type = Some("str");
+                    event.metrics = Some(output.metrics.clone());
+                    event.metadata = Some(Value::Object(Map::new()));
                     event
                 });
             }

@@ -7,7 +7,8 @@
 //! that run with the person's answers. Each place in the workflow has a key (its indexes, with
 //! the iteration inside a loop), which is how the second pass finds what the first one did.
 
-use super::super::output::{StepRequirement, WaitingStep, WorkflowPause};
+use super::super::output::{StepRequirement, UnsetStepFields, WaitingStep, WorkflowPause};
+use super::super::pause::Decisions;
 use super::super::step_output::StepOutput;
 use super::{Halt, WorkflowRun};
 use crate::component::ComponentKind;
@@ -34,8 +35,23 @@ impl WorkflowPause {
                 executor_run_id: waiting.run.run_id.clone(),
                 executor_type: waiting.run.component.kind.as_str().to_owned(),
                 executor_session_id: waiting.run.session_id.clone(),
+                unset: UnsetStepFields::default(),
             })
             .collect()
+    }
+
+    /// What the workflow asked, with the answers `decisions` gave, as agno keeps it on the run
+    /// that went on.
+    pub(super) fn answered(&self, decisions: &Decisions) -> Vec<StepRequirement> {
+        let mut requirements = self.requirements();
+        for step in &mut requirements {
+            for requirement in &mut step.executor_requirements {
+                if let Some(decision) = decisions.get(&requirement.id) {
+                    *requirement = requirement.clone().answered(decision);
+                }
+            }
+        }
+        requirements
     }
 
     /// The top-level step the first waiting step is in: its index and name.

@@ -3,6 +3,7 @@
 //! steps that hold steps are in [`super::holders`].
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -11,7 +12,7 @@ use super::super::converse::Resume;
 use super::super::engine::{run_agent_at, run_team_at};
 use super::super::event::EventName;
 use super::super::output::{Paused, RunOutput, WaitingStep};
-use super::super::step_event::StepEvent;
+use super::super::step_event::{StepEvent, StepOf};
 use super::super::step_output::{StepIndex, StepOutput};
 use super::pause::child_key;
 use super::{Flow, Halt, WorkflowRun};
@@ -121,6 +122,17 @@ impl WorkflowRun<'_> {
         })
     }
 
+    /// The step a run of its agent or team is the work of, as that run's events name it.
+    fn step_of(&self, step: &Step, step_id: &str, at: At<'_>) -> StepOf {
+        StepOf {
+            workflow_id: Arc::clone(&self.component.id),
+            workflow_run_id: Arc::clone(self.meta.run_id_arc()),
+            step_id: step_id.to_owned(),
+            step_name: step.name().to_owned(),
+            step_index: at.index.clone(),
+        }
+    }
+
     /// The fields of an event about `step`.
     pub(super) fn fields(&self, step: &Step, step_id: &str, at: At<'_>) -> StepEvent {
         StepEvent {
@@ -164,12 +176,14 @@ impl WorkflowRun<'_> {
         let result = match step.kind() {
             StepKind::Agent(agent) => {
                 let (message, meta, resume) = self.executor_start(&input, waited);
-                let run = run_agent_at(agent, message, meta, Vec::new(), self.env, resume).await;
+                let env = self.env.in_step(self.step_of(step, &step_id, at));
+                let run = run_agent_at(agent, message, meta, Vec::new(), &env, resume).await;
                 self.executor(step, &step_id, at, &mut output, run)
             }
             StepKind::Team(team) => {
                 let (message, meta, resume) = self.executor_start(&input, waited);
-                let run = run_team_at(team, message, meta, Vec::new(), self.env, resume).await;
+                let env = self.env.in_step(self.step_of(step, &step_id, at));
+                let run = run_team_at(team, message, meta, Vec::new(), &env, resume).await;
                 self.executor(step, &step_id, at, &mut output, run)
             }
             StepKind::Function(function) => {
@@ -187,6 +201,14 @@ impl WorkflowRun<'_> {
                 self.progress()
                     .ended
                     .insert(at.key.to_owned(), output.clone());
+                if let StepKind::Function(_) = step.kind() {
+                    self.env.emit(|| {
+                        let mut fields = self.fields(step, &step_id, at);
+                        fields.step_id = None;
+                        fields.step_output = Some(output.clone());
+                        self.event(EventName::StepOutput, fields)
+                    });
+                }
                 self.env.emit(|| {
                     let mut fields = self.fields(step, &step_id, at);
                     fields.step_response = Some(output.clone());
@@ -253,6 +275,8 @@ impl WorkflowRun<'_> {
         output: &mut StepOutput,
         mut run: RunOutput,
     ) -> Result<StepResult, Halt> {
+        run.workflow_step_id = Some(step_id.to_owned());
+        run.metadata = Some(serde_json::Map::new());
         output.executor_type = Some(run.component.kind.as_str().to_owned());
         output.executor_name = Some(run.component.name.to_string());
         output.step_run_id = Some(run.run_id.clone());

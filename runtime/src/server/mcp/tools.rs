@@ -539,7 +539,9 @@ fn run_result(answer: RunAnswer) -> CallToolResult {
         "status": output.status,
         "content": output.content,
     });
-    if let Some(requirements) = &output.requirements {
+    if output.status == RunStatus::Paused
+        && let Some(requirements) = &output.requirements
+    {
         structured["requirements"] = json!(requirements);
     }
     let mut result = CallToolResult::success(vec![ContentBlock::text(output.content.clone())]);

@@ -208,6 +208,9 @@ pub(crate) fn component<C: Described>(resolver: &Resolver<C>, db_id: &str) -> Va
     out.insert("is_factory".into(), json!(info.is_factory));
     out.insert("is_component".into(), json!(false));
     out.insert("sandboxed".into(), json!(false));
+    if C::KIND == ComponentKind::Workflow {
+        out.insert("workflow_agent".into(), json!(false));
+    }
     if !info.scopes.is_empty() {
         out.insert("required_scopes".into(), json!(info.scopes));
     }
