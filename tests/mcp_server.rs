@@ -1,8 +1,8 @@
 //! agentos served over MCP, driven by rmcp's own client over a real socket: the tools listed
 //! (agno's, and one per component with its factory's input schema), a typed factory run with
 //! its input, bad input answered with field paths, no token refused, the token's subject
-//! winning over a `user_id` argument, scopes checked as on REST, and one tenant never reading
-//! another's sessions.
+//! winning over a `user_id` argument, scopes checked as on REST, one tenant never reading
+//! another's sessions, and a workflow factory run, paused at a step and continued.
 
 mod support;
 
@@ -51,6 +51,37 @@ fn research_team(ctx: RequestContext<ResearchInput>) -> Team {
         .with_members([Agent::new("Researcher").with_model(TestModel::new())])
 }
 
+/// Publishes a post, once a person approves.
+#[tool(requires_confirmation)]
+fn publish(
+    /// What to publish.
+    post: String,
+) -> String {
+    format!("published: {post}")
+}
+
+#[derive(Deserialize, Validate, JsonSchema)]
+pub struct Desk {
+    /// The desk the post goes out from.
+    #[garde(length(min = 1))]
+    desk: String,
+}
+
+/// A workflow factory whose publishing step waits for a person.
+#[workflow_factory(id = "post-flow", input = Desk, name = "Post flow")]
+fn post_flow(ctx: RequestContext<Desk>) -> Workflow {
+    let desk = ctx.input.desk.clone();
+    let publisher = Agent::new("Publisher")
+        .with_model(TestModel::new())
+        .with_tool(publish);
+    Workflow::new("Post flow").with_steps([
+        Step::function("head", move |input: StepInput| {
+            format!("[{desk}] {}", input.message())
+        }),
+        Step::agent("publish", publisher),
+    ])
+}
+
 fn token(sub: &str, scopes: &[&str]) -> String {
     let exp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -70,6 +101,7 @@ async fn server(auth: JwtAuth) -> TestServer {
         AgentOs::builder()
             .team(research_team)
             .agent(Agent::new("Helper").with_model(TestModel::new()))
+            .workflow(post_flow)
             .auth(auth)
             .mcp(true),
     )
@@ -132,6 +164,8 @@ async fn an_mcp_client_lists_the_tools_and_runs_a_typed_factory_with_its_input()
         "get_session_runs",
         "run_team__research-team",
         "run_agent__helper",
+        "run_workflow",
+        "run_workflow__post-flow",
     ] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
@@ -313,4 +347,59 @@ async fn each_tool_needs_the_scope_of_its_rest_route() {
     assert_eq!(structured(&config)["status"], 403, "system:read is missing");
     reader.cancel().await.unwrap();
     runner.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_workflow_factory_runs_pauses_at_its_step_and_continues_over_mcp() {
+    let server = server(JwtAuth::hs256(SECRET)).await;
+    let client = connect(&server, Some(&token("erin", &[]))).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    let flow = tools
+        .iter()
+        .find(|t| t.name == "run_workflow__post-flow")
+        .unwrap();
+    let schema = Value::Object((*flow.input_schema).clone());
+    assert_eq!(schema["required"], json!(["message", "factory_input"]));
+
+    let missing = call(&client, "run_workflow__post-flow", json!({"message": "hi"})).await;
+    assert_eq!(missing.is_error, Some(true), "{missing:?}");
+    assert_eq!(structured(&missing)["status"], 400);
+
+    let result = call(
+        &client,
+        "run_workflow",
+        json!({"workflow_id": "post-flow", "message": "spring sale", "factory_input": {"desk": "news"}}),
+    )
+    .await;
+    let paused = structured(&result).clone();
+    assert_eq!(paused["status"], "PAUSED", "{result:?}");
+    let mut requirements = paused["requirements"].clone();
+    let step = &mut requirements[0];
+    assert_eq!(step["step_name"], "publish");
+    let waiting = &mut step["executor_requirements"][0];
+    assert_eq!(waiting["tool_execution"]["tool_name"], "publish");
+    waiting["confirmation"] = json!(true);
+
+    let result = call(
+        &client,
+        "continue_run",
+        json!({
+            "workflow_id": "post-flow",
+            "run_id": paused["run_id"],
+            "session_id": paused["session_id"],
+            "requirements": requirements,
+        }),
+    )
+    .await;
+    let done = structured(&result);
+    assert_eq!(done["status"], "COMPLETED", "{result:?}");
+    assert_eq!(done["run_id"], paused["run_id"]);
+    assert!(
+        done["content"].as_str().unwrap().contains("published: "),
+        "{done}"
+    );
+    let listed = call(&client, "get_sessions", json!({"session_type": "workflow"})).await;
+    let data = structured(&listed)["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 1, "{data:?}");
+    client.cancel().await.unwrap();
 }

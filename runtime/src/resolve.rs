@@ -226,3 +226,23 @@ pub(crate) struct Components {
     pub(crate) agents: Vec<Resolver<crate::agent::Agent>>,
     pub(crate) workflows: Vec<Resolver<crate::workflow::Workflow>>,
 }
+
+impl Components {
+    /// Each component of `kind`: what it is, and its factory's input schema.
+    pub(crate) fn served(
+        &self,
+        kind: crate::component::ComponentKind,
+    ) -> Vec<(&FactoryInfo, Option<&Value>)> {
+        fn each<C: Component>(resolvers: &[Resolver<C>]) -> Vec<(&FactoryInfo, Option<&Value>)> {
+            resolvers
+                .iter()
+                .map(|r| (r.info(), r.input_schema()))
+                .collect()
+        }
+        match kind {
+            crate::component::ComponentKind::Team => each(&self.teams),
+            crate::component::ComponentKind::Agent => each(&self.agents),
+            crate::component::ComponentKind::Workflow => each(&self.workflows),
+        }
+    }
+}

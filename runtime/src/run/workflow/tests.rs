@@ -148,7 +148,10 @@ async fn steps_run_in_order_each_on_what_came_before() {
     let agent = ["StepStarted", "StepCompleted"];
     assert_eq!(steps, [&function[..], &agent, &function].concat());
     // The agent's events name the workflow and the step they are the work of.
-    let agent_started = events.iter().find(|e| e.event.as_str() == "RunStarted").unwrap();
+    let agent_started = events
+        .iter()
+        .find(|e| e.event.as_str() == "RunStarted")
+        .unwrap();
     let json: serde_json::Value = serde_json::from_str(agent_started.json()).unwrap();
     assert_eq!(json["workflow_id"], "pipeline");
     assert_eq!(json["workflow_run_id"], output.run_id.as_str());

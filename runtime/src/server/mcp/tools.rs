@@ -23,11 +23,23 @@ use crate::run::{Decisions, RunOutput, RunStatus};
 use crate::runs::{Caller, ContinueAsk, RunAnswer, RunAsk};
 use crate::store::SessionQuery;
 use crate::team::Team;
+use crate::workflow::Workflow;
 
-/// Prefix of the tool that runs one team (`run_team__<id>`).
-const RUN_TEAM_PREFIX: &str = "run_team__";
-/// Prefix of the tool that runs one agent (`run_agent__<id>`).
-const RUN_AGENT_PREFIX: &str = "run_agent__";
+/// The prefix of the tool that runs one component of `kind` (`run_team__<id>`, ...).
+fn run_prefix(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Team => "run_team__",
+        ComponentKind::Agent => "run_agent__",
+        ComponentKind::Workflow => "run_workflow__",
+    }
+}
+
+/// The kinds, in the order their tools are listed.
+const KINDS: [ComponentKind; 3] = [
+    ComponentKind::Team,
+    ComponentKind::Agent,
+    ComponentKind::Workflow,
+];
 
 /// Every tool, for `tools/list`: agno's, then one per component.
 pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
@@ -49,8 +61,9 @@ pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
     let run_ref = |extra: Value| {
         let mut properties = json!({
             "run_id": text("The run."),
-            "agent_id": text("The agent it is a run of (or team_id)."),
-            "team_id": text("The team it is a run of (or agent_id)."),
+            "agent_id": text("The agent it is a run of (or team_id, or workflow_id)."),
+            "team_id": text("The team it is a run of (or agent_id, or workflow_id)."),
+            "workflow_id": text("The workflow it is a run of (or agent_id, or team_id)."),
             "session_id": text("The run's session."),
             "user_id": user_id,
         });
@@ -62,7 +75,7 @@ pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
     let mut tools = vec![
         tool(
             "get_agentos_config",
-            "The OS's configuration: its agents and teams, with their input schemas.",
+            "The OS's configuration: its agents, teams and workflows, with their input schemas.",
             schema(json!({}), &[]),
         ),
         tool(
@@ -76,12 +89,17 @@ pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
             component("team_id"),
         ),
         tool(
+            "run_workflow",
+            "Runs a workflow and answers with its output.",
+            component("workflow_id"),
+        ),
+        tool(
             "continue_run",
             "Continues a paused run with a person's answers to its requirements.",
             schema(
                 run_ref(json!({"requirements": {
                     "type": "array",
-                    "description": "The paused run's requirements, each with its answer (confirmation, user input or external result).",
+                    "description": "The paused run's requirements (a workflow's step requirements), each with its answer (confirmation, user input or external result).",
                     "items": {"type": "object"},
                 }})),
                 &["run_id", "requirements"],
@@ -97,7 +115,7 @@ pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
             "Lists the caller's sessions, newest first.",
             schema(
                 json!({
-                    "session_type": {"type": "string", "enum": ["agent", "team"]},
+                    "session_type": {"type": "string", "enum": ["agent", "team", "workflow"]},
                     "component_id": text("Only this component's sessions."),
                     "user_id": user_id,
                     "limit": {"type": "integer", "minimum": 1, "maximum": SessionQuery::MAX_LIMIT, "default": 20},
@@ -114,46 +132,26 @@ pub(super) fn catalogue(state: &OsState) -> Vec<Tool> {
             schema(
                 json!({
                     "session_id": text("The session."),
-                    "session_type": {"type": "string", "enum": ["agent", "team"]},
+                    "session_type": {"type": "string", "enum": ["agent", "team", "workflow"]},
                     "user_id": user_id,
                 }),
                 &["session_id"],
             ),
         ),
     ];
-    let components = state.runs.components();
-    let one =
-        |prefix: &str, id: &str, name: Option<&str>, about: Option<&str>, input: Option<&Value>| {
-            let title = name.unwrap_or(id);
-            let description = match about {
+    for kind in KINDS {
+        for (info, input) in state.runs.components().served(kind) {
+            let title = info.name.as_deref().unwrap_or(&info.id);
+            let description = match &info.description {
                 Some(about) => format!("Runs {title}: {about}"),
                 None => format!("Runs {title}."),
             };
-            tool(
-                &format!("{prefix}{id}"),
+            tools.push(tool(
+                &format!("{}{}", run_prefix(kind), info.id),
                 &description,
                 component_schema(input),
-            )
-        };
-    for resolver in &components.teams {
-        let info = resolver.info();
-        tools.push(one(
-            RUN_TEAM_PREFIX,
-            &info.id,
-            info.name.as_deref(),
-            info.description.as_deref(),
-            resolver.input_schema(),
-        ));
-    }
-    for resolver in &components.agents {
-        let info = resolver.info();
-        tools.push(one(
-            RUN_AGENT_PREFIX,
-            &info.id,
-            info.name.as_deref(),
-            info.description.as_deref(),
-            resolver.input_schema(),
-        ));
+            ));
+        }
     }
     tools
 }
@@ -245,6 +243,7 @@ impl From<crate::runs::RunError> for Refusal {
 struct RunArgs {
     agent_id: Option<String>,
     team_id: Option<String>,
+    workflow_id: Option<String>,
     message: String,
     session_id: Option<String>,
     user_id: Option<String>,
@@ -256,6 +255,7 @@ struct RunRefArgs {
     run_id: String,
     agent_id: Option<String>,
     team_id: Option<String>,
+    workflow_id: Option<String>,
     session_id: Option<String>,
     user_id: Option<String>,
     #[serde(default)]
@@ -288,32 +288,18 @@ impl Call<'_> {
     pub(super) async fn run(self, name: &str, arguments: JsonObject) -> CallToolResult {
         let answered = match name {
             "get_agentos_config" => self.config(arguments),
-            "run_agent" => match parse::<RunArgs>(arguments) {
-                Ok(args) => match args.agent_id.clone() {
-                    Some(id) => self.run_component(ComponentKind::Agent, id, args).await,
-                    None => Err(Refusal::Arguments("agent_id is required".into())),
-                },
-                Err(refusal) => Err(refusal),
-            },
-            "run_team" => match parse::<RunArgs>(arguments) {
-                Ok(args) => match args.team_id.clone() {
-                    Some(id) => self.run_component(ComponentKind::Team, id, args).await,
-                    None => Err(Refusal::Arguments("team_id is required".into())),
-                },
-                Err(refusal) => Err(refusal),
-            },
+            "run_agent" => self.run_named(ComponentKind::Agent, arguments).await,
+            "run_team" => self.run_named(ComponentKind::Team, arguments).await,
+            "run_workflow" => self.run_named(ComponentKind::Workflow, arguments).await,
             "continue_run" => self.continue_run(arguments).await,
             "cancel_run" => self.cancel_run(arguments).await,
             "get_sessions" => self.sessions(arguments).await,
             "get_session_runs" => self.session_runs(arguments).await,
             other => {
-                let target = if let Some(id) = other.strip_prefix(RUN_TEAM_PREFIX) {
-                    Some((ComponentKind::Team, id))
-                } else {
-                    other
-                        .strip_prefix(RUN_AGENT_PREFIX)
-                        .map(|id| (ComponentKind::Agent, id))
-                };
+                let target = KINDS.into_iter().find_map(|kind| {
+                    let id = other.strip_prefix(run_prefix(kind))?;
+                    Some((kind, id))
+                });
                 match target {
                     Some((kind, id)) => match parse::<RunArgs>(arguments) {
                         Ok(args) => self.run_component(kind, id.to_owned(), args).await,
@@ -389,6 +375,27 @@ impl Call<'_> {
         )))
     }
 
+    /// `run_agent`, `run_team` or `run_workflow`: the component named by its id argument.
+    async fn run_named(
+        &self,
+        kind: ComponentKind,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, Refusal> {
+        let args = parse::<RunArgs>(arguments)?;
+        let id = match kind {
+            ComponentKind::Agent => args.agent_id.clone(),
+            ComponentKind::Team => args.team_id.clone(),
+            ComponentKind::Workflow => args.workflow_id.clone(),
+        };
+        match id {
+            Some(id) => self.run_component(kind, id, args).await,
+            None => {
+                let key = kind.id_and_name_keys().0;
+                Err(Refusal::Arguments(format!("{key} is required")))
+            }
+        }
+    }
+
     async fn run_component(
         &self,
         kind: ComponentKind,
@@ -414,8 +421,7 @@ impl Call<'_> {
         let answered = match kind {
             ComponentKind::Team => self.state.runs.start::<Team>(&id, &caller, ask).await?,
             ComponentKind::Agent => self.state.runs.start::<Agent>(&id, &caller, ask).await?,
-            // Not served over MCP yet (issue 29); `serves` above said so already.
-            ComponentKind::Workflow => return Err(ApiError::NotFound(kind).into()),
+            ComponentKind::Workflow => self.state.runs.start::<Workflow>(&id, &caller, ask).await?,
         };
         Ok(run_result(answered.answer))
     }
@@ -443,7 +449,10 @@ impl Call<'_> {
                 runs.continue_run::<Agent>(&id, run_id, &caller, ask)
                     .await?
             }
-            ComponentKind::Workflow => return Err(ApiError::NotFound(kind).into()),
+            ComponentKind::Workflow => {
+                runs.continue_run::<Workflow>(&id, run_id, &caller, ask)
+                    .await?
+            }
         };
         Ok(run_result(answered.answer))
     }
@@ -508,25 +517,27 @@ fn parse<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, Refusal> {
 fn parse_kind(kind: Option<&str>) -> Result<Option<ComponentKind>, Refusal> {
     match kind {
         None | Some("") => Ok(None),
-        Some(name) => ComponentKind::parse(name)
-            .map(Some)
-            .ok_or_else(|| Refusal::Arguments("session_type must be 'team' or 'agent'".into())),
+        Some(name) => ComponentKind::parse(name).map(Some).ok_or_else(|| {
+            Refusal::Arguments("session_type must be 'team', 'agent' or 'workflow'".into())
+        }),
     }
 }
 
-/// The component a run tool names, by `team_id` or `agent_id`.
+/// The component a run tool names, by `team_id`, `agent_id` or `workflow_id`.
 fn component_of(args: &RunRefArgs) -> Result<(ComponentKind, String), Refusal> {
-    match (&args.team_id, &args.agent_id) {
-        (Some(id), None) => Ok((ComponentKind::Team, id.clone())),
-        (None, Some(id)) => Ok((ComponentKind::Agent, id.clone())),
+    match (&args.team_id, &args.agent_id, &args.workflow_id) {
+        (Some(id), None, None) => Ok((ComponentKind::Team, id.clone())),
+        (None, Some(id), None) => Ok((ComponentKind::Agent, id.clone())),
+        (None, None, Some(id)) => Ok((ComponentKind::Workflow, id.clone())),
         _ => Err(Refusal::Arguments(
-            "exactly one of team_id and agent_id is required".into(),
+            "exactly one of team_id, agent_id and workflow_id is required".into(),
         )),
     }
 }
 
 /// A run's answer: its content as text, and agno's trimmed result as structured content
-/// (`run_id`, `session_id`, `status`, and a paused run's `requirements`).
+/// (`run_id`, `session_id`, `status`, and a paused run's `requirements`, which are a
+/// workflow's step requirements).
 fn run_result(answer: RunAnswer) -> CallToolResult {
     let RunAnswer::Whole(output) = answer else {
         // Never asked for: these runs neither stream nor go to the background.
@@ -539,10 +550,14 @@ fn run_result(answer: RunAnswer) -> CallToolResult {
         "status": output.status,
         "content": output.content,
     });
-    if output.status == RunStatus::Paused
-        && let Some(requirements) = &output.requirements
-    {
-        structured["requirements"] = json!(requirements);
+    // What a paused run asks, to send back answered to `continue_run`: a workflow's are its
+    // step requirements.
+    if output.status == RunStatus::Paused {
+        if let Some(requirements) = &output.step_requirements {
+            structured["requirements"] = json!(requirements);
+        } else if let Some(requirements) = &output.requirements {
+            structured["requirements"] = json!(requirements);
+        }
     }
     let mut result = CallToolResult::success(vec![ContentBlock::text(output.content.clone())]);
     result.structured_content = Some(structured);
