@@ -654,3 +654,62 @@ async fn a_workflows_agent_step_that_reads_memories_sees_its_users() {
     );
     assert!(!prompt.contains("Bob"), "{prompt}");
 }
+
+#[tokio::test]
+async fn a_workflow_captures_once_from_the_users_message_with_its_first_capturing_step() {
+    let workflow = agentos::workflow::Workflow::new("Intake Flow").with_steps([
+        agentos::workflow::Step::function("restate", |input: agentos::workflow::StepInput| {
+            format!("Restated: {}", input.message())
+        }),
+        agentos::workflow::Step::agent(
+            "listen",
+            Agent::new("Listener")
+                .with_model(TestModel::new())
+                .with_memory(Memory::after_run()),
+        ),
+        agentos::workflow::Step::agent(
+            "echo",
+            Agent::new("Echo")
+                .with_model(TestModel::new())
+                .with_memory(Memory::after_run()),
+        ),
+    ]);
+    let builder = agentos::AgentOs::builder()
+        .workflow(workflow)
+        .auth(JwtAuth::hs256(SECRET).namespace_claim("tenant"));
+    let server = TestServer::with(builder).await;
+    let erin = token("erin", "acme");
+
+    let output = run(
+        &server,
+        "/workflows/intake-flow/runs",
+        &erin,
+        "I keep bees on my roof",
+    )
+    .await;
+    assert_eq!(output["status"], "COMPLETED", "{output}");
+    eventually("the workflow's capture is written", || async {
+        !memories_of(&server, &erin).await.is_empty()
+    })
+    .await;
+    // Give a second capture, were there one, the time to land.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let memories = memories_of(&server, &erin).await;
+    assert_eq!(
+        memories.len(),
+        1,
+        "one capture a workflow run: {memories:?}"
+    );
+    let memory = &memories[0];
+    assert!(
+        memory["memory"].as_str().unwrap().contains("bees"),
+        "from the user's own words, not a step's output: {memory}"
+    );
+    assert!(!memory["memory"].as_str().unwrap().contains("Restated"));
+    assert_eq!(memory["agent_id"], "listener", "{memory}");
+    assert!(
+        memories_of(&server, &token("frank", "acme"))
+            .await
+            .is_empty()
+    );
+}

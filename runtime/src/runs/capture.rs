@@ -10,10 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::memories::check_memory;
+use super::memory_settings::MemorySettings;
 use super::recall::read_memories;
 use super::{Runnable, quota};
 use crate::component::ComponentKind;
-use crate::memory::{MemoryCapture, Recalled};
+use crate::memory::Recalled;
 use crate::model::{Message, ModelHandle, ModelRequest, ToolCall, ToolDefinition, Usage};
 use crate::run::RunRequest;
 use crate::store::{LateUsage, MemoryOwner, NewMemory, Store};
@@ -71,15 +72,15 @@ impl Changes {
 }
 
 impl Keeper {
-    /// The keeper of `component`'s memory settings for `owner`, when it has a model.
-    pub(super) fn of<C: Runnable>(component: &C, owner: &MemoryOwner) -> Option<Keeper> {
-        let memory = component.memory()?;
+    /// The keeper of `settings` for `owner`, when they have a model.
+    fn of(settings: &MemorySettings<'_>, owner: &MemoryOwner) -> Option<Keeper> {
+        let memory = settings.memory;
         Some(Keeper {
             owner: owner.clone(),
-            model: memory.model().or(component.model())?.clone(),
+            model: memory.model().or(settings.model)?.clone(),
             criteria: memory.capture_instructions().map(str::to_owned),
-            kind: C::KIND,
-            component_id: component.id().to_owned(),
+            kind: settings.kind,
+            component_id: settings.id.to_owned(),
         })
     }
 
@@ -214,9 +215,8 @@ pub(super) struct Capture {
 }
 
 impl Capture {
-    /// The capture a run of `component` asks for: when its settings capture after each run
-    /// (a team leader, which has no tools of its own, captures so when agentic too), its
-    /// caller is a user, and it has a model to capture with. `known` is the user's memories
+    /// The capture a run of `component` asks for: when its settings capture after each run,
+    /// its caller is a user, and it has a model to capture with. `known` is the user's memories
     /// as the run read them, when nothing changed them during the run: the capture then needs
     /// no reading of its own.
     pub(super) fn after_run<C: Runnable>(
@@ -226,14 +226,12 @@ impl Capture {
         counts_tokens: bool,
         known: Option<Arc<[Recalled]>>,
     ) -> Option<Capture> {
-        let capture = component.memory()?.capture();
-        let after_run = capture == MemoryCapture::AfterRun
-            || (capture == MemoryCapture::Agentic && C::KIND == ComponentKind::Team);
-        if !after_run {
+        let settings = component.memory_settings()?;
+        if !settings.capture_after_run() {
             return None;
         }
         Some(Capture {
-            keeper: Keeper::of(component, owner?)?,
+            keeper: Keeper::of(&settings, owner?)?,
             message: request.message.clone(),
             run_id: request.meta.run_id().to_owned(),
             counts_tokens,

@@ -21,6 +21,7 @@ mod launch;
 pub(crate) mod limits;
 mod memories;
 mod memory_editor;
+mod memory_settings;
 mod paused;
 mod quota;
 mod reads;
@@ -57,7 +58,7 @@ pub(crate) use watch::watch_runs;
 
 use crate::agent::Agent;
 use crate::component::{Component, ComponentKind, HistorySettings};
-use crate::memory::{Memory, SessionSummaries};
+use crate::memory::SessionSummaries;
 use crate::metrics::Metrics;
 use crate::model::ModelHandle;
 use crate::resolve::Components;
@@ -68,7 +69,8 @@ use crate::run::{
 };
 use crate::store::Store;
 use crate::team::Team;
-use crate::workflow::Workflow;
+use crate::workflow::{Step, StepKind, Workflow};
+use memory_settings::MemorySettings;
 
 /// What the service needs of a component kind: where its resolvers are, and how to run it.
 pub(crate) trait Runnable: Component {
@@ -77,7 +79,8 @@ pub(crate) trait Runnable: Component {
     fn model(&self) -> Option<&ModelHandle>;
     /// Whether the component or a member, at any depth, has memory settings.
     fn uses_memory(&self) -> bool;
-    fn memory(&self) -> Option<&Memory>;
+    /// The memory settings a run of it keeps its user's memories with, if any.
+    fn memory_settings(&self) -> Option<MemorySettings<'_>>;
     fn session_summaries(&self) -> Option<&SessionSummaries>;
     fn run<'a>(&'a self, request: &'a RunRequest, env: &'a RunEnv) -> BoxFuture<'a, RunOutput>;
     /// Goes on from where a run of this component paused. `paused` was read as this kind's
@@ -126,8 +129,13 @@ impl Runnable for Team {
         Team::uses_memory(self)
     }
 
-    fn memory(&self) -> Option<&Memory> {
-        Team::memory(self)
+    fn memory_settings(&self) -> Option<MemorySettings<'_>> {
+        Some(MemorySettings {
+            memory: Team::memory(self)?,
+            model: Team::model(self),
+            kind: ComponentKind::Team,
+            id: self.id(),
+        })
     }
 
     fn session_summaries(&self) -> Option<&SessionSummaries> {
@@ -169,8 +177,13 @@ impl Runnable for Agent {
         self.memory().is_some()
     }
 
-    fn memory(&self) -> Option<&Memory> {
-        Agent::memory(self)
+    fn memory_settings(&self) -> Option<MemorySettings<'_>> {
+        Some(MemorySettings {
+            memory: Agent::memory(self)?,
+            model: Agent::model(self),
+            kind: ComponentKind::Agent,
+            id: self.id(),
+        })
     }
 
     fn session_summaries(&self) -> Option<&SessionSummaries> {
@@ -209,14 +222,26 @@ impl Runnable for Workflow {
         None
     }
 
-    /// The user's memories are read for its steps' agents and teams that use them; a
-    /// workflow itself captures none after its run.
+    /// The user's memories are read for its steps' agents and teams that use them.
     fn uses_memory(&self) -> bool {
         Workflow::uses_memory(self)
     }
 
-    fn memory(&self) -> Option<&Memory> {
-        None
+    /// A workflow has no memory settings of its own: once its run has ended, the first of
+    /// its steps' agents and teams (depth first) that captures after its runs captures from
+    /// the user's message, once, as that agent or team would after a run of its own. The
+    /// steps' own runs capture nothing: they are given other steps' outputs, not the user's
+    /// words.
+    fn memory_settings(&self) -> Option<MemorySettings<'_>> {
+        self.steps()
+            .iter()
+            .flat_map(Step::walk)
+            .filter_map(|step| match step.kind() {
+                StepKind::Agent(agent) => agent.memory_settings(),
+                StepKind::Team(team) => team.memory_settings(),
+                _ => None,
+            })
+            .find(MemorySettings::capture_after_run)
     }
 
     fn session_summaries(&self) -> Option<&SessionSummaries> {
