@@ -234,6 +234,21 @@ async fn workflows_are_listed_and_described_with_their_steps() {
         .await
         .unwrap();
     assert_eq!(config["workflows"][0]["id"], "pipeline");
+    let openapi: Value = client()
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openapi["paths"]["/workflows"]["get"].is_object());
+    let run_route = &openapi["paths"]["/workflows/tiered/runs"]["post"];
+    let body = &run_route["requestBody"]["content"]["multipart/form-data"]["schema"];
+    assert_eq!(
+        body["properties"]["factory_input"]["x-factory-input-schema"]["required"],
+        serde_json::json!(["passes"])
+    );
 }
 
 #[tokio::test]

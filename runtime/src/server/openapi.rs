@@ -9,7 +9,11 @@ use crate::component::ComponentKind;
 /// Built once at start-up: the components never change while the server runs.
 pub(crate) fn document(state: &OsState) -> Value {
     let mut paths = Map::new();
-    for kind in [ComponentKind::Team, ComponentKind::Agent] {
+    for kind in [
+        ComponentKind::Team,
+        ComponentKind::Agent,
+        ComponentKind::Workflow,
+    ] {
         let plural = kind.plural();
         paths.insert(
             format!("/{plural}"),
