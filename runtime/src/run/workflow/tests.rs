@@ -540,3 +540,32 @@ async fn a_wait_inside_a_loop_and_a_parallel_step_goes_on_at_that_iteration() {
     assert_eq!(rounds.steps.as_ref().unwrap().len(), 2, "two rounds");
     assert_eq!(done.step_executor_runs.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_team_step_whose_member_waits_pauses_the_workflow_and_goes_on() {
+    let approved = Arc::default();
+    let team = Team::new("Board")
+        .with_model(TestModel::new())
+        .with_members([Agent::new("Signer")
+            .with_model(TestModel::new())
+            .with_tool(Approve(Arc::clone(&approved)))]);
+    let workflow = Workflow::new("Sign Off")
+        .with_steps([Step::team("board", team), Step::function("shout", upper)]);
+    let request = RunRequest::new("sign it");
+    let (paused, _) = run_request(&workflow, &request).await;
+    assert_eq!(paused.status, RunStatus::Paused, "{}", paused.content);
+    let step = &paused.step_requirements.as_ref().unwrap()[0];
+    assert_eq!(step.executor_type, "team");
+    assert_eq!(
+        step.executor_requirements[0].member_agent_name.as_deref(),
+        Some("Signer"),
+        "the requirement names the member that asks"
+    );
+
+    let (done, _) = approve_all(&workflow, &request, paused).await;
+    assert_eq!(done.status, RunStatus::Completed, "{}", done.content);
+    assert_eq!(approved.load(Ordering::SeqCst), 1);
+    assert!(done.content.contains("APPROVED"), "{}", done.content);
+    let board = &done.step_executor_runs.unwrap()[0];
+    assert_eq!(board.status, RunStatus::Completed);
+}
