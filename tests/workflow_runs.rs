@@ -107,7 +107,13 @@ async fn an_idempotency_key_gives_the_same_workflow_run_while_running_and_after(
     });
     let (first, retried) = (first.unwrap(), retried.unwrap());
     assert_eq!(first.status(), StatusCode::OK);
-    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(retried.status(), StatusCode::OK);
+    // Whichever of the two claimed the key first ran; the other got its answer.
+    let replayed = [&first, &retried]
+        .iter()
+        .filter(|answer| answer.headers().get("idempotent-replayed").is_some())
+        .count();
+    assert_eq!(replayed, 1, "one run, one replay");
     let (first, retried): (Value, Value) =
         (first.json().await.unwrap(), retried.json().await.unwrap());
     assert_eq!(first["status"], "COMPLETED", "{first}");
