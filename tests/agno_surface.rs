@@ -385,8 +385,6 @@ async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled()
         ("/knowledge/content", "Knowledge"),
         ("/eval-runs", "Evals"),
         ("/traces", "Traces"),
-        // `GET /metrics` itself is the Prometheus exposition (tests/metrics.rs).
-        ("/metrics/refresh", "Metrics"),
         ("/learnings", "Learnings"),
         ("/approvals", "Approvals"),
         ("/schedules", "Schedules"),
@@ -406,12 +404,13 @@ async fn features_not_built_yet_answer_503_and_config_reports_them_not_enabled()
         (response.status(), response.json().await.unwrap())
     };
     assert_eq!(status, StatusCode::OK);
-    for section in ["knowledge", "evals", "traces", "metrics", "learning"] {
+    for section in ["knowledge", "evals", "traces", "learning"] {
         assert_eq!(config[section]["dbs"], json!([]), "{section}: {config}");
         assert_eq!(config[section]["enabled"], false, "{section}");
     }
     assert_eq!(config["databases"], json!(["agentos-db"]));
     assert_eq!(config["session"]["dbs"][0]["db_id"], "agentos-db");
+    assert_eq!(config["metrics"]["dbs"][0]["db_id"], "agentos-db");
     assert!(
         config["teams"]
             .as_array()

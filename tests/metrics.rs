@@ -181,9 +181,9 @@ async fn runs_model_calls_and_requests_are_counted_as_they_happen() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    // Only GET is the exposition: other methods stay agno's metrics feature, not built yet.
-    let agno_metrics = client().post(server.url("/metrics")).send().await.unwrap();
-    assert_eq!(agno_metrics.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // `/metrics` answers GET only, as agno's does.
+    let posted = client().post(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let after = metrics(&server).await;
     assert_eq!(after.value("agentos_runs_started_total", &team), 1.0);
@@ -471,4 +471,169 @@ async fn store_retries_are_counted_while_the_store_is_away() {
     let finish_writes = during.value("agentos_store_write_seconds_count", &[("op", "finish_run")]);
     assert!(finish_writes >= 1.0, "every attempt is a timed write");
     proxy.set(true);
+}
+
+/// `GET /metrics` as agno's control plane asks for it.
+async fn usage(server: &TestServer, bearer: &str, query: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(server.url(&format!("/metrics{query}")))
+        .header("accept", "application/json, text/plain, */*")
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A run as `bearer`'s user, whole, in `session`.
+async fn run_as(server: &TestServer, path: &str, bearer: &str, session: &str) -> Value {
+    let response = client()
+        .post(server.url(path))
+        .bearer_auth(bearer)
+        .multipart(form(&[
+            ("message", "hello"),
+            ("session_id", session),
+            ("stream", "false"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn json_metrics_count_each_days_runs_for_the_caller_and_everyone_for_an_admin() {
+    let flow = Workflow::new("Relay").with_steps([Step::agent(
+        "relay",
+        Agent::new("Relayer").with_model(TestModel::new()),
+    )]);
+    let server = TestServer::with(
+        AgentOs::builder()
+            .team(support())
+            .agent(Agent::new("Helper").with_model(TestModel::new()))
+            .workflow(flow)
+            .auth(JwtAuth::hs256(SECRET)),
+    )
+    .await;
+    let ada = token(SECRET, "ada", json!([]));
+    let bob = token(SECRET, "bob", json!([]));
+    let admin = token(SECRET, "root", json!(["agent_os:admin"]));
+
+    let mut spent = 0;
+    for session in ["ada-1", "ada-1", "ada-2"] {
+        let run = run_as(&server, "/agents/helper/runs", &ada, session).await;
+        spent += run["metrics"]["total_tokens"].as_u64().unwrap();
+    }
+    let team = run_as(&server, "/teams/support/runs", &ada, "ada-3").await;
+    let (input, output) = tokens(&team);
+    spent += (input + output) as u64;
+    let relay = run_as(&server, "/workflows/relay/runs", &ada, "ada-4").await;
+    spent += relay["metrics"]["total_tokens"].as_u64().unwrap();
+    run_as(&server, "/agents/helper/runs", &bob, "bob-1").await;
+
+    // Ada's own day: her runs only, and every token they spent, the team's members' included.
+    let (status, page) = usage(&server, &ada, "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let days = page["metrics"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{page}");
+    let today = &days[0];
+    assert_eq!(today["agent_runs_count"], 3);
+    assert_eq!(today["agent_sessions_count"], 2);
+    assert_eq!(today["team_runs_count"], 1);
+    assert_eq!(today["team_sessions_count"], 1);
+    assert_eq!(today["workflow_runs_count"], 1);
+    assert_eq!(today["workflow_sessions_count"], 1);
+    assert_eq!(today["users_count"], 1);
+    assert_eq!(today["token_metrics"]["total_tokens"], spent, "{today}");
+    assert!(today["id"].as_str().unwrap().ends_with("_ada_daily"));
+    let models = today["model_metrics"].as_array().unwrap();
+    assert!(
+        models
+            .iter()
+            .any(|m| m["model_id"] == "test-model" && m["count"].as_u64() >= Some(3)),
+        "{models:?}"
+    );
+    assert!(page["updated_at"].is_string());
+    let date = today["date"].as_str().unwrap();
+    let (status, page) = usage(
+        &server,
+        &ada,
+        &format!("?starting_date={}&ending_date={}", &date[..10], &date[..10]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["metrics"].as_array().unwrap().len(), 1);
+
+    // Naming another user changes nothing for a user; an admin sees everyone, or one user.
+    let (_, named) = usage(&server, &ada, "?user_id=bob").await;
+    assert_eq!(named["metrics"][0]["agent_runs_count"], 3);
+    let (_, everyone) = usage(&server, &admin, "").await;
+    assert_eq!(everyone["metrics"][0]["agent_runs_count"], 4);
+    assert_eq!(everyone["metrics"][0]["users_count"], 2);
+    let (_, just_bob) = usage(&server, &admin, "?user_id=bob").await;
+    assert_eq!(just_bob["metrics"][0]["agent_runs_count"], 1);
+
+    // Days without runs are left out; bad dates are refused with their names.
+    let (_, long_ago) = usage(
+        &server,
+        &ada,
+        "?starting_date=2001-01-01&ending_date=2001-01-31",
+    )
+    .await;
+    assert_eq!(long_ago["metrics"], json!([]));
+    let (status, body) = usage(&server, &ada, "?starting_date=2026-02-30").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "starting_date"]));
+    let (status, _) = usage(
+        &server,
+        &ada,
+        "?starting_date=2026-03-02&ending_date=2026-03-01",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // agno's refresh answers the days, and its status says it ran.
+    let refresh = |bearer: &str| {
+        client()
+            .post(server.url("/metrics/refresh"))
+            .bearer_auth(bearer)
+            .send()
+    };
+    let status_of = || {
+        client()
+            .get(server.url("/metrics/refresh/status"))
+            .bearer_auth(&ada)
+            .send()
+    };
+    let before: Value = status_of().await.unwrap().json().await.unwrap();
+    assert_eq!(before["status"], "idle");
+    let refreshed: Value = refresh(&ada).await.unwrap().json().await.unwrap();
+    assert_eq!(refreshed[0]["agent_runs_count"], 3, "{refreshed}");
+    let after: Value = status_of().await.unwrap().json().await.unwrap();
+    assert_eq!(after["status"], "completed");
+    assert!(after["finished_at"].is_string());
+
+    // Without a token, nothing; Prometheus's own Accept header still gets the exposition.
+    let anonymous = client()
+        .get(server.url("/metrics"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let scraped = client()
+        .get(server.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let content_type = scraped.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
 }

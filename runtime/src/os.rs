@@ -337,6 +337,7 @@ impl AgentOsBuilder {
             config: self.config,
             auth: self.auth.map(Arc::new),
             started_at: crate::time::now_rfc3339(),
+            usage_refresh: Default::default(),
             _background: background.drop_guard(),
         };
         Ok(AgentOs {

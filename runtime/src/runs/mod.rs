@@ -31,6 +31,7 @@ mod sessions;
 mod start;
 mod stream;
 mod summarize;
+mod usage;
 mod watch;
 
 use std::sync::Arc;

@@ -73,7 +73,6 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         ComponentKind::Workflow,
     );
     let counted = Arc::clone(state.runs.metrics());
-    let metrics_route = metrics::route(&state);
     let playground = if state.config.playground {
         Router::new().route("/playground", get(playground::page))
     } else {
@@ -86,7 +85,9 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
     Router::new()
         .route("/health", get(discovery::health))
         .route("/ready", get(discovery::ready))
-        .route("/metrics", metrics_route)
+        .route("/metrics", get(metrics::metrics))
+        .route("/metrics/refresh", post(metrics::refresh))
+        .route("/metrics/refresh/status", get(metrics::refresh_status))
         .route("/config", guard(get(discovery::config), RouteScope::new("system", "read")))
         .route("/teams", guard(get(discovery::list_components::<Team>), RouteScope::of(team, "read")))
         .route("/teams/{id}", guard(get(discovery::get_component::<Team>), RouteScope::of(team, "read")))

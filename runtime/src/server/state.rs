@@ -81,6 +81,29 @@ pub(crate) struct OsState {
     /// JWT verification; `None` serves without authentication.
     pub(crate) auth: Option<Arc<JwtAuth>>,
     pub(crate) started_at: String,
+    /// The last refresh of agno's usage metrics.
+    pub(crate) usage_refresh: UsageRefresh,
     /// Stops the background work (the run watcher) when the last handle to the OS is gone.
     pub(crate) _background: DropGuard,
+}
+
+/// When agno's usage metrics were last refreshed (`POST /metrics/refresh`): the Unix seconds
+/// it started and finished.
+#[derive(Debug, Default)]
+pub(crate) struct UsageRefresh(std::sync::Mutex<Option<(i64, i64)>>);
+
+impl UsageRefresh {
+    pub(crate) fn record(&self, started: i64, finished: i64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((started, finished));
+    }
+
+    pub(crate) fn last(&self) -> Option<(i64, i64)> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

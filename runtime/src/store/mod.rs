@@ -10,6 +10,7 @@
 //! `in_flight`, `run_usage`, `events`, `run_reads`, `sessions`, `summaries`, `memories`,
 //! `retention`. `connect` below ties them together.
 
+mod daily_metrics;
 pub mod entity;
 mod error;
 mod events;
@@ -32,6 +33,7 @@ mod writer;
 
 use sea_orm::DatabaseBackend;
 
+pub use daily_metrics::{DayFigures, KindCounts};
 pub use error::StoreError;
 pub use events::StoredEvent;
 pub use house::{Retention, SqliteFile, StoreStats, SweepReport};

@@ -253,9 +253,6 @@ pub(crate) const UNBUILT_FEATURES: &[(&str, &[&str], Option<&str>)] = &[
     ("Knowledge", &["knowledge"], Some("knowledge")),
     ("Evals", &["eval-runs"], Some("evals")),
     ("Traces", &["traces", "trace_session_stats"], Some("traces")),
-    // agno's usage metrics (JSON). `GET /metrics` itself is the Prometheus exposition
-    // (`server/metrics.rs`), which takes that method before this catch-all.
-    ("Metrics", &["metrics"], Some("metrics")),
     ("Learnings", &["learnings"], Some("learning")),
     ("Approvals", &["approvals"], None),
     ("Schedules", &["schedules"], None),
@@ -299,6 +296,8 @@ pub(crate) fn config(
         "databases": [os.db_id],
         "session": domain(os.db_id, "agentos_sessions"),
         "memory": domain(os.db_id, "agentos_memories"),
+        // Counted from the runs on each read (`GET /metrics` as JSON).
+        "metrics": domain(os.db_id, "agentos_runs"),
         "filesystem": {"namespaces": []},
         "queue": {"durable": false, "queue_per_session": false},
         "agents": agents,

@@ -7,6 +7,7 @@ mod fields;
 mod memories;
 mod runs;
 mod sessions;
+mod usage;
 
 pub(crate) use components::{
     Described, OsSummary, UNBUILT_FEATURES, component, config, config_entry, health, ready,
@@ -16,3 +17,4 @@ pub(crate) use events::stream_frame;
 pub(crate) use memories::{memory, memory_page, user_stats_page};
 pub(crate) use runs::{background_run, cancelled, run, stored_run, stored_runs};
 pub(crate) use sessions::{session_detail, session_page};
+pub(crate) use usage::{day_metrics, metrics_page, refresh_status};
