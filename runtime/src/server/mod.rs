@@ -1,5 +1,6 @@
 //! The HTTP server: agno's AgentOS API on axum.
 
+mod a2a;
 mod admin;
 mod answers;
 mod auth;
@@ -39,6 +40,7 @@ pub use wire::event_frame;
 
 use crate::agent::Agent;
 use crate::component::ComponentKind;
+use crate::runs::Runnable;
 use crate::team::Team;
 use crate::workflow::Workflow;
 use auth::RouteScope;
@@ -113,6 +115,9 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/workflows/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/workflows/{id}/runs/{run_id}/resume", guard(get(runs::resume_run::<Workflow>).post(runs::resume_run_form::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/workflows/{id}/runs/{run_id}/continue", guard(post(runs::continue_run::<Workflow>), RouteScope::of(workflow, "run")))
+        .merge(a2a_routes::<Team>(&guard))
+        .merge(a2a_routes::<Agent>(&guard))
+        .merge(a2a_routes::<Workflow>(&guard))
         .route("/sessions", guard(get(sessions::list_sessions), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(get(sessions::get_session), RouteScope::new("sessions", "read")))
         .route("/sessions/{session_id}", guard(axum::routing::delete(sessions::delete_session), RouteScope::new("sessions", "delete")))
@@ -170,6 +175,33 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         // A layer of the router, so it sees the matched route; around the rest, so every
         // answer is counted, a preflight or a 401 included.
         .layer(axum::middleware::from_fn_with_state(counted, metrics::count_requests))
+}
+
+/// The Agent2Agent routes of one component kind (`server/a2a.rs`), each behind the scope of
+/// its REST counterpart.
+fn a2a_routes<C: Runnable>(
+    guard: &impl Fn(MethodRouter<Arc<OsState>>, RouteScope) -> MethodRouter<Arc<OsState>>,
+) -> Router<Arc<OsState>> {
+    let base = format!("/a2a/{}/{{id}}", C::KIND.plural());
+    let run = || RouteScope::of(C::KIND, "run");
+    Router::new()
+        .route(
+            &format!("{base}/.well-known/agent-card.json"),
+            guard(get(a2a::agent_card::<C>), RouteScope::of(C::KIND, "read")),
+        )
+        .route(&base, guard(post(a2a::rpc::<C>), run()))
+        .route(
+            &format!("{base}/v1/message:send"),
+            guard(post(a2a::send::<C>), run()),
+        )
+        .route(
+            &format!("{base}/v1/tasks:get"),
+            guard(post(a2a::get_task::<C>), run()),
+        )
+        .route(
+            &format!("{base}/v1/tasks:cancel"),
+            guard(post(a2a::cancel_task::<C>), run()),
+        )
 }
 
 /// The route prefixes of agno features agentos does not serve yet: each answers 503 with a

@@ -303,7 +303,8 @@ pub(crate) fn config(
         "agents": agents,
         "teams": teams,
         "workflows": workflows,
-        "interfaces": [],
+        // The Agent2Agent door (`server/a2a.rs`), for every component.
+        "interfaces": [{"type": "a2a", "version": super::a2a::PROTOCOL_VERSION, "route": "/a2a"}],
         "company": null,
     });
     for (feature, _, section) in UNBUILT_FEATURES {

@@ -1,6 +1,7 @@
 //! agno's JSON shapes, built in one place from the run service's typed values: what agno's
 //! clients and control plane parse. Handlers never assemble JSON themselves.
 
+pub(crate) mod a2a;
 mod components;
 mod events;
 mod fields;

@@ -1,0 +1,342 @@
+//! The Agent2Agent protocol's door (version 0.3): every team, agent and workflow, factories
+//! with typed input included, at `/a2a/{teams,agents,workflows}/{id}`, behind the same token
+//! check and run service as REST.
+//!
+//! - `GET .../.well-known/agent-card.json`: the agent card.
+//! - `POST .../{id}`: JSON-RPC (`message/send`, `tasks/get`, `tasks/cancel`), what the
+//!   protocol's SDK clients call.
+//! - `POST .../v1/message:send`, `.../v1/tasks:get`, `.../v1/tasks:cancel`: the same methods at
+//!   agno's paths, with the same JSON-RPC bodies.
+//!
+//! A task is a stored run, so it is read back after a restart and on any replica. A message's
+//! `metadata.factory_input` is the factory's input; input the factory refuses fails the task,
+//! with the field paths in its status message, and starts nothing. The message's `messageId`
+//! is the run's idempotency key: a client that sends a message again gets the same task.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::runs::caller;
+use super::state::OsState;
+use super::wire::a2a::{self, RpcCode};
+use crate::meta::new_id;
+use crate::resolve::RawInput;
+use crate::runs::{Caller, Cancelled, RunAnswer, RunAsk, RunError, Runnable};
+
+/// A method of the protocol, as JSON-RPC names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    Send,
+    GetTask,
+    CancelTask,
+}
+
+impl Method {
+    fn named(name: &str) -> Option<Method> {
+        match name {
+            "message/send" => Some(Method::Send),
+            "tasks/get" => Some(Method::GetTask),
+            "tasks/cancel" => Some(Method::CancelTask),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /a2a/{kind}/{id}/.well-known/agent-card.json`.
+pub(crate) async fn agent_card<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let resolver = C::resolvers(state.runs.components())
+        .iter()
+        .find(|resolver| resolver.info().id == id)
+        .ok_or(ApiError::NotFound(C::KIND))?;
+    let url = format!("{}/a2a/{}/{id}", origin(&headers), C::KIND.plural());
+    Ok(Json(a2a::agent_card(
+        C::KIND,
+        resolver.info(),
+        resolver.input_schema(),
+        &url,
+    )))
+}
+
+/// `POST /a2a/{kind}/{id}`: any of the protocol's methods, named in the body.
+pub(crate) async fn rpc<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer::<C>(&state, &id, verified, headers, &body, None).await
+}
+
+/// `POST /a2a/{kind}/{id}/v1/message:send`.
+pub(crate) async fn send<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer::<C>(&state, &id, verified, headers, &body, Some(Method::Send)).await
+}
+
+/// `POST /a2a/{kind}/{id}/v1/tasks:get`.
+pub(crate) async fn get_task<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer::<C>(&state, &id, verified, headers, &body, Some(Method::GetTask)).await
+}
+
+/// `POST /a2a/{kind}/{id}/v1/tasks:cancel`.
+pub(crate) async fn cancel_task<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer::<C>(
+        &state,
+        &id,
+        verified,
+        headers,
+        &body,
+        Some(Method::CancelTask),
+    )
+    .await
+}
+
+/// The JSON-RPC answer to `body`; `fixed` is the method a path names, which the body's
+/// `method`, if any, does not change.
+async fn answer<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: &[u8],
+    fixed: Option<Method>,
+) -> Response {
+    if !state.runs.serves(C::KIND, id) {
+        return ApiError::NotFound(C::KIND).into_response();
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        let error = a2a::rpc_error(&Value::Null, RpcCode::ParseError, "Parse error", None);
+        return Json(error).into_response();
+    };
+    let rpc_id = request.get("id").cloned().unwrap_or(Value::Null);
+    let named = request.get("method").and_then(Value::as_str);
+    let method = match (fixed, named.and_then(Method::named)) {
+        (Some(method), _) | (None, Some(method)) => method,
+        (None, None) => {
+            let (code, message) = match named {
+                None => (RpcCode::InvalidRequest, "Request payload validation error"),
+                Some(_) => (RpcCode::MethodNotFound, "Method not found"),
+            };
+            return Json(a2a::rpc_error(&rpc_id, code, message, None)).into_response();
+        }
+    };
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let done = match method {
+        Method::Send => send_message::<C>(state, id, verified, headers, &params).await,
+        Method::GetTask => read_task::<C>(state, id, verified, &params).await,
+        Method::CancelTask => cancel::<C>(state, id, verified, &params).await,
+    };
+    Json(match done {
+        Ok(result) => a2a::rpc_result(&rpc_id, result),
+        Err(Failed(code, message, data)) => a2a::rpc_error(&rpc_id, code, &message, data),
+    })
+    .into_response()
+}
+
+/// Why a method failed: its JSON-RPC code, message and data.
+struct Failed(RpcCode, String, Option<Value>);
+
+impl Failed {
+    fn params(message: &str) -> Failed {
+        Failed(RpcCode::InvalidParams, message.to_owned(), None)
+    }
+}
+
+impl From<RunError> for Failed {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::RunNotFound => Failed(RpcCode::TaskNotFound, "Task not found".into(), None),
+            other => {
+                let error = ApiError::from(other);
+                let mut body = error.body();
+                body["status"] = error.status().as_u16().into();
+                Failed(RpcCode::Internal, error.to_string(), Some(body))
+            }
+        }
+    }
+}
+
+/// `message/send`: the message's text parts (and its data parts as JSON) are the run's
+/// message; `contextId` its session; `metadata.factory_input` (of the message or the params)
+/// the factory's input; `configuration.blocking: false` answers at once.
+async fn send_message<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    params: &Value,
+) -> Result<Value, Failed> {
+    let message = params
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| Failed::params("params.message is required"))?;
+    if message.get("role").and_then(Value::as_str) != Some("user") {
+        return Err(Failed::params(
+            "only messages with the role 'user' are accepted",
+        ));
+    }
+    let text =
+        text_of(message).ok_or_else(|| Failed::params("the message has no text or data part"))?;
+    let metadata = |of: &Value, key: &str| of.get("metadata").and_then(|m| m.get(key)).cloned();
+    let asserted = metadata(message, "userId")
+        .and_then(|user| user.as_str().map(str::to_owned))
+        .or_else(|| user_header(&headers));
+    let caller = caller(verified, asserted);
+    let context_id = message
+        .get("contextId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let factory_input = metadata(message, "factory_input")
+        .or_else(|| metadata(params, "factory_input"))
+        .map_or(RawInput::Absent, RawInput::Json);
+    let blocking = params
+        .pointer("/configuration/blocking")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let ask = RunAsk {
+        message: text,
+        session_id: context_id.clone(),
+        factory_input,
+        headers,
+        stream: false,
+        background: !blocking,
+        multitask: None,
+        idempotency_key: message
+            .get("messageId")
+            .and_then(Value::as_str)
+            .map(|message_id| format!("a2a:{message_id}")),
+        cancel_on_disconnect: false,
+    };
+    match state.runs.start::<C>(id, &caller, ask).await {
+        Ok(answered) => Ok(match answered.answer {
+            RunAnswer::Whole(output) => a2a::task(&output),
+            RunAnswer::Background {
+                run_id,
+                session_id,
+                status,
+            } => a2a::started_task(&run_id, &session_id, status),
+            // Never asked for: `stream` is false.
+            RunAnswer::Stream(_) => return Err(Failed::params("streaming is not served here")),
+        }),
+        // Input the factory refuses fails the task, saying which fields, and runs nothing.
+        Err(error @ (RunError::Factory(_) | RunError::Invalid(_))) => {
+            let error = ApiError::from(error);
+            if error.status() != StatusCode::BAD_REQUEST {
+                let mut body = error.body();
+                body["status"] = error.status().as_u16().into();
+                return Err(Failed(RpcCode::Internal, error.to_string(), Some(body)));
+            }
+            let context_id = context_id.unwrap_or_else(new_id);
+            Ok(a2a::refused_task(
+                &new_id(),
+                &context_id,
+                &error.to_string(),
+                error.body(),
+            ))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `tasks/get`: the run `params.id`, read back from the store.
+async fn read_task<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    verified: Option<Extension<Caller>>,
+    params: &Value,
+) -> Result<Value, Failed> {
+    let task_id = task_id(params)?;
+    let caller = caller(verified, None);
+    let run = state.runs.run(C::KIND, id, task_id, &caller).await?;
+    Ok(a2a::stored_task(&run))
+}
+
+/// `tasks/cancel`: stops the run `params.id`, here or on the replica running it.
+async fn cancel<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    verified: Option<Extension<Caller>>,
+    params: &Value,
+) -> Result<Value, Failed> {
+    let task_id = task_id(params)?;
+    let caller = caller(verified, None);
+    match state.runs.cancel(C::KIND, id, task_id, &caller).await? {
+        Cancelled::Stopping => {
+            let run = state.runs.run(C::KIND, id, task_id, &caller).await?;
+            Ok(a2a::canceling_task(&run))
+        }
+        Cancelled::AlreadyEnded(status) => Err(Failed(
+            RpcCode::TaskNotCancelable,
+            format!("Task cannot be canceled: it is {}", status.as_str()),
+            None,
+        )),
+    }
+}
+
+fn task_id(params: &Value) -> Result<&str, Failed> {
+    params
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Failed::params("params.id is required"))
+}
+
+/// The run's message: the text parts, and the data parts as JSON, a line each.
+fn text_of(message: &Value) -> Option<String> {
+    let lines: Vec<String> = message
+        .get("parts")?
+        .as_array()?
+        .iter()
+        .filter_map(|part| match part.get("kind").and_then(Value::as_str) {
+            Some("text") => part.get("text")?.as_str().map(str::to_owned),
+            Some("data") => part.get("data").map(Value::to_string),
+            _ => None,
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// agno's `X-User-ID`: who the caller says they are, on a server without authentication.
+fn user_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-user-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The scheme and host the client reached, for the card's URL.
+fn origin(headers: &HeaderMap) -> String {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let host = text(header::HOST.as_str()).unwrap_or("127.0.0.1");
+    let scheme = text("x-forwarded-proto").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
