@@ -3,9 +3,10 @@
 //! and pauses and continues `examples/human_approval`'s agent and team through agno's
 //! human-in-the-loop calls (`tests/agno_client/approve.py`): each once with a bearer token
 //! against a server verifying JWTs and once without one against a server without
-//! authentication, on the project's OpenAI mock.
+//! authentication, on the project's OpenAI mock. The Agent2Agent protocol's own Python SDK
+//! client drives `agno_compat`'s A2A door the same way (`tests/agno_client/a2a_sdk.py`).
 //!
-//! It needs PyPI the first time (the virtualenv is kept in `target/` between runs), so it is
+//! It needs PyPI the first time (the virtualenvs are kept in `target/` between runs), so it is
 //! ignored by a plain `cargo test`; `.ci/run` runs it:
 //!     cargo test --test agno_client -- --ignored
 
@@ -20,6 +21,9 @@ use support::process::{TempDir, example_binary as example, free_port};
 
 /// The agno release agno's recorded exchanges came from.
 const AGNO: &str = "agno[os]==3.1.10";
+/// The A2A protocol's Python SDK (1.x speaks to protocol 0.3 servers through its
+/// compatibility transport).
+const A2A_SDK: &str = "a2a-sdk==1.3.0";
 
 /// A child process, killed when the test ends however it ends.
 struct Running(Child);
@@ -33,20 +37,26 @@ impl Drop for Running {
 
 /// A virtualenv with agno installed, made once under `target/` (by one test at a time).
 fn python() -> PathBuf {
+    virtualenv("agno-venv-3.1.10", AGNO, "import agno.client")
+}
+
+/// A virtualenv `name` under `target/` with `package` installed, made once (by one test at a
+/// time); `check` is Python that runs once it is ready.
+fn virtualenv(name: &str, package: &str, check: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let target = exe
         .ancestors()
         .nth(3)
         .expect("target/<profile>/deps/<test>");
-    let venv = target.join("agno-venv-3.1.10");
+    let venv = target.join(name);
     let python = venv.join("bin").join("python");
     // The tests of this file run as processes of their own at once: one makes the virtualenv
     // while the others wait.
-    let lock = std::fs::File::create(target.join("agno-venv-3.1.10.lock")).expect("the lock file");
+    let lock = std::fs::File::create(target.join(format!("{name}.lock"))).expect("the lock file");
     lock.lock().expect("the virtualenv's lock");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import agno.client"])
+            .args(["-c", check])
             .status()
             .is_ok_and(|s| s.success());
     if !ready {
@@ -57,10 +67,10 @@ fn python() -> PathBuf {
             .expect("python3 runs");
         assert!(status.success(), "python3 -m venv failed");
         let status = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", AGNO])
+            .args(["-m", "pip", "install", "--quiet", package])
             .status()
             .expect("pip runs");
-        assert!(status.success(), "pip install {AGNO} failed");
+        assert!(status.success(), "pip install {package} failed");
     }
     python
 }
@@ -128,6 +138,18 @@ fn scratch(tag: &str) -> TempDir {
 /// Runs the driver `script` (under `tests/agno_client/`) against `base`; it must print
 /// `summary`.
 fn run_driver(python: &Path, script: &str, base: &str, token: Option<&str>, summary: &str) {
+    run_driver_with(python, script, base, token, &[], summary);
+}
+
+/// As [`run_driver`], with more arguments.
+fn run_driver_with(
+    python: &Path,
+    script: &str,
+    base: &str,
+    token: Option<&str>,
+    more: &[&str],
+    summary: &str,
+) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/agno_client")
         .join(script);
@@ -136,6 +158,7 @@ fn run_driver(python: &Path, script: &str, base: &str, token: Option<&str>, summ
     if let Some(token) = token {
         command.args(["--token", token]);
     }
+    command.args(more);
     let output = command.output().expect("the driver runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     print!("{stdout}");
@@ -164,13 +187,7 @@ fn agnos_own_client_drives_agno_compat_with_and_without_a_token() {
     let (_mock, mock_url) = start_mock();
 
     let (_secured, secured) = start_compat(&mock_url, &[]);
-    let mint = Command::new(example("agno_compat"))
-        .args(["mint", "tenant_42"])
-        .output()
-        .expect("minting runs");
-    assert!(mint.status.success());
-    let token = String::from_utf8(mint.stdout).unwrap();
-    drive(&python, &secured, Some(token.trim()));
+    drive(&python, &secured, Some(&compat_token("tenant_42")));
 
     let (_open, open) = start_compat(&mock_url, &[("AGENTOS_AUTH", "off")]);
     drive(&python, &open, None);
@@ -216,5 +233,32 @@ fn agnos_own_client_pauses_and_continues_human_approval_with_and_without_a_token
         &open,
         None,
         "agno approve: 10 passed, 0 failed",
+    );
+}
+
+/// A token `agno_compat` mints for `sub`.
+fn compat_token(sub: &str) -> String {
+    let mint = Command::new(example("agno_compat"))
+        .args(["mint", sub])
+        .output()
+        .expect("minting runs");
+    assert!(mint.status.success());
+    String::from_utf8(mint.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+#[ignore = "installs a2a-sdk from PyPI into target/; .ci/run runs it with --ignored"]
+fn the_a2a_sdks_own_client_drives_agno_compats_a2a_door() {
+    let python = virtualenv("a2a-venv-1.3.0", A2A_SDK, "import a2a.client");
+    let (_mock, mock_url) = start_mock();
+    let (_secured, secured) = start_compat(&mock_url, &[]);
+    let other = compat_token("tenant_7");
+    run_driver_with(
+        &python,
+        "a2a_sdk.py",
+        &secured,
+        Some(&compat_token("tenant_42")),
+        &["--other-token", &other],
+        "a2a client: 6 passed, 0 failed",
     );
 }
