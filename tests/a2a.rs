@@ -15,7 +15,7 @@ use agentos::server::JwtAuth;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::db::TestDb;
-use support::{TestServer, client, token};
+use support::{TestServer, client, parse_sse, token};
 
 const SECRET: &[u8] = b"an-a2a-test-secret-that-is-long-enough-for-hs256";
 
@@ -350,4 +350,66 @@ async fn a_task_is_cancelled_and_a_retried_message_gets_the_same_task() {
     .await;
     assert_eq!(first["result"]["id"], second["result"]["id"]);
     assert_eq!(first["result"]["status"]["state"], "completed");
+}
+
+#[tokio::test]
+async fn a_streamed_message_sends_the_task_its_answer_and_its_end() {
+    let server = TestServer::with(os()).await;
+    let ada = token(SECRET, "ada", json!([]));
+    for path in ["/a2a/agents/helper", "/a2a/agents/helper/v1/message:stream"] {
+        let response = client()
+            .post(server.url(path))
+            .bearer_auth(&ada)
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 7, "method": "message/stream",
+                          "params": {"message": user_message("stream it", json!({}))}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        let frames = parse_sse(&response.text().await.unwrap());
+        let results: Vec<&Value> = frames.iter().map(|f| &f.data["result"]).collect();
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.data["id"] == 7 && f.data["jsonrpc"] == "2.0")
+        );
+        assert_eq!(results[0]["kind"], "task", "{results:?}");
+        assert_eq!(results[0]["status"]["state"], "working");
+        let task_id = results[0]["id"].clone();
+        let answer: String = results
+            .iter()
+            .filter(|r| r["kind"] == "artifact-update")
+            .map(|r| r["artifact"]["parts"][0]["text"].as_str().unwrap())
+            .collect();
+        assert!(answer.contains("stream it"), "{answer}");
+        let last = results.last().unwrap();
+        assert_eq!(last["kind"], "status-update");
+        assert_eq!(last["final"], true);
+        assert_eq!(last["status"]["state"], "completed");
+        assert_eq!(last["taskId"], task_id);
+        // The streamed task is stored like any other.
+        let read = call(
+            &server,
+            "/a2a/agents/helper",
+            &ada,
+            "tasks/get",
+            json!({"id": task_id}),
+        )
+        .await;
+        assert_eq!(read["result"]["status"]["state"], "completed", "{read}");
+        assert_eq!(
+            read["result"]["artifacts"][0]["parts"][0]["text"],
+            answer.as_str()
+        );
+    }
 }

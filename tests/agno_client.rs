@@ -259,6 +259,6 @@ fn the_a2a_sdks_own_client_drives_agno_compats_a2a_door() {
         &secured,
         Some(&compat_token("tenant_42")),
         &["--other-token", &other],
-        "a2a client: 6 passed, 0 failed",
+        "a2a client: 7 passed, 0 failed",
     );
 }

@@ -4,7 +4,8 @@ Python SDK (`a2a-sdk`), which speaks to a 0.3 server through its compatibility t
     python a2a_sdk.py --base http://127.0.0.1:7777 --token <JWT> --other-token <another user's JWT>
 
 It resolves a factory's agent card (its input schema in the card's extension), sends a message
-with `metadata.factory_input` and gets a completed task with an `answer` artifact, reads the
+with `metadata.factory_input` and gets a completed task with an `answer` artifact, streams
+another (the task, the answer's artifact updates, the completed status), reads the
 task back, sends input the factory refuses and gets a failed task naming the field, finds
 another user's task missing, and is refused the card without a token. Prints one line a
 check and exits non-zero on the first failure.
@@ -72,6 +73,21 @@ async def run(base, token, other_token):
         check(task.artifacts and task.artifacts[0].parts[0].text, f"the answer: {task.artifacts}")
         check(task.metadata["userId"] == "tenant_42", f"{task.metadata}")
         ok("message:send with factory_input")
+
+        streaming = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
+        kinds, answer, final = [], "", None
+        sent = SendMessageRequest(message=message("stream the answer", {"include_reviewer": False}))
+        async for response in streaming.send_message(sent):
+            kind = response.WhichOneof("payload")
+            kinds.append(kind)
+            if kind == "artifact_update":
+                answer += "".join(p.text for p in response.artifact_update.artifact.parts)
+            elif kind == "status_update":
+                final = response.status_update.status.state
+        check(kinds[0] == "task" and "artifact_update" in kinds, f"the stream: {kinds}")
+        check(final == TaskState.TASK_STATE_COMPLETED, f"its end: {final}")
+        check("stream the answer" in answer, f"the streamed answer: {answer!r}")
+        ok("message:stream")
 
         read = await client.get_task(GetTaskRequest(id=task.id))
         check(read.id == task.id and read.context_id == task.context_id, f"{read.id}")

@@ -3,10 +3,10 @@
 //! check and run service as REST.
 //!
 //! - `GET .../.well-known/agent-card.json`: the agent card.
-//! - `POST .../{id}`: JSON-RPC (`message/send`, `tasks/get`, `tasks/cancel`), what the
-//!   protocol's SDK clients call.
-//! - `POST .../v1/message:send`, `.../v1/tasks:get`, `.../v1/tasks:cancel`: the same methods at
-//!   agno's paths, with the same JSON-RPC bodies.
+//! - `POST .../{id}`: JSON-RPC (`message/send`, `message/stream`, `tasks/get`,
+//!   `tasks/cancel`), what the protocol's SDK clients call.
+//! - `POST .../v1/message:send`, `.../v1/message:stream`, `.../v1/tasks:get`,
+//!   `.../v1/tasks:cancel`: the same methods at agno's paths, with the same JSON-RPC bodies.
 //!
 //! A task is a stored run, so it is read back after a restart and on any replica. A message's
 //! `metadata.factory_input` is the factory's input; input the factory refuses fails the task,
@@ -19,7 +19,12 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::error::ApiError;
@@ -28,12 +33,13 @@ use super::state::OsState;
 use super::wire::a2a::{self, RpcCode};
 use crate::meta::new_id;
 use crate::resolve::RawInput;
-use crate::runs::{Caller, Cancelled, RunAnswer, RunAsk, RunError, Runnable};
+use crate::runs::{Caller, Cancelled, RunAnswer, RunAsk, RunError, Runnable, StreamItem};
 
 /// A method of the protocol, as JSON-RPC names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Method {
     Send,
+    Stream,
     GetTask,
     CancelTask,
 }
@@ -42,6 +48,7 @@ impl Method {
     fn named(name: &str) -> Option<Method> {
         match name {
             "message/send" => Some(Method::Send),
+            "message/stream" => Some(Method::Stream),
             "tasks/get" => Some(Method::GetTask),
             "tasks/cancel" => Some(Method::CancelTask),
             _ => None,
@@ -88,6 +95,17 @@ pub(crate) async fn send<C: Runnable>(
     body: Bytes,
 ) -> Response {
     answer::<C>(&state, &id, verified, headers, &body, Some(Method::Send)).await
+}
+
+/// `POST /a2a/{kind}/{id}/v1/message:stream`.
+pub(crate) async fn stream<C: Runnable>(
+    State(state): State<Arc<OsState>>,
+    Path(id): Path<String>,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer::<C>(&state, &id, verified, headers, &body, Some(Method::Stream)).await
 }
 
 /// `POST /a2a/{kind}/{id}/v1/tasks:get`.
@@ -152,6 +170,14 @@ async fn answer<C: Runnable>(
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     let done = match method {
         Method::Send => send_message::<C>(state, id, verified, headers, &params).await,
+        Method::Stream => {
+            return match stream_message::<C>(state, id, verified, headers, &params, &rpc_id).await {
+                Ok(response) => response,
+                Err(Failed(code, message, data)) => {
+                    Json(a2a::rpc_error(&rpc_id, code, &message, data)).into_response()
+                }
+            };
+        }
         Method::GetTask => read_task::<C>(state, id, verified, &params).await,
         Method::CancelTask => cancel::<C>(state, id, verified, &params).await,
     };
@@ -195,6 +221,117 @@ async fn send_message<C: Runnable>(
     headers: HeaderMap,
     params: &Value,
 ) -> Result<Value, Failed> {
+    let (caller, ask) = ask_of(verified, headers, params, false)?;
+    let context_id = ask.session_id.clone();
+    match state.runs.start::<C>(id, &caller, ask).await {
+        Ok(answered) => Ok(match answered.answer {
+            RunAnswer::Whole(output) => a2a::task(&output),
+            RunAnswer::Background {
+                run_id,
+                session_id,
+                status,
+            } => a2a::started_task(&run_id, &session_id, status),
+            // Never asked for: `stream` is false.
+            RunAnswer::Stream(_) => return Err(Failed::params("streaming is not served here")),
+        }),
+        Err(error) => refused(error, context_id),
+    }
+}
+
+/// `message/stream`: as `message/send`, answered as Server-Sent Events of JSON-RPC results:
+/// the task, its answer's artifact updates, and its last status update.
+async fn stream_message<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    params: &Value,
+    rpc_id: &Value,
+) -> Result<Response, Failed> {
+    let (caller, ask) = ask_of(verified, headers, params, true)?;
+    let context_id = ask.session_id.clone();
+    let mut task = a2a::TaskStream::new(ask.message.clone());
+    let events = match state.runs.start::<C>(id, &caller, ask).await {
+        Ok(answered) => match answered.answer {
+            RunAnswer::Stream(events) => events,
+            // A replayed idempotent request answers whole.
+            RunAnswer::Whole(output) => return Ok(sse_of(vec![a2a::task(&output)], rpc_id)),
+            RunAnswer::Background { .. } => {
+                return Err(Failed::params(
+                    "a streamed message cannot run in the background",
+                ));
+            }
+        },
+        Err(error) => return Ok(sse_of(vec![refused(error, context_id)?], rpc_id)),
+    };
+    let rpc_id = rpc_id.clone();
+    let frames = events
+        .map(|item| match item {
+            StreamItem::Live { event, .. } => serde_json::from_str::<Value>(event.json()),
+            StreamItem::Stored(stored) => serde_json::from_str::<Value>(&stored.data),
+            StreamItem::Notice { data, .. } => Ok(data),
+        })
+        .filter_map(|event| std::future::ready(event.ok()))
+        .scan(false, move |ended, event| {
+            if *ended {
+                return std::future::ready(None);
+            }
+            let (results, last) = task.next(&event);
+            *ended = last;
+            std::future::ready(Some(results))
+        })
+        .flat_map(futures_util::stream::iter)
+        .map(move |result| Ok::<_, Infallible>(frame(&rpc_id, result)));
+    Ok(Sse::new(frames)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// A stream of these results, already known.
+fn sse_of(results: Vec<Value>, rpc_id: &Value) -> Response {
+    let frames: Vec<Result<SseEvent, Infallible>> = results
+        .into_iter()
+        .map(|result| Ok(frame(rpc_id, result)))
+        .collect();
+    Sse::new(futures_util::stream::iter(frames)).into_response()
+}
+
+/// One result as an SSE frame, named by its kind (`task`, `status-update`, ...).
+fn frame(rpc_id: &Value, result: Value) -> SseEvent {
+    let kind = result
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("result")
+        .to_owned();
+    SseEvent::default()
+        .event(kind)
+        .data(a2a::rpc_result(rpc_id, result).to_string())
+}
+
+/// What a refused run becomes: input the factory refuses fails the task, saying which
+/// fields, and runs nothing; anything else is a JSON-RPC error with the REST answer's body.
+fn refused(error: RunError, context_id: Option<String>) -> Result<Value, Failed> {
+    if let RunError::Factory(_) | RunError::Invalid(_) = &error {
+        let error = ApiError::from(error);
+        if error.status() == StatusCode::BAD_REQUEST {
+            let context_id = context_id.unwrap_or_else(new_id);
+            let task = a2a::refused_task(&new_id(), &context_id, &error.to_string(), error.body());
+            return Ok(task);
+        }
+        let mut body = error.body();
+        body["status"] = error.status().as_u16().into();
+        return Err(Failed(RpcCode::Internal, error.to_string(), Some(body)));
+    }
+    Err(error.into())
+}
+
+/// The caller and the run a `message/send` or `message/stream` asks for.
+fn ask_of(
+    verified: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    params: &Value,
+    stream: bool,
+) -> Result<(Caller, RunAsk), Failed> {
     let message = params
         .get("message")
         .filter(|m| m.is_object())
@@ -224,11 +361,11 @@ async fn send_message<C: Runnable>(
         .unwrap_or(true);
     let ask = RunAsk {
         message: text,
-        session_id: context_id.clone(),
+        session_id: context_id,
         factory_input,
         headers,
-        stream: false,
-        background: !blocking,
+        stream,
+        background: !blocking && !stream,
         multitask: None,
         idempotency_key: message
             .get("messageId")
@@ -236,35 +373,7 @@ async fn send_message<C: Runnable>(
             .map(|message_id| format!("a2a:{message_id}")),
         cancel_on_disconnect: false,
     };
-    match state.runs.start::<C>(id, &caller, ask).await {
-        Ok(answered) => Ok(match answered.answer {
-            RunAnswer::Whole(output) => a2a::task(&output),
-            RunAnswer::Background {
-                run_id,
-                session_id,
-                status,
-            } => a2a::started_task(&run_id, &session_id, status),
-            // Never asked for: `stream` is false.
-            RunAnswer::Stream(_) => return Err(Failed::params("streaming is not served here")),
-        }),
-        // Input the factory refuses fails the task, saying which fields, and runs nothing.
-        Err(error @ (RunError::Factory(_) | RunError::Invalid(_))) => {
-            let error = ApiError::from(error);
-            if error.status() != StatusCode::BAD_REQUEST {
-                let mut body = error.body();
-                body["status"] = error.status().as_u16().into();
-                return Err(Failed(RpcCode::Internal, error.to_string(), Some(body)));
-            }
-            let context_id = context_id.unwrap_or_else(new_id);
-            Ok(a2a::refused_task(
-                &new_id(),
-                &context_id,
-                &error.to_string(),
-                error.body(),
-            ))
-        }
-        Err(error) => Err(error.into()),
-    }
+    Ok((caller, ask))
 }
 
 /// `tasks/get`: the run `params.id`, read back from the store.

@@ -195,6 +195,10 @@ fn a2a_routes<C: Runnable>(
             guard(post(a2a::send::<C>), run()),
         )
         .route(
+            &format!("{base}/v1/message:stream"),
+            guard(post(a2a::stream::<C>), run()),
+        )
+        .route(
             &format!("{base}/v1/tasks:get"),
             guard(post(a2a::get_task::<C>), run()),
         )

@@ -74,7 +74,7 @@ pub(crate) fn agent_card(
         "outputModes": ["text/plain"],
     });
     let mut capabilities = json!({
-        "streaming": false,
+        "streaming": true,
         "pushNotifications": false,
         "stateTransitionHistory": false,
     });
@@ -242,4 +242,124 @@ pub(crate) fn canceling_task(run: &StoredRun) -> Value {
     let mut task = stored_task(run);
     task["status"] = json!({"state": "canceled"});
     task
+}
+
+/// A run's events as `message/stream` sends them: the task once the run starts, its answer as
+/// artifact updates while it streams, and a last status update (`final`) when it ends,
+/// pauses or fails. The events of its members and steps are the run's own business.
+pub(crate) struct TaskStream {
+    /// The message, for the task's history.
+    message: String,
+    /// The run's id, once its first event names it.
+    run_id: Option<String>,
+    context_id: String,
+    /// Whether part of the answer went out.
+    streamed: bool,
+}
+
+impl TaskStream {
+    pub(crate) fn new(message: String) -> Self {
+        TaskStream {
+            message,
+            run_id: None,
+            context_id: String::new(),
+            streamed: false,
+        }
+    }
+
+    /// What the run's event `event` (its JSON) becomes, if anything, and whether it was the
+    /// last.
+    pub(crate) fn next(&mut self, event: &Value) -> (Vec<Value>, bool) {
+        let text = |key: &str| event.get(key).and_then(Value::as_str);
+        if text("parent_run_id").is_some() {
+            return (Vec::new(), false);
+        }
+        let name = text("event").unwrap_or_default();
+        let content = text("content").unwrap_or_default();
+        match name {
+            "RunStarted" | "TeamRunStarted" | "WorkflowStarted" | "RunContinued"
+            | "TeamRunContinued" => {
+                let run_id = text("run_id").unwrap_or_default().to_owned();
+                self.context_id = text("session_id").unwrap_or_default().to_owned();
+                let said = message("user", &self.message, &run_id, &self.context_id, "input");
+                let task = json!({
+                    "kind": "task",
+                    "id": run_id,
+                    "contextId": self.context_id,
+                    "status": {"state": "working"},
+                    "history": [said],
+                });
+                self.run_id = Some(run_id);
+                (vec![task], false)
+            }
+            "RunContent" | "TeamRunContent" if !content.is_empty() => {
+                let update = self.artifact(content, self.streamed, false);
+                self.streamed = true;
+                (vec![update], false)
+            }
+            "RunCompleted" | "TeamRunCompleted" | "WorkflowCompleted" => {
+                let mut out = Vec::new();
+                // An answer that did not stream goes out whole.
+                if !self.streamed {
+                    out.push(self.artifact(content, false, true));
+                }
+                out.push(self.status("completed", None));
+                (out, true)
+            }
+            "RunError" | "TeamRunError" | "WorkflowError" => {
+                let said = text("error")
+                    .filter(|_| content.is_empty())
+                    .unwrap_or(content);
+                (vec![self.status("failed", Some(said))], true)
+            }
+            "RunCancelled" | "TeamRunCancelled" | "WorkflowCancelled" => {
+                (vec![self.status("canceled", Some(content))], true)
+            }
+            "RunPaused" | "TeamRunPaused" | "WorkflowPaused" => {
+                let mut update = self.status("input-required", Some(content));
+                let requirements = event
+                    .get("step_requirements")
+                    .or_else(|| event.get("requirements"));
+                if let Some(requirements) = requirements {
+                    update["metadata"] = json!({"requirements": requirements});
+                }
+                (vec![update], true)
+            }
+            _ => (Vec::new(), false),
+        }
+    }
+
+    fn task_id(&self) -> &str {
+        self.run_id.as_deref().unwrap_or_default()
+    }
+
+    fn artifact(&self, text: &str, append: bool, last_chunk: bool) -> Value {
+        json!({
+            "kind": "artifact-update",
+            "taskId": self.task_id(),
+            "contextId": self.context_id,
+            "artifact": {
+                "artifactId": format!("{}-answer", self.task_id()),
+                "name": "answer",
+                "parts": [{"kind": "text", "text": text}],
+            },
+            "append": append,
+            "lastChunk": last_chunk,
+        })
+    }
+
+    fn status(&self, state: &str, said: Option<&str>) -> Value {
+        let mut status =
+            json!({"state": state, "timestamp": rfc3339_of_unix(crate::time::now_unix())});
+        if let Some(said) = said.filter(|said| !said.is_empty()) {
+            status["message"] = message("agent", said, self.task_id(), &self.context_id, "status");
+        }
+        json!({
+            "kind": "status-update",
+            "taskId": self.task_id(),
+            "contextId": self.context_id,
+            "status": status,
+            "final": true,
+        })
+    }
 }
