@@ -197,7 +197,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound(_) => "not_found",
             ApiError::RunNotFound => "run_not_found",

@@ -2,6 +2,7 @@
 //! clients and control plane parse. Handlers never assemble JSON themselves.
 
 pub(crate) mod a2a;
+pub(crate) mod agui;
 mod components;
 mod events;
 mod fields;
