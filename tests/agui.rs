@@ -228,6 +228,63 @@ async fn members_are_steps_a_waiting_call_is_an_interrupt_and_refused_input_runs
         "{last}"
     );
 
+    // The UI answers with a tool message for the waiting call: the run goes on and ends.
+    let call_id = requirements[0]["tool_execution"]["tool_call_id"]
+        .as_str()
+        .unwrap();
+    let mut answer = input("thread-bob-2", "r2b", "refund 9", json!({}));
+    answer["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "m2", "role": "tool", "toolCallId": call_id, "content": "{\"accepted\": true}"}));
+    let resumed = events(&server, "/agui/agents/refunder", &bob, answer).await;
+    let kinds = types(&resumed);
+    assert_eq!(kinds.first(), Some(&"RUN_STARTED"), "{kinds:?}");
+    let end = resumed.last().unwrap();
+    assert_eq!(end["type"], "RUN_FINISHED", "{resumed:?}");
+    assert!(end.get("outcome").is_none(), "it finished: {end}");
+    let text: String = resumed
+        .iter()
+        .filter(|e| e["type"] == "TEXT_MESSAGE_CONTENT")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert!(text.contains("refunded"), "{text}");
+    assert!(
+        kinds.contains(&"TOOL_CALL_RESULT"),
+        "the approved call ran: {kinds:?}"
+    );
+
+    // The protocol's own `resume`, naming the run, refusing the call.
+    let paused = events(
+        &server,
+        "/agui/agents/refunder",
+        &bob,
+        input("thread-bob-4", "r4", "refund 10", json!({})),
+    )
+    .await;
+    let interrupt = &paused.last().unwrap()["interrupt"];
+    let mut requirement = interrupt["payload"]["requirements"][0].clone();
+    requirement["confirmation"] = json!(false);
+    requirement["confirmation_note"] = json!("not this one");
+    let mut refusal = input("thread-bob-4", "r4b", "refund 10", json!({}));
+    refusal["resume"] =
+        json!({"interruptId": interrupt["id"], "payload": {"requirements": [requirement]}});
+    let refused = events(&server, "/agui/agents/refunder", &bob, refusal).await;
+    assert_eq!(
+        refused.last().unwrap()["type"],
+        "RUN_FINISHED",
+        "{refused:?}"
+    );
+    let text: String = refused
+        .iter()
+        .filter(|e| e["type"] == "TEXT_MESSAGE_CONTENT")
+        .map(|e| e["delta"].as_str().unwrap())
+        .collect();
+    assert!(
+        text.contains("not this one"),
+        "the model read the refusal: {text}"
+    );
+
     let refused = events(
         &server,
         "/agui/agents/desk-agent",

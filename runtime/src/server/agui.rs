@@ -6,8 +6,13 @@
 //! `forwardedProps.factory_input` the factory's input, and the client's `runId` the run's
 //! idempotency key (a retried request streams the same run). Input the factory refuses ends
 //! the stream with `RUN_ERROR` naming the fields; nothing runs. A run that waits for a person
-//! ends with `RUN_FINISHED` whose `outcome` is `interrupt`, carrying what it waits for.
+//! ends with `RUN_FINISHED` whose `outcome` is `interrupt`, carrying what it waits for; the
+//! UI answers with the next request, either as trailing `tool` messages (one per waiting call:
+//! `{"accepted": true|false, "note": ...}` for a confirmation, `{"values": {...}}` for input, the
+//! result itself for a tool the client runs), or as the protocol's `resume` (`interruptId` the
+//! run, `payload.requirements` agno's answered requirements). The run then goes on, streamed.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +33,9 @@ use super::state::OsState;
 use super::wire::agui::AguiStream;
 use crate::meta::new_id;
 use crate::resolve::RawInput;
+use crate::run::{Decision, Decisions};
 use crate::run::{RunOutput, RunStatus};
-use crate::runs::{Caller, RunAnswer, RunAsk, Runnable, StreamItem};
+use crate::runs::{Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable, StreamItem};
 
 /// The protocol's `RunAgentInput`, the parts agentos reads.
 #[derive(Debug, Deserialize)]
@@ -41,6 +47,9 @@ struct RunAgentInput {
     messages: Vec<Value>,
     #[serde(default)]
     forwarded_props: Value,
+    /// The answer to an interrupt: `{interruptId, payload}`.
+    #[serde(default)]
+    resume: Option<Value>,
 }
 
 /// `POST /agui/{kind}/{id}`.
@@ -62,6 +71,25 @@ pub(crate) async fn run<C: Runnable>(
             input: Value::Null,
         })
     })?;
+    let thread_id = input
+        .thread_id
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(new_id);
+    let run_id = input
+        .run_id
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(new_id);
+    if let Some(answers) = Answers::of(&input) {
+        let asserted = input
+            .forwarded_props
+            .get("user_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let caller = caller(verified, asserted);
+        return go_on::<C>(&state, &id, &caller, headers, answers, thread_id, run_id).await;
+    }
     let message = last_user_message(&input.messages).ok_or_else(|| {
         ApiError::InvalidField(FieldProblem {
             loc: vec!["body".into(), "messages".into()],
@@ -70,14 +98,6 @@ pub(crate) async fn run<C: Runnable>(
             input: Value::Null,
         })
     })?;
-    let thread_id = input
-        .thread_id
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(new_id);
-    let run_id = input
-        .run_id
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(new_id);
     let asserted = input
         .forwarded_props
         .get("user_id")
@@ -123,6 +143,11 @@ pub(crate) async fn run<C: Runnable>(
         }
         RunAnswer::Background { .. } => return Err(ApiError::BadBody("not served".into())),
     };
+    Ok(streamed(started, stream, events))
+}
+
+/// `RUN_STARTED`, then the run's events as AG-UI's, until its end.
+fn streamed(started: Value, mut stream: AguiStream, events: RunEvents) -> Response {
     let frames = events
         .map(|item| match item {
             StreamItem::Live { event, .. } => serde_json::from_str::<Value>(event.json()),
@@ -139,7 +164,7 @@ pub(crate) async fn run<C: Runnable>(
             std::future::ready(Some(out))
         })
         .flat_map(futures_util::stream::iter);
-    Ok(sse(futures_util::stream::iter([started]).chain(frames)))
+    sse(futures_util::stream::iter([started]).chain(frames))
 }
 
 /// The last event of a run that answered whole, as its stream would have ended.
@@ -193,4 +218,129 @@ fn sse(events: impl futures_util::Stream<Item = Value> + Send + 'static) -> Resp
     Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// What a UI answered to an interrupt: the run, when it names it, and the answers.
+struct Answers {
+    run_id: Option<String>,
+    decisions: Decisions,
+}
+
+impl Answers {
+    /// The answers `input` carries, if it answers an interrupt rather than asks anew.
+    fn of(input: &RunAgentInput) -> Option<Answers> {
+        if let Some(resume) = input.resume.as_ref().filter(|r| r.is_object()) {
+            let requirements = resume
+                .pointer("/payload/requirements")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            return Some(Answers {
+                run_id: resume
+                    .get("interruptId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                decisions: Decisions::from_agno(&requirements),
+            });
+        }
+        // Trailing tool messages answer the calls the run waits on.
+        let trailing: Vec<&Value> = input
+            .messages
+            .iter()
+            .rev()
+            .take_while(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+            .collect();
+        if trailing.is_empty() {
+            return None;
+        }
+        let mut decisions = HashMap::new();
+        for message in trailing {
+            let Some(call_id) = message.get("toolCallId").and_then(Value::as_str) else {
+                continue;
+            };
+            let content = match message.get("content") {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            decisions.insert(call_id.to_owned(), decision_of(&content));
+        }
+        Some(Answers {
+            run_id: None,
+            decisions: Decisions(decisions),
+        })
+    }
+}
+
+/// A tool message's answer: a confirmation, filled-in values, or the tool's result.
+fn decision_of(content: &str) -> Decision {
+    let parsed = serde_json::from_str::<Value>(content).ok();
+    match parsed.as_ref() {
+        Some(Value::Object(fields)) if fields.get("accepted").is_some_and(Value::is_boolean) => {
+            Decision::Confirm {
+                confirmed: fields["accepted"].as_bool().unwrap_or(false),
+                note: fields
+                    .get("note")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }
+        }
+        Some(Value::Object(fields)) if fields.get("values").is_some_and(Value::is_object) => {
+            Decision::UserInput(fields["values"].as_object().cloned().unwrap_or_default())
+        }
+        _ => Decision::External(content.to_owned()),
+    }
+}
+
+/// Continues the run the answers are for (the one they name, or the thread's paused run of
+/// this component), streamed.
+async fn go_on<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    caller: &Caller,
+    headers: HeaderMap,
+    answers: Answers,
+    thread_id: String,
+    run_id: String,
+) -> Result<Response, ApiError> {
+    let paused = match answers.run_id {
+        Some(run_id) => run_id,
+        None => {
+            let (runs, _) = state
+                .runs
+                .session_runs(&thread_id, Some(C::KIND), caller)
+                .await?;
+            runs.into_iter()
+                .rev()
+                .find(|run| {
+                    run.status == RunStatus::Paused
+                        && run.parent_run_id.is_none()
+                        && run.component_id == id
+                })
+                .map(|run| run.run_id)
+                .ok_or(ApiError::NotPaused(RunStatus::Completed))?
+        }
+    };
+    let ask = ContinueAsk {
+        decisions: answers.decisions,
+        session_id: Some(thread_id.clone()),
+        headers,
+        stream: true,
+        background: false,
+    };
+    let answered = state
+        .runs
+        .continue_run::<C>(id, &paused, caller, ask)
+        .await?;
+    let mut stream = AguiStream::new(thread_id, run_id);
+    let started = stream.started();
+    match answered.answer {
+        RunAnswer::Stream(events) => Ok(streamed(started, stream, events)),
+        RunAnswer::Whole(output) => {
+            let mut finished = stream.next(&end_of(&output)).0;
+            finished.insert(0, started);
+            Ok(sse(futures_util::stream::iter(finished)))
+        }
+        RunAnswer::Background { .. } => Err(ApiError::BadBody("not served".into())),
+    }
 }
