@@ -49,6 +49,7 @@ fn desk_agent(ctx: RequestContext<Desk>) -> Agent {
 
 fn os() -> agentos::AgentOsBuilder {
     AgentOs::builder()
+        .agui(agentos::ComponentKind::Team, "front-desk")
         .agent(desk_agent)
         .agent(
             Agent::new("Refunder")
@@ -326,4 +327,35 @@ async fn members_are_steps_a_waiting_call_is_an_interrupt_and_refused_input_runs
         .await
         .unwrap();
     assert_eq!(no_message.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn post_agui_serves_the_one_component_configured_and_an_unknown_one_is_refused_at_build() {
+    let server = TestServer::with(os()).await;
+    let ada = token(SECRET, "ada", json!([]));
+    let sent = events(
+        &server,
+        "/agui",
+        &ada,
+        input("thread-one", "one-1", "clerk, hi", json!({})),
+    )
+    .await;
+    let kinds = types(&sent);
+    assert_eq!(kinds.first(), Some(&"RUN_STARTED"));
+    assert_eq!(kinds.last(), Some(&"RUN_FINISHED"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"STEP_STARTED"),
+        "the team's member ran: {kinds:?}"
+    );
+
+    let refused = AgentOs::builder()
+        .agent(Agent::new("Only").with_model(TestModel::new()))
+        .agui(agentos::ComponentKind::Agent, "nobody")
+        .build()
+        .await;
+    match refused {
+        Err(agentos::BuildError::UnknownAguiComponent { id, .. }) => assert_eq!(id, "nobody"),
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("an AG-UI component that is not served was accepted"),
+    }
 }

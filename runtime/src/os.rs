@@ -47,6 +47,14 @@ pub enum BuildError {
         /// The Rust type that declared it.
         factory: &'static str,
     },
+    /// `AgentOsBuilder::agui` names a component the OS does not serve.
+    #[error("the AG-UI component {kind} '{id}' is not served by this OS", kind = .kind.as_str())]
+    UnknownAguiComponent {
+        /// Team, agent or workflow.
+        kind: ComponentKind,
+        /// The id named.
+        id: String,
+    },
     /// Two steps of a workflow share a name: their outputs, kept by name, would clash.
     #[error("workflow '{workflow}' has two steps named '{step}': step names must be unique")]
     DuplicateStepName {
@@ -186,6 +194,13 @@ impl AgentOsBuilder {
         self
     }
 
+    /// Serves the component `kind`/`id` at `POST /agui` as well, as agno's single-component
+    /// AG-UI interface does (every component is at `/agui/{agents,teams,workflows}/{id}`).
+    pub fn agui(mut self, kind: ComponentKind, id: impl Into<String>) -> Self {
+        self.config.agui = Some((kind, id.into()));
+        self
+    }
+
     /// The OS id `/config` reports.
     pub fn os_id(mut self, id: impl Into<String>) -> Self {
         self.config.os_id = id.into();
@@ -308,6 +323,17 @@ impl AgentOsBuilder {
             agents,
             workflows,
         });
+        if let Some((kind, id)) = &self.config.agui
+            && !components
+                .served(*kind)
+                .iter()
+                .any(|(info, _)| &info.id == id)
+        {
+            return Err(BuildError::UnknownAguiComponent {
+                kind: *kind,
+                id: id.clone(),
+            });
+        }
         let runs = RunService::new(
             components,
             store.clone(),

@@ -18,24 +18,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::RouteScope;
 use super::error::{ApiError, FieldProblem};
 use super::runs::caller;
 use super::state::OsState;
 use super::wire::agui::AguiStream;
+use crate::agent::Agent;
+use crate::component::ComponentKind;
 use crate::meta::new_id;
 use crate::resolve::RawInput;
 use crate::run::{Decision, Decisions};
 use crate::run::{RunOutput, RunStatus};
 use crate::runs::{Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable, StreamItem};
+use crate::team::Team;
+use crate::workflow::Workflow;
 
 /// The protocol's `RunAgentInput`, the parts agentos reads.
 #[derive(Debug, Deserialize)]
@@ -50,6 +57,29 @@ struct RunAgentInput {
     /// The answer to an interrupt: `{interruptId, payload}`.
     #[serde(default)]
     resume: Option<Value>,
+}
+
+/// `POST /agui`: the component `AgentOsBuilder::agui` names, when it names one.
+pub(crate) fn single(
+    state: &OsState,
+    guard: &impl Fn(MethodRouter<Arc<OsState>>, RouteScope) -> MethodRouter<Arc<OsState>>,
+) -> Router<Arc<OsState>> {
+    let Some((kind, id)) = state.config.agui.clone() else {
+        return Router::new();
+    };
+    let scope = RouteScope::of(kind, "run");
+    let route = match kind {
+        ComponentKind::Agent => post(move |state, verified, headers, body| {
+            run::<Agent>(state, Path(id), verified, headers, body)
+        }),
+        ComponentKind::Team => post(move |state, verified, headers, body| {
+            run::<Team>(state, Path(id), verified, headers, body)
+        }),
+        ComponentKind::Workflow => post(move |state, verified, headers, body| {
+            run::<Workflow>(state, Path(id), verified, headers, body)
+        }),
+    };
+    Router::new().route("/agui", guard(route, scope))
 }
 
 /// `POST /agui/{kind}/{id}`.

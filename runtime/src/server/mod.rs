@@ -116,6 +116,7 @@ pub(crate) fn router(state: Arc<OsState>) -> Router {
         .route("/workflows/{id}/runs/{run_id}/cancel", guard(post(runs::cancel_run::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/workflows/{id}/runs/{run_id}/resume", guard(get(runs::resume_run::<Workflow>).post(runs::resume_run_form::<Workflow>), RouteScope::of(workflow, "run")))
         .route("/workflows/{id}/runs/{run_id}/continue", guard(post(runs::continue_run::<Workflow>), RouteScope::of(workflow, "run")))
+        .merge(agui::single(&state, &guard))
         .route("/agui/agents/{id}", guard(post(agui::run::<Agent>), RouteScope::of(agent, "run")))
         .route("/agui/teams/{id}", guard(post(agui::run::<Team>), RouteScope::of(team, "run")))
         .route("/agui/workflows/{id}", guard(post(agui::run::<Workflow>), RouteScope::of(workflow, "run")))

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::DropGuard;
 
 use super::auth::JwtAuth;
+use crate::component::ComponentKind;
 use crate::runs::RunService;
 
 /// Settings of the HTTP server.
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub connections: super::ConnectionLimits,
     /// The MCP endpoint at `/mcp`, when served.
     pub mcp: Option<McpConfig>,
+    /// The component `POST /agui` serves, if any.
+    pub agui: Option<(ComponentKind, String)>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             playground: false,
             connections: super::ConnectionLimits::default(),
             mcp: None,
+            agui: None,
         }
     }
 }
