@@ -36,8 +36,22 @@ fn research_team(ctx: RequestContext<Brief>) -> Team {
         .with_members([Agent::new("Researcher").with_model(TestModel::new())])
 }
 
+/// Refunds an order, once a person approves.
+#[tool(requires_confirmation)]
+fn refund(
+    /// The order number.
+    order_id: String,
+) -> String {
+    format!("refunded {order_id}")
+}
+
 fn os() -> agentos::AgentOsBuilder {
     AgentOs::builder()
+        .agent(
+            Agent::new("Refunder")
+                .with_model(TestModel::new())
+                .with_tool(refund),
+        )
         .team(research_team)
         .agent(Agent::new("Helper").with_model(TestModel::new()))
         .agent(
@@ -412,4 +426,58 @@ async fn a_streamed_message_sends_the_task_its_answer_and_its_end() {
             answer.as_str()
         );
     }
+}
+
+#[tokio::test]
+async fn a_task_that_waits_for_a_person_goes_on_when_a_message_answers_it() {
+    let server = TestServer::with(os()).await;
+    let ada = token(SECRET, "ada", json!([]));
+    let sent = call(
+        &server,
+        "/a2a/agents/refunder",
+        &ada,
+        "message/send",
+        json!({"message": user_message("refund order 12", json!({}))}),
+    )
+    .await;
+    let task = &sent["result"];
+    assert_eq!(task["status"]["state"], "input-required", "{sent}");
+    let mut requirements = task["metadata"]["requirements"].clone();
+    assert_eq!(requirements[0]["tool_execution"]["tool_name"], "refund");
+    requirements[0]["confirmation"] = json!(true);
+
+    let answer = json!({
+        "kind": "message",
+        "messageId": uuid_like(),
+        "role": "user",
+        "taskId": task["id"],
+        "contextId": task["contextId"],
+        "parts": [{"kind": "data", "data": {"requirements": requirements}}],
+    });
+    let done = call(
+        &server,
+        "/a2a/agents/refunder",
+        &ada,
+        "message/send",
+        json!({"message": answer}),
+    )
+    .await;
+    let done = &done["result"];
+    assert_eq!(done["id"], task["id"], "the same task: {done}");
+    assert_eq!(done["status"]["state"], "completed", "{done}");
+    let text = done["artifacts"][0]["parts"][0]["text"].as_str().unwrap();
+    assert!(text.contains("refunded"), "the approved call ran: {text}");
+
+    // Another user cannot answer it.
+    let bob = token(SECRET, "bob", json!([]));
+    let again = call(
+        &server,
+        "/a2a/agents/refunder",
+        &bob,
+        "message/send",
+        json!({"message": {"messageId": uuid_like(), "role": "user", "taskId": task["id"],
+                            "parts": [{"kind": "text", "text": "approve"}]}}),
+    )
+    .await;
+    assert!(again.get("error").is_some(), "{again}");
 }

@@ -8,7 +8,9 @@
 //! - `POST .../v1/message:send`, `.../v1/message:stream`, `.../v1/tasks:get`,
 //!   `.../v1/tasks:cancel`: the same methods at agno's paths, with the same JSON-RPC bodies.
 //!
-//! A task is a stored run, so it is read back after a restart and on any replica. A message's
+//! A task that waits for a person (`input-required`) goes on when a message names it
+//! (`taskId`) and carries the answered requirements (`metadata.requirements`, as its status
+//! listed them). A task is a stored run, so it is read back after a restart and on any replica. A message's
 //! `metadata.factory_input` is the factory's input; input the factory refuses fails the task,
 //! with the field paths in its status message, and starts nothing. The message's `messageId`
 //! is the run's idempotency key: a client that sends a message again gets the same task.
@@ -33,7 +35,10 @@ use super::state::OsState;
 use super::wire::a2a::{self, RpcCode};
 use crate::meta::new_id;
 use crate::resolve::RawInput;
-use crate::runs::{Caller, Cancelled, RunAnswer, RunAsk, RunError, Runnable, StreamItem};
+use crate::run::Decisions;
+use crate::runs::{
+    Caller, Cancelled, ContinueAsk, RunAnswer, RunAsk, RunError, Runnable, StreamItem,
+};
 
 /// A method of the protocol, as JSON-RPC names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +228,7 @@ async fn send_message<C: Runnable>(
 ) -> Result<Value, Failed> {
     let (caller, ask) = ask_of(verified, headers, params, false)?;
     let context_id = ask.session_id.clone();
-    match state.runs.start::<C>(id, &caller, ask).await {
+    match go::<C>(state, id, &caller, ask, params).await {
         Ok(answered) => Ok(match answered.answer {
             RunAnswer::Whole(output) => a2a::task(&output),
             RunAnswer::Background {
@@ -251,7 +256,7 @@ async fn stream_message<C: Runnable>(
     let (caller, ask) = ask_of(verified, headers, params, true)?;
     let context_id = ask.session_id.clone();
     let mut task = a2a::TaskStream::new(ask.message.clone());
-    let events = match state.runs.start::<C>(id, &caller, ask).await {
+    let events = match go::<C>(state, id, &caller, ask, params).await {
         Ok(answered) => match answered.answer {
             RunAnswer::Stream(events) => events,
             // A replayed idempotent request answers whole.
@@ -285,6 +290,43 @@ async fn stream_message<C: Runnable>(
     Ok(Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
+}
+
+/// Starts the run `ask` asks for or, for a message that names a task waiting for a person
+/// (`taskId`), continues that run with the answers in the message's `metadata.requirements`
+/// (agno's requirements, answered) or in a data part holding `requirements`.
+async fn go<C: Runnable>(
+    state: &OsState,
+    id: &str,
+    caller: &Caller,
+    ask: RunAsk,
+    params: &Value,
+) -> Result<crate::runs::Answered, RunError> {
+    let message = &params["message"];
+    let Some(task_id) = message.get("taskId").and_then(Value::as_str) else {
+        return state.runs.start::<C>(id, caller, ask).await;
+    };
+    let mut answered: Vec<Value> = message
+        .pointer("/metadata/requirements")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for part in message["parts"].as_array().into_iter().flatten() {
+        if let Some(requirements) = part.pointer("/data/requirements").and_then(Value::as_array) {
+            answered.extend(requirements.iter().cloned());
+        }
+    }
+    let go_on = ContinueAsk {
+        decisions: Decisions::from_agno(&answered),
+        session_id: ask.session_id,
+        headers: ask.headers,
+        stream: ask.stream,
+        background: false,
+    };
+    state
+        .runs
+        .continue_run::<C>(id, task_id, caller, go_on)
+        .await
 }
 
 /// A stream of these results, already known.
