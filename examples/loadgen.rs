@@ -31,7 +31,10 @@
 //! an OpenAI-compatible mock in this process, so each run makes three real HTTP model calls;
 //! `--model anthropic` and `--model gemini` do the same with that provider's mock, the server's
 //! model chosen by `AGENTOS_MODEL`. `--door mcp` sends the runs through `/mcp` instead (the
-//! `run_team__support-team` tool, one MCP session a client). `--memory` starts the server with
+//! `run_team__support-team` tool, one MCP session a client); `--door a2a` through the A2A
+//! door (JSON-RPC `message/send` to `/a2a/teams/support-team`, a new `messageId` a run) and
+//! `--door agui` through AG-UI (`/agui/teams/support-team`, read to `RUN_FINISHED`, a new
+//! `runId` a run); both ids are the runs' idempotency keys. `--memory` starts the server with
 //! `AGENTOS_MEMORY=on`: the team reads its user's memories and captures after each run.
 //! Only 127.0.0.1 is contacted.
 
@@ -92,6 +95,8 @@ fn options() -> Options {
             "--door" => {
                 options.door = match args.next().as_deref() {
                     Some("mcp") => Door::Mcp,
+                    Some("a2a") => Door::A2a,
+                    Some("agui") => Door::Agui,
                     _ => Door::Rest,
                 }
             }
@@ -290,6 +295,17 @@ async fn one_run(client: &reqwest::Client, url: &str, stream: bool) -> bool {
     }
 }
 
+/// An id no other run of this process has.
+fn unique_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "loadgen-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -305,11 +321,23 @@ enum Door {
     Rest,
     /// The `run_team__support-team` tool of `/mcp`, one MCP session a client.
     Mcp,
+    /// A2A's JSON-RPC `message/send` at `/a2a/teams/support-team`.
+    A2a,
+    /// AG-UI's `POST /agui/teams/support-team`, its events read to the end.
+    Agui,
 }
 
 /// One client's way in: an HTTP client, or an MCP session of its own.
 enum Session {
     Rest {
+        client: reqwest::Client,
+        url: String,
+    },
+    A2a {
+        client: reqwest::Client,
+        url: String,
+    },
+    Agui {
         client: reqwest::Client,
         url: String,
     },
@@ -322,6 +350,14 @@ impl Session {
             Door::Rest => Session::Rest {
                 client: client.clone(),
                 url: format!("{base}/teams/support-team/runs"),
+            },
+            Door::A2a => Session::A2a {
+                client: client.clone(),
+                url: format!("{base}/a2a/teams/support-team"),
+            },
+            Door::Agui => Session::Agui {
+                client: client.clone(),
+                url: format!("{base}/agui/teams/support-team"),
             },
             Door::Mcp => {
                 use rmcp::ServiceExt;
@@ -343,6 +379,37 @@ impl Session {
     async fn run(&self, stream: bool) -> bool {
         match self {
             Session::Rest { client, url } => one_run(client, url, stream).await,
+            Session::A2a { client, url } => {
+                let body = serde_json::json!({
+                    "jsonrpc": "2.0", "id": 1, "method": "message/send",
+                    "params": {"message": {
+                        "kind": "message", "messageId": unique_id(), "role": "user",
+                        "parts": [{"kind": "text", "text": "I need help with billing"}],
+                        "metadata": {"userId": "tenant_42"},
+                    }},
+                });
+                match client.post(url).json(&body).send().await {
+                    Ok(response) => response
+                        .json::<serde_json::Value>()
+                        .await
+                        .is_ok_and(|answer| answer["result"]["status"]["state"] == "completed"),
+                    Err(_) => false,
+                }
+            }
+            Session::Agui { client, url } => {
+                let body = serde_json::json!({
+                    "threadId": unique_id(), "runId": unique_id(),
+                    "messages": [{"id": "m1", "role": "user", "content": "I need help with billing"}],
+                    "forwardedProps": {"user_id": "tenant_42"},
+                });
+                match client.post(url).json(&body).send().await {
+                    Ok(response) => response
+                        .text()
+                        .await
+                        .is_ok_and(|events| events.contains("\"type\":\"RUN_FINISHED\"")),
+                    Err(_) => false,
+                }
+            }
             Session::Mcp(session) => {
                 let mut arguments = serde_json::Map::new();
                 arguments.insert("message".into(), "I need help with billing".into());
@@ -415,6 +482,8 @@ async fn load(server: &Server, clients: usize, seconds: u64, stream: bool, door:
         "| {} | {clients:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>7.2} | {before:>6.1} | {during:>6.1} | {after:>6.1} | {:>5.3} | {failures} |",
         match (door, stream) {
             (Door::Mcp, _) => "MCP tool call",
+            (Door::A2a, _) => "A2A message/send",
+            (Door::Agui, _) => "AG-UI stream",
             (Door::Rest, true) => "stream=true ",
             (Door::Rest, false) => "stream=false",
         },

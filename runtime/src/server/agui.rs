@@ -111,13 +111,14 @@ pub(crate) async fn run<C: Runnable>(
         .clone()
         .filter(|r| !r.is_empty())
         .unwrap_or_else(new_id);
+    // What a token says wins: `forwardedProps.user_id` counts only without authentication.
+    let asserted = input
+        .forwarded_props
+        .get("user_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let caller = caller(verified, asserted);
     if let Some(answers) = Answers::of(&input) {
-        let asserted = input
-            .forwarded_props
-            .get("user_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let caller = caller(verified, asserted);
         return go_on::<C>(&state, &id, &caller, headers, answers, thread_id, run_id).await;
     }
     let message = last_user_message(&input.messages).ok_or_else(|| {
@@ -128,12 +129,6 @@ pub(crate) async fn run<C: Runnable>(
             input: Value::Null,
         })
     })?;
-    let asserted = input
-        .forwarded_props
-        .get("user_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let caller = caller(verified, asserted);
     let ask = RunAsk {
         message,
         session_id: Some(thread_id.clone()),
