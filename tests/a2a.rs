@@ -15,7 +15,7 @@ use agentos::server::JwtAuth;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::db::TestDb;
-use support::{TestServer, client, parse_sse, token};
+use support::{TestServer, client, event_stream, get_json_as, parse_sse, token};
 
 const SECRET: &[u8] = b"an-a2a-test-secret-that-is-long-enough-for-hs256";
 
@@ -100,15 +100,12 @@ fn uuid_like() -> String {
 async fn a_factorys_card_says_how_to_reach_it_and_what_input_it_takes() {
     let server = TestServer::with(os()).await;
     let ada = token(SECRET, "ada", json!([]));
-    let card: Value = client()
-        .get(server.url("/a2a/teams/research-team/.well-known/agent-card.json"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let card = get_json_as(
+        &server,
+        "/a2a/teams/research-team/.well-known/agent-card.json",
+        &ada,
+    )
+    .await;
     assert_eq!(card["name"], "Research Team");
     assert_eq!(card["protocolVersion"], "0.3.0");
     assert_eq!(card["preferredTransport"], "JSONRPC");
@@ -163,18 +160,12 @@ async fn a_typed_factory_runs_as_a_task_read_back_after_a_restart_and_by_its_own
         assert_eq!(task["metadata"]["userId"], "ada");
 
         // The task is the run, as REST reads it.
-        let run: Value = client()
-            .get(server.url(&format!(
-                "/teams/research-team/runs/{}",
-                task["id"].as_str().unwrap()
-            )))
-            .bearer_auth(&ada)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run = get_json_as(
+            &server,
+            &format!("/teams/research-team/runs/{}", task["id"].as_str().unwrap()),
+            &ada,
+        )
+        .await;
         assert_eq!(run["status"], "COMPLETED");
         assert_eq!(run["session_id"], task["contextId"]);
         task
@@ -248,15 +239,7 @@ async fn refused_input_fails_the_task_with_its_field_paths_and_runs_nothing() {
     )
     .await;
     assert_eq!(read["error"]["code"], -32001, "nothing was stored: {read}");
-    let sessions: Value = client()
-        .get(server.url("/sessions"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = get_json_as(&server, "/sessions", &ada).await;
     assert_eq!(sessions["data"], json!([]), "no session was made");
 
     // Not JSON, no method, an unknown method, a message not from the user.
@@ -381,16 +364,7 @@ async fn a_streamed_message_sends_the_task_its_answer_and_its_end() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
-        let frames = parse_sse(&response.text().await.unwrap());
+        let frames = parse_sse(&event_stream(response).await);
         let results: Vec<&Value> = frames.iter().map(|f| &f.data["result"]).collect();
         assert!(
             frames

@@ -10,7 +10,7 @@ use agentos::prelude::*;
 use agentos::server::JwtAuth;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, client, token};
+use support::{TestServer, client, event_stream, get_json_as, token};
 
 const SECRET: &[u8] = b"an-agui-test-secret-that-is-long-enough-for-hs256";
 
@@ -73,19 +73,8 @@ async fn events(server: &TestServer, path: &str, bearer: &str, input: Value) -> 
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/event-stream"),
-        "{content_type}"
-    );
-    response
-        .text()
+    event_stream(response)
         .await
-        .unwrap()
         .split("\n\n")
         .filter_map(|frame| frame.strip_prefix("data: "))
         .map(|data| serde_json::from_str(data).unwrap())
@@ -155,15 +144,7 @@ async fn a_typed_factory_streams_its_text_and_tool_calls_as_agui_events() {
     assert!(text.contains("where is order 7?"), "{text}");
 
     // The thread is the run's session, stored as any other.
-    let session: Value = client()
-        .get(server.url("/sessions/thread-ada-1"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = get_json_as(&server, "/sessions/thread-ada-1", &ada).await;
     assert_eq!(session["agent_id"], "desk-agent", "{session}");
 
     // The same runId again is the same run, not a second one.
@@ -180,15 +161,12 @@ async fn a_typed_factory_streams_its_text_and_tool_calls_as_agui_events() {
     )
     .await;
     assert_eq!(types(&again).last(), Some(&"RUN_FINISHED"));
-    let runs: Value = client()
-        .get(server.url("/agents/desk-agent/runs?session_id=thread-ada-1"))
-        .bearer_auth(&ada)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json_as(
+        &server,
+        "/agents/desk-agent/runs?session_id=thread-ada-1",
+        &ada,
+    )
+    .await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
 }
 

@@ -216,6 +216,33 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// `GET path` as the bearer of `token`: the body as JSON (`null` when it is not JSON).
+pub async fn get_json_as(server: &TestServer, path: &str, token: &str) -> serde_json::Value {
+    client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The body of an answer that must be a 200 Server-Sent Events stream.
+pub async fn event_stream(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
 /// A multipart form of `(name, value)` fields, as agno clients send.
 pub fn form(fields: &[(&str, &str)]) -> reqwest::multipart::Form {
     fields

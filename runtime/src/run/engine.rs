@@ -415,6 +415,10 @@ fn finish(
                 event.model_provider_data = output.model_provider_data.clone();
                 event.member_responses = output.member_responses.clone();
                 event.session_state = output.session_state.clone();
+                // agno's runs inside a workflow end with the workflow's (empty) metadata.
+                if env.is_step() {
+                    event.metadata = Some(serde_json::json!({}));
+                }
                 event
             });
         }

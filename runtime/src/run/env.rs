@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{EventName, RunEvent};
+use super::event::RunEvent;
 use super::log::EventLog;
 use super::step_event::StepOf;
 use crate::memory::{MemoryEditor, Recalled};
@@ -122,6 +122,11 @@ impl RunEnv {
         }
     }
 
+    /// Whether this is the run of a workflow's step.
+    pub(super) fn is_step(&self) -> bool {
+        self.step.is_some()
+    }
+
     /// The token that cancels this run.
     pub fn cancel_token(&self) -> &CancellationToken {
         &self.cancel
@@ -135,13 +140,6 @@ impl RunEnv {
         let mut event = event();
         if let Some(step) = &self.step {
             event.in_step = Some(Arc::clone(step));
-            // agno's runs inside a workflow end with the workflow's (empty) metadata.
-            if matches!(
-                event.event,
-                EventName::RunCompleted | EventName::TeamRunCompleted
-            ) {
-                event.metadata = Some(serde_json::json!({}));
-            }
         }
         let event = Arc::new(event);
         if let Some(log) = &self.log {

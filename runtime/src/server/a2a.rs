@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{MethodRouter, post};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -36,9 +37,7 @@ use super::wire::a2a::{self, RpcCode};
 use crate::meta::new_id;
 use crate::resolve::RawInput;
 use crate::run::Decisions;
-use crate::runs::{
-    Caller, Cancelled, ContinueAsk, RunAnswer, RunAsk, RunError, Runnable, StreamItem,
-};
+use crate::runs::{Caller, Cancelled, ContinueAsk, RunAnswer, RunAsk, RunError, Runnable};
 
 /// A method of the protocol, as JSON-RPC names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,56 +90,18 @@ pub(crate) async fn rpc<C: Runnable>(
     answer::<C>(&state, &id, verified, headers, &body, None).await
 }
 
-/// `POST /a2a/{kind}/{id}/v1/message:send`.
-pub(crate) async fn send<C: Runnable>(
-    State(state): State<Arc<OsState>>,
-    Path(id): Path<String>,
-    verified: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer::<C>(&state, &id, verified, headers, &body, Some(Method::Send)).await
-}
-
-/// `POST /a2a/{kind}/{id}/v1/message:stream`.
-pub(crate) async fn stream<C: Runnable>(
-    State(state): State<Arc<OsState>>,
-    Path(id): Path<String>,
-    verified: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer::<C>(&state, &id, verified, headers, &body, Some(Method::Stream)).await
-}
-
-/// `POST /a2a/{kind}/{id}/v1/tasks:get`.
-pub(crate) async fn get_task<C: Runnable>(
-    State(state): State<Arc<OsState>>,
-    Path(id): Path<String>,
-    verified: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer::<C>(&state, &id, verified, headers, &body, Some(Method::GetTask)).await
-}
-
-/// `POST /a2a/{kind}/{id}/v1/tasks:cancel`.
-pub(crate) async fn cancel_task<C: Runnable>(
-    State(state): State<Arc<OsState>>,
-    Path(id): Path<String>,
-    verified: Option<Extension<Caller>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    answer::<C>(
-        &state,
-        &id,
-        verified,
-        headers,
-        &body,
-        Some(Method::CancelTask),
+/// `POST /a2a/{kind}/{id}/v1/message:send` and the other agno paths: the method the path
+/// names, with the same bodies.
+pub(crate) fn at<C: Runnable>(method: Method) -> MethodRouter<Arc<OsState>> {
+    post(
+        move |State(state): State<Arc<OsState>>,
+              Path(id): Path<String>,
+              verified: Option<Extension<Caller>>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            answer::<C>(&state, &id, verified, headers, &body, Some(method)).await
+        },
     )
-    .await
 }
 
 /// The JSON-RPC answer to `body`; `fixed` is the method a path names, which the body's
@@ -200,18 +161,22 @@ impl Failed {
     fn params(message: &str) -> Failed {
         Failed(RpcCode::InvalidParams, message.to_owned(), None)
     }
+
+    /// What the REST route would have answered, as the error's data.
+    fn api(error: ApiError) -> Failed {
+        Failed(
+            RpcCode::Internal,
+            error.to_string(),
+            Some(error.body_with_status()),
+        )
+    }
 }
 
 impl From<RunError> for Failed {
     fn from(error: RunError) -> Self {
         match error {
             RunError::RunNotFound => Failed(RpcCode::TaskNotFound, "Task not found".into(), None),
-            other => {
-                let error = ApiError::from(other);
-                let mut body = error.body();
-                body["status"] = error.status().as_u16().into();
-                Failed(RpcCode::Internal, error.to_string(), Some(body))
-            }
+            other => Failed::api(ApiError::from(other)),
         }
     }
 }
@@ -270,22 +235,7 @@ async fn stream_message<C: Runnable>(
         Err(error) => return Ok(sse_of(vec![refused(error, context_id)?], rpc_id)),
     };
     let rpc_id = rpc_id.clone();
-    let frames = events
-        .map(|item| match item {
-            StreamItem::Live { event, .. } => serde_json::from_str::<Value>(event.json()),
-            StreamItem::Stored(stored) => serde_json::from_str::<Value>(&stored.data),
-            StreamItem::Notice { data, .. } => Ok(data),
-        })
-        .filter_map(|event| std::future::ready(event.ok()))
-        .scan(false, move |ended, event| {
-            if *ended {
-                return std::future::ready(None);
-            }
-            let (results, last) = task.next(&event);
-            *ended = last;
-            std::future::ready(Some(results))
-        })
-        .flat_map(futures_util::stream::iter)
+    let frames = super::wire::translated(events, move |event| task.next(event))
         .map(move |result| Ok::<_, Infallible>(frame(&rpc_id, result)));
     Ok(Sse::new(frames)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -360,9 +310,7 @@ fn refused(error: RunError, context_id: Option<String>) -> Result<Value, Failed>
             let task = a2a::refused_task(&new_id(), &context_id, &error.to_string(), error.body());
             return Ok(task);
         }
-        let mut body = error.body();
-        body["status"] = error.status().as_u16().into();
-        return Err(Failed(RpcCode::Internal, error.to_string(), Some(body)));
+        return Err(Failed::api(error));
     }
     Err(error.into())
 }

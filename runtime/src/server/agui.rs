@@ -40,7 +40,7 @@ use crate::meta::new_id;
 use crate::resolve::RawInput;
 use crate::run::{Decision, Decisions};
 use crate::run::{RunOutput, RunStatus};
-use crate::runs::{Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable, StreamItem};
+use crate::runs::{Caller, ContinueAsk, RunAnswer, RunAsk, RunEvents, Runnable};
 use crate::team::Team;
 use crate::workflow::Workflow;
 
@@ -173,22 +173,7 @@ pub(crate) async fn run<C: Runnable>(
 
 /// `RUN_STARTED`, then the run's events as AG-UI's, until its end.
 fn streamed(started: Value, mut stream: AguiStream, events: RunEvents) -> Response {
-    let frames = events
-        .map(|item| match item {
-            StreamItem::Live { event, .. } => serde_json::from_str::<Value>(event.json()),
-            StreamItem::Stored(stored) => serde_json::from_str::<Value>(&stored.data),
-            StreamItem::Notice { data, .. } => Ok(data),
-        })
-        .filter_map(|event| std::future::ready(event.ok()))
-        .scan(false, move |ended, event| {
-            if *ended {
-                return std::future::ready(None);
-            }
-            let (out, last) = stream.next(&event);
-            *ended = last;
-            std::future::ready(Some(out))
-        })
-        .flat_map(futures_util::stream::iter);
+    let frames = super::wire::translated(events, move |event| stream.next(event));
     sse(futures_util::stream::iter([started]).chain(frames))
 }
 

@@ -229,6 +229,16 @@ impl ApiError {
         }
     }
 
+    /// The body, with the HTTP status it would have gone with, for doors that answer it inside
+    /// a protocol of their own (MCP's tool errors, A2A's JSON-RPC errors).
+    pub(crate) fn body_with_status(&self) -> Value {
+        let mut body = self.body();
+        if let Value::Object(fields) = &mut body {
+            fields.insert("status".into(), self.status().as_u16().into());
+        }
+        body
+    }
+
     pub(crate) fn body(&self) -> Value {
         match self {
             // agno (FastAPI) answers a missing form field with a list in `detail`; its clients

@@ -49,16 +49,24 @@ pub(crate) async fn metrics(
     let answer = async {
         let Query(query) = query.map_err(|e| ApiError::BadBody(e.body_text()))?;
         let caller = usage_caller(&state, &headers, &query, "read")?;
-        let (first, last) = days(&query)?;
-        let figures = state
-            .runs
-            .daily_figures(&caller, first, last, query.user_id.as_deref())
-            .await
-            .map_err(ApiError::from)?;
+        let figures = counted(&state, &caller, &query).await?;
         let owner = owner(&caller, &query);
         Ok::<_, Refused>(Json(wire::metrics_page(&figures, owner, now_unix())))
     };
     answer.await.into_response()
+}
+
+/// The figures of the days `query` asks for, as `caller` may see them.
+async fn counted(
+    state: &OsState,
+    caller: &Caller,
+    query: &UsageQuery,
+) -> Result<Vec<crate::store::DayFigures>, ApiError> {
+    let (first, last) = days(query)?;
+    Ok(state
+        .runs
+        .daily_figures(caller, first, last, query.user_id.as_deref())
+        .await?)
 }
 
 /// Why a usage route refused: the token, or the request.
@@ -90,7 +98,8 @@ impl IntoResponse for Refused {
 
 /// `POST /metrics/refresh`: agno recomputes its stored daily aggregates here; agentos counts
 /// them from the runs on every read, so a refresh counts them once more and answers them
-/// (or, with `background=true`, answers 202 at once). Either way the refresh is recorded
+/// (with `background=true` there is nothing to do later: it answers 202 at once). Either way
+/// the refresh is recorded
 /// for `GET /metrics/refresh/status`.
 pub(crate) async fn refresh(
     State(state): State<Arc<OsState>>,
@@ -100,20 +109,17 @@ pub(crate) async fn refresh(
     let Query(query) = query.map_err(|e| ApiError::BadBody(e.body_text()))?;
     let caller = usage_caller(&state, &headers, &query, "write")?;
     let started = now_unix();
-    let (first, last) = days(&query)?;
-    let figures = state
-        .runs
-        .daily_figures(&caller, first, last, query.user_id.as_deref())
-        .await
-        .map_err(ApiError::from)?;
-    state.usage_refresh.record(started, now_unix());
     if query.background {
+        days(&query)?;
+        state.usage_refresh.record(started, now_unix());
         let body = serde_json::json!({
             "status": "started",
             "message": "Metrics are counted from the stored runs on each read",
         });
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
+    let figures = counted(&state, &caller, &query).await?;
+    state.usage_refresh.record(started, now_unix());
     let owner = owner(&caller, &query);
     Ok(Json(Value::Array(wire::day_metrics(&figures, owner, now_unix()))).into_response())
 }

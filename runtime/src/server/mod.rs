@@ -197,19 +197,19 @@ fn a2a_routes<C: Runnable>(
         .route(&base, guard(post(a2a::rpc::<C>), run()))
         .route(
             &format!("{base}/v1/message:send"),
-            guard(post(a2a::send::<C>), run()),
+            guard(a2a::at::<C>(a2a::Method::Send), run()),
         )
         .route(
             &format!("{base}/v1/message:stream"),
-            guard(post(a2a::stream::<C>), run()),
+            guard(a2a::at::<C>(a2a::Method::Stream), run()),
         )
         .route(
             &format!("{base}/v1/tasks:get"),
-            guard(post(a2a::get_task::<C>), run()),
+            guard(a2a::at::<C>(a2a::Method::GetTask), run()),
         )
         .route(
             &format!("{base}/v1/tasks:cancel"),
-            guard(post(a2a::cancel_task::<C>), run()),
+            guard(a2a::at::<C>(a2a::Method::CancelTask), run()),
         )
 }
 

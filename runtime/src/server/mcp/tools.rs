@@ -322,13 +322,7 @@ impl Call<'_> {
                 "error_code": "missing_scope",
                 "status": 403,
             })),
-            Err(Refusal::Api(error)) => {
-                let mut body = error.body();
-                if let Value::Object(object) = &mut body {
-                    object.insert("status".into(), json!(error.status().as_u16()));
-                }
-                error_result(body)
-            }
+            Err(Refusal::Api(error)) => error_result(error.body_with_status()),
         }
     }
 

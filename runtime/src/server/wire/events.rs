@@ -30,3 +30,29 @@ pub(crate) fn stream_frame(item: &StreamItem) -> Event {
         StreamItem::Notice { name, data } => Event::default().event(*name).data(data.to_string()),
     }
 }
+
+/// A run's stream as another protocol's events (A2A's, AG-UI's): each event's JSON handed to
+/// `next`, which answers what it becomes and whether it was the run's last; nothing follows
+/// the last.
+pub(crate) fn translated(
+    events: crate::runs::RunEvents,
+    mut next: impl FnMut(&serde_json::Value) -> (Vec<serde_json::Value>, bool) + Send + 'static,
+) -> impl futures_util::Stream<Item = serde_json::Value> + Send + 'static {
+    use futures_util::StreamExt;
+    events
+        .map(|item| match item {
+            StreamItem::Live { event, .. } => serde_json::from_str(event.json()),
+            StreamItem::Stored(stored) => serde_json::from_str(&stored.data),
+            StreamItem::Notice { data, .. } => Ok(data),
+        })
+        .filter_map(|event| std::future::ready(event.ok()))
+        .scan(false, move |ended, event| {
+            if *ended {
+                return std::future::ready(None);
+            }
+            let (out, last) = next(&event);
+            *ended = last;
+            std::future::ready(Some(out))
+        })
+        .flat_map(futures_util::stream::iter)
+}

@@ -15,7 +15,7 @@ pub(crate) use components::{
     Described, OsSummary, UNBUILT_FEATURES, component, config, config_entry, health, ready,
 };
 pub use events::event_frame;
-pub(crate) use events::stream_frame;
+pub(crate) use events::{stream_frame, translated};
 pub(crate) use memories::{memory, memory_page, user_stats_page};
 pub(crate) use runs::{background_run, cancelled, run, stored_run, stored_runs};
 pub(crate) use sessions::{session_detail, session_page};
